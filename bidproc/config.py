@@ -1,0 +1,183 @@
+"""Settings: built-in defaults, then a TOML file, then ``BIDPROC_<SECTION>_<KEY>`` environment variables.
+
+The file is ``$BIDPROC_CONFIG`` if set, else ``config/bidproc.toml`` in the working directory if present.
+Every setting has a default that runs the embedded service (SQLite, local directory, in-process queue,
+local TSA), so ``bidproc up`` works with no file at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from bidproc.errors import BidprocError, Code
+
+
+def _secret() -> Any:
+    return field(default="", metadata={"secret": True})
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    data_dir: str = "./var"
+    # 32-byte key (hex) wrapping every per-bid data key; created under data_dir/keys when empty.
+    service_key: str = _secret()
+    public_url: str = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""  # empty: sqlite file under data_dir
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    backend: str = "local"  # local | s3
+    local_dir: str = ""  # empty: data_dir/objects
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = "bidproc"
+    s3_secret_key: str = _secret()
+    s3_bucket: str = "bidproc"
+    s3_region: str = "us-east-1"
+    s3_secure: bool = False
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    backend: str = "embedded"  # embedded | redis | rabbitmq
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    namespace: str = "bidproc"
+    # How long a bid may sit in a non-final state before the reconciler enqueues it again.
+    stuck_after_seconds: int = 300
+    reconcile_every_seconds: int = 60
+    # Seconds before a dead worker's messages are handed to another worker (Redis broker).
+    heartbeat_timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class ClamdSettings:
+    socket: str = ""  # a Unix socket path; empty: TCP host/port
+    host: str = "127.0.0.1"
+    port: int = 3310
+    timeout_seconds: float = 120.0
+    chunk_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class TimestampSettings:
+    tsa_url: str = ""  # empty: the embedded local TSA (not qualified, said so in every receipt)
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_file_bytes: int = 4 << 30
+    max_files_per_bid: int = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    clamd: ClamdSettings = field(default_factory=ClamdSettings)
+    timestamping: TimestampSettings = field(default_factory=TimestampSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.service.data_dir).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_path / 'bidproc.db'}"
+
+    @property
+    def local_store_path(self) -> Path:
+        return Path(self.storage.local_dir).resolve() if self.storage.local_dir else self.data_path / "objects"
+
+    def masked(self) -> dict[str, dict[str, Any]]:
+        """The effective settings with every secret replaced, for ``bidproc config show``."""
+        out: dict[str, dict[str, Any]] = {}
+        for section in fields(self):
+            values = getattr(self, section.name)
+            shown: dict[str, Any] = {}
+            for f in fields(values):
+                value = getattr(values, f.name)
+                if f.metadata.get("secret") and value:
+                    value = "********"
+                elif f.name in {"url", "redis_url", "rabbitmq_url"} and isinstance(value, str):
+                    value = _mask_url_password(value)
+                shown[f.name] = value
+            out[section.name] = shown
+        return out
+
+
+def _mask_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user, colon, _pw = creds.partition(":")
+    return f"{scheme}://{user}{':********' if colon else ''}@{host}"
+
+
+def _coerce(raw: Any, target: Any, where: str) -> Any:
+    kind = target if isinstance(target, type) else {"str": str, "int": int, "float": float, "bool": bool}[target]
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise BidprocError(Code.CONFIG_INVALID, f"{where}: expected a boolean, got {raw!r}")
+    try:
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise BidprocError(Code.CONFIG_INVALID, f"{where}: expected {kind.__name__}, got {raw!r}") from exc
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ) if env is None else env
+    file_path = Path(path) if path else Path(env["BIDPROC_CONFIG"]) if env.get("BIDPROC_CONFIG") else None
+    if file_path is None and Path("config/bidproc.toml").is_file():
+        file_path = Path("config/bidproc.toml")
+    data: dict[str, Any] = {}
+    if file_path is not None:
+        try:
+            data = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise BidprocError(Code.CONFIG_INVALID, f"cannot read {file_path}: {exc}") from exc
+    sections: dict[str, Any] = {}
+    for section in fields(Settings):
+        cls = section.type if isinstance(section.type, type) else globals()[str(section.type)]
+        given = data.get(section.name, {})
+        unknown = set(given) - {f.name for f in fields(cls)}
+        if unknown:
+            raise BidprocError(Code.CONFIG_INVALID, f"[{section.name}] unknown settings: {sorted(unknown)}")
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            where = f"{section.name}.{f.name}"
+            env_name = f"BIDPROC_{section.name}_{f.name}".upper()
+            if env_name in env:
+                values[f.name] = _coerce(env[env_name], f.type, env_name)
+            elif f.name in given:
+                values[f.name] = _coerce(given[f.name], f.type, where)
+        sections[section.name] = cls(**values)
+    return Settings(**sections)
+
+
+def replace(settings: Settings, **sections: dict[str, Any]) -> Settings:
+    """A copy of ``settings`` with some values changed, e.g. ``replace(s, storage={"backend": "s3"})``."""
+    changed = {name: dataclasses.replace(getattr(settings, name), **values) for name, values in sections.items()}
+    return dataclasses.replace(settings, **changed)

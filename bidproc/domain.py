@@ -1,0 +1,115 @@
+"""The procurement vocabulary: tenders, bids, documents and where they stand.
+
+These are plain values; persistence lives in :mod:`bidproc.metadata`, the flow in :mod:`bidproc.pipeline`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from bidproc.errors import BidprocError, Code
+
+
+class BidStatus(StrEnum):
+    """Where a bid stands. ``DRAFT`` accepts files; everything after ``SUBMITTED`` is the pipeline's."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"  # receipt issued, waiting for the pipeline
+    PROCESSING = "processing"
+    PROCESSED = "processed"  # every stage done, nothing dangerous found
+    QUARANTINED = "quarantined"  # malware found: kept as a trace, never read
+    LATE = "late"  # upload ended after the deadline: kept, never opened as on time
+    FAILED = "failed"  # a stage failed for good; the originals are kept
+
+    @property
+    def final(self) -> bool:
+        return self in {BidStatus.PROCESSED, BidStatus.QUARANTINED, BidStatus.LATE, BidStatus.FAILED}
+
+
+class Stage(StrEnum):
+    """Pipeline stages, in the one order a bid travels through them."""
+
+    INTAKE = "intake"
+    SIGNATURE = "signature"
+    ENCRYPTION = "encryption"
+    ARCHIVE = "archive"
+
+
+class Verdict(StrEnum):
+    """What intake decided for one file or archive member."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    QUARANTINED = "quarantined"
+
+
+def utc(dt: datetime) -> datetime:
+    """An aware UTC datetime; naive datetimes are refused rather than guessed."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise BidprocError(Code.DEADLINE_INVALID, f"datetime {dt.isoformat()} has no time zone")
+    return dt.astimezone(UTC)
+
+
+_FORBIDDEN_NAME_CHARS = set('/\\:*?"<>|')
+
+
+def clean_file_name(name: str, *, max_length: int = 255) -> str:
+    """A bidder's file name as we keep it: NFC, no path, no control characters.
+
+    Refuses rather than rewrites: a receipt must list the names the bidder sent.
+    """
+    if not name or name in {".", ".."}:
+        raise BidprocError(Code.FILE_NAME_INVALID, "empty file name")
+    if any(unicodedata.category(c) in {"Cc", "Cf", "Cs"} for c in name):
+        raise BidprocError(Code.FILE_NAME_INVALID, "file name contains control characters")
+    if _FORBIDDEN_NAME_CHARS & set(name):
+        raise BidprocError(Code.FILE_NAME_INVALID, "file name contains a path separator or reserved character")
+    nfc = unicodedata.normalize("NFC", name)
+    if len(nfc.encode("utf-8")) > max_length:
+        raise BidprocError(Code.FILE_NAME_INVALID, f"file name longer than {max_length} bytes")
+    return nfc
+
+
+@dataclass(frozen=True)
+class Tender:
+    id: str
+    tenant: str
+    reference: str
+    title: str
+    buyer: str
+    deadline: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deadline", utc(self.deadline))
+
+    def is_late(self, upload_ended_at: datetime) -> bool:
+        """French rule: what decides lateness is the time the upload *ended*."""
+        return utc(upload_ended_at) > self.deadline
+
+
+@dataclass(frozen=True)
+class Document:
+    """One file of a bid, as received. ``sha256`` is of the original plaintext bytes."""
+
+    id: str
+    bid_id: str
+    name: str
+    size: int
+    sha256: str
+    verdict: Verdict = Verdict.PENDING
+    code: str | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Bid:
+    id: str
+    tender_id: str
+    bidder: str
+    status: BidStatus
+    created_at: datetime
+    submitted_at: datetime | None = None

@@ -1,0 +1,114 @@
+"""Every stable error and warning code of bidproc, in one place.
+
+Codes are dotted names that clients, reports and the journal rely on: never rename one, only add.
+An exception raised anywhere in bidproc is a :class:`BidprocError` carrying one of these codes; the
+HTTP layer, the CLI and the pipeline turn it into a status (HTTP code, exit code, file verdict) here
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    """Error codes: the subject (a file, a bid, a request) is refused or kept aside."""
+
+    # archives
+    ARCHIVE_BOMB = "archive.bomb"
+    ARCHIVE_PATH_TRAVERSAL = "archive.path_traversal"
+    ARCHIVE_SYMLINK = "archive.symlink"
+    ARCHIVE_ENCRYPTED = "archive.encrypted"
+    ARCHIVE_TOO_DEEP = "archive.too_deep"
+    ARCHIVE_TOO_MANY_ENTRIES = "archive.too_many_entries"
+    ARCHIVE_CORRUPT = "archive.corrupt"
+    ARCHIVE_BAD_NAME = "archive.bad_name"
+    # types
+    TYPE_NOT_ALLOWED = "type.not_allowed"
+    TYPE_MISMATCH = "type.mismatch"
+    # PDF
+    PDF_MALFORMED = "pdf.malformed"
+    PDF_ENCRYPTED = "pdf.encrypted"
+    # scanning
+    MALWARE_DETECTED = "malware.detected"
+    SCAN_UNAVAILABLE = "scan.unavailable"
+    SCAN_FAILED = "scan.failed"
+    # files
+    SIZE_TOO_LARGE = "size.too_large"
+    FILE_EMPTY = "file.empty"
+    FILE_NAME_INVALID = "file.name_invalid"
+    FILE_DUPLICATE = "file.duplicate"
+    FILE_NOT_FOUND = "file.not_found"
+    PARSE_TIMEOUT = "parse.timeout"
+    PARSE_CRASHED = "parse.crashed"
+    # bids and tenders
+    DEADLINE_PASSED = "deadline.passed"
+    DEADLINE_INVALID = "deadline.invalid"
+    BID_NOT_FOUND = "bid.not_found"
+    BID_ALREADY_SUBMITTED = "bid.already_submitted"
+    BID_EMPTY = "bid.empty"
+    TENDER_NOT_FOUND = "tender.not_found"
+    TENDER_DUPLICATE = "tender.duplicate"
+    OPENING_TOO_EARLY = "opening.too_early"
+    # access
+    AUTH_DENIED = "auth.denied"
+    AUTH_MISSING = "auth.missing"
+    # requests and environment
+    REQUEST_INVALID = "request.invalid"
+    STORAGE_UNAVAILABLE = "storage.unavailable"
+    STORAGE_NOT_FOUND = "storage.not_found"
+    STORAGE_INTEGRITY = "storage.integrity"
+    TIMESTAMP_UNAVAILABLE = "timestamp.unavailable"
+    TIMESTAMP_INVALID = "timestamp.invalid"
+    CONFIG_INVALID = "config.invalid"
+    JOURNAL_BROKEN = "journal.broken"
+    # signatures (file-level: the per-signature verdict is an ETSI indication, see signature.report)
+    SIGNATURE_UNREADABLE = "signature.unreadable"
+    XML_UNSAFE = "xml.unsafe"
+
+
+class Warning_(StrEnum):
+    """Warning codes: the subject is accepted, but a reader should know this."""
+
+    OFFICE_MACROS = "office.macros"
+    PDF_REPAIRED = "pdf.repaired"
+    PDF_ACTIVE_CONTENT = "pdf.active_content"
+    PDF_ATTACHMENTS = "pdf.attachments"
+    PDF_SIGNED = "pdf.signed"
+    NAME_NORMALISED = "name.normalised"
+    TIMESTAMP_LOCAL = "timestamp.local_tsa"
+
+
+@dataclass(frozen=True)
+class BidprocError(Exception):
+    """An expected failure with a stable code and a message for humans."""
+
+    code: Code
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.message}"
+
+
+# Where a code becomes an HTTP status: the one mapping, used by the API.
+HTTP_STATUS: dict[Code, int] = {
+    Code.AUTH_MISSING: 401,
+    Code.AUTH_DENIED: 403,
+    Code.BID_NOT_FOUND: 404,
+    Code.TENDER_NOT_FOUND: 404,
+    Code.FILE_NOT_FOUND: 404,
+    Code.DEADLINE_PASSED: 409,
+    Code.BID_ALREADY_SUBMITTED: 409,
+    Code.TENDER_DUPLICATE: 409,
+    Code.FILE_DUPLICATE: 409,
+    Code.OPENING_TOO_EARLY: 409,
+    Code.SIZE_TOO_LARGE: 413,
+    Code.STORAGE_UNAVAILABLE: 503,
+    Code.TIMESTAMP_UNAVAILABLE: 503,
+    Code.SCAN_UNAVAILABLE: 503,
+}
+
+
+def http_status(code: Code) -> int:
+    return HTTP_STATUS.get(code, 400 if code.value.split(".")[0] in {"request", "deadline", "file", "bid"} else 422)

@@ -1,0 +1,1 @@
+"""Intake: receive, detect, unpack, scan and normalise the files of a bid."""

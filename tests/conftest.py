@@ -1,0 +1,1 @@
+from tests.services import clamd_settings, postgres_url, redis_url, s3_endpoint  # noqa: F401
