@@ -1,0 +1,31 @@
+"""Validation policy as data (after pyhanko's ``policy_decl.py``): what a validation may trust and fetch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """Everything a signature validation depends on besides the signed bytes.
+
+    ``trust_anchors`` are DER certificates; with none, nothing chains to a trusted root and the best
+    possible outcome is INDETERMINATE/NO_CERTIFICATE_CHAIN_FOUND (the OS trust store is never used).
+    ``at`` is the validation time (``None``: now, read once by the caller and passed down).
+    ``offline`` forbids every network fetch: only revocation data embedded in the signature or given in
+    ``extra_crls``/``extra_ocsps`` counts.
+    ``proofs_of_existence`` are (sha256 of signed content, time) pairs proven elsewhere, e.g. by the
+    deposit receipt's RFC 3161 timestamp: they count towards the best signature time.
+    """
+
+    trust_anchors: tuple[bytes, ...] = ()
+    extra_certificates: tuple[bytes, ...] = ()
+    extra_crls: tuple[bytes, ...] = ()
+    extra_ocsps: tuple[bytes, ...] = ()
+    at: datetime | None = None
+    offline: bool = False
+    fetch_timeout_seconds: float = 10.0
+    max_xml_bytes: int = 50 * 1024 * 1024
+    max_xml_depth: int = 256
+    proofs_of_existence: tuple[tuple[str, datetime], ...] = ()
