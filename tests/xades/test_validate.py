@@ -1,0 +1,216 @@
+"""XAdES validation against a real test PKI: CRLs and the RFC 3161 TSA served over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+
+from lxml import etree
+
+from bidproc.signature.policy import ValidationPolicy
+from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureReport, SubIndication
+from bidproc.signature.xades import validate_xades
+from tests.xades.pki import Identity, LoopbackPKI
+from tests.xades.signing import NS, add_signature_timestamp, sign_detached, sign_enveloped, sign_enveloping
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% offre technique du lot 1\n%%EOF\n"
+OTHER_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% offre technique du lot 2\n%%EOF\n"
+
+
+def detached_xml(pki: LoopbackPKI, who: Identity, tsa: str | None = None, name: str = "offre.pdf") -> bytes:
+    signature = sign_detached({name: PDF}, who)
+    if tsa is not None:
+        add_signature_timestamp(signature, f"{pki.base}{tsa}")
+    return bytes(etree.tostring(signature, xml_declaration=True, encoding="UTF-8"))
+
+
+def only(reports: list[SignatureReport]) -> SignatureReport:
+    assert len(reports) == 1, reports
+    return reports[0]
+
+
+def test_xades_bes_detached_over_pdf_passes(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    pki.requests.clear()
+    report = only(validate_xades("offre.xml", detached_xml(pki, pki.signer), policy, {"offre.pdf": PDF}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert report.level is Level.B_B
+    assert report.signer is not None and report.signer.common_name == "Alice Martin"
+    assert report.signing_time is not None and report.best_signature_time is None
+    # what was signed: the PDF by name and digest, plus the XAdES signed properties
+    assert f"file:offre.pdf sha256={hashlib.sha256(PDF).hexdigest()}" in report.signed_data
+    assert any(s.startswith("signed-properties:") for s in report.signed_data)
+    assert report.french_rule is not None and report.french_rule.bottom_line
+    assert report.french_rule.certificate_category is RuleOutcome.NOT_CHECKED
+    assert "GET /root.crl" in pki.requests  # revocation really fetched online
+
+
+def test_xades_t_detached_over_pdf_passes(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    pki.requests.clear()
+    data = detached_xml(pki, pki.signer, tsa="/tsa")
+    assert "POST /tsa" in pki.requests  # the token came from a real RFC 3161 request over HTTP
+    report = only(validate_xades("offre.xml", data, policy, {"offre.pdf": PDF}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert report.level is Level.B_T
+    assert len(report.timestamps) == 1 and report.timestamps[0].valid
+    assert report.timestamps[0].tsa is not None and "Test TSA" in report.timestamps[0].tsa
+    assert report.best_signature_time == report.timestamps[0].time
+    assert report.to_json()["level"] == "B-T"
+
+
+def test_enveloped_valid_and_tampered(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    document = etree.fromstring(b"<bid><lot n='1'>42 000 EUR</lot></bid>")
+    signed = bytes(etree.tostring(sign_enveloped(document, pki.signer)))
+    report = only(validate_xades("bid.xml", signed, policy, {}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert any(s.startswith("document:(whole document) <bid>") for s in report.signed_data)
+
+    tampered = signed.replace(b"42 000 EUR", b"24 000 EUR")
+    report = only(validate_xades("bid.xml", tampered, policy, {}))
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+    assert report.french_rule is not None and "integrity" in report.french_rule.failed
+
+
+def test_enveloping_valid(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    signed = bytes(etree.tostring(sign_enveloping(etree.fromstring(b"<dume>ok</dume>"), pki.signer)))
+    report = only(validate_xades("dume.xml", signed, policy, {}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert any(s.startswith("element:#object <Object>") for s in report.signed_data)
+
+
+def test_signature_value_tampered_is_crypto_failure(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    root = etree.fromstring(detached_xml(pki, pki.signer))
+    value = root.find("ds:SignatureValue", NS)
+    raw = bytearray(base64.b64decode(value.text))
+    raw[5] ^= 1
+    value.text = base64.b64encode(bytes(raw)).decode()
+    report = only(validate_xades("offre.xml", etree.tostring(root), policy, {"offre.pdf": PDF}))
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE)
+
+
+def test_detached_over_the_wrong_file(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    data = detached_xml(pki, pki.signer)
+    report = only(validate_xades("offre.xml", data, policy, {"offre.pdf": OTHER_PDF}))
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+
+    report = only(validate_xades("offre.xml", data, policy, {"annexe.pdf": PDF}))
+    assert (report.indication, report.subindication) == (Indication.INDETERMINATE, SubIndication.SIGNED_DATA_NOT_FOUND)
+
+
+def test_detached_found_by_base_name_and_remote_uri_never_fetched(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    data = detached_xml(pki, pki.signer)
+    report = only(validate_xades("offre.xml", data, policy, {"lot1/offre.pdf": PDF}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert report.signed_data[0].startswith("file:lot1/offre.pdf ")
+
+    pki.requests.clear()
+    remote = detached_xml(pki, pki.signer, name=f"{pki.base}/offre.pdf")
+    report = only(validate_xades("offre.xml", remote, policy, {"offre.pdf": PDF}))
+    assert report.subindication is SubIndication.SIGNED_DATA_NOT_FOUND
+    assert "GET /offre.pdf" not in pki.requests
+
+
+def test_untrusted_root(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    report = only(validate_xades("offre.xml", detached_xml(pki, pki.untrusted), policy, {"offre.pdf": PDF}))
+    assert (report.indication, report.subindication) == (
+        Indication.INDETERMINATE,
+        SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
+    )
+    assert report.french_rule is not None and not report.french_rule.bottom_line
+
+    no_anchor = ValidationPolicy(offline=True)  # the OS trust store is never a fallback
+    report = only(validate_xades("offre.xml", detached_xml(pki, pki.signer), no_anchor, {"offre.pdf": PDF}))
+    assert report.subindication is SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+
+
+def test_expired_signer(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # No proof of existence: EN 319 102-1 gives INDETERMINATE; the signer's own claim (now) is after expiry.
+    report = only(validate_xades("offre.xml", detached_xml(pki, pki.expired), policy, {"offre.pdf": PDF}))
+    assert (report.indication, report.subindication) == (Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE)
+    assert report.french_rule is not None
+    assert report.french_rule.certificate_valid_at_signing_time is RuleOutcome.FAILED
+
+    # A timestamp proves the signature existed only after expiry: TOTAL_FAILED/EXPIRED.
+    data = detached_xml(pki, pki.expired, tsa="/tsa")
+    report = only(validate_xades("offre.xml", data, policy, {"offre.pdf": PDF}))
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.EXPIRED)
+
+    # A timestamp from before the expiry (the TSA's clock two days ago): the signature stands.
+    data = detached_xml(pki, pki.expired, tsa="/tsa-past")
+    report = only(validate_xades("offre.xml", data, policy, {"offre.pdf": PDF}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert any(w.startswith("certificate.expired_after_signing") for w in report.warnings)
+
+
+def test_revoked_signer(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    report = only(validate_xades("offre.xml", detached_xml(pki, pki.revoked), policy, {"offre.pdf": PDF}))
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+
+    # revoked yesterday, timestamped two days ago: revoked after signing, with a proof of existence before
+    data = detached_xml(pki, pki.revoked, tsa="/tsa-past")
+    report = only(validate_xades("offre.xml", data, policy, {"offre.pdf": PDF}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert report.best_signature_time is not None and report.best_signature_time < pki.revoked_at
+
+    # offline: only the revocation data we are given counts
+    offline = dataclasses.replace(policy, offline=True, extra_crls=(pki.crl,))
+    report = only(validate_xades("offre.xml", detached_xml(pki, pki.revoked), offline, {"offre.pdf": PDF}))
+    assert report.subindication is SubIndication.REVOKED
+
+
+def test_offline_without_revocation_data_is_documented(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    pki.requests.clear()
+    offline = dataclasses.replace(policy, offline=True)
+    report = only(validate_xades("offre.xml", detached_xml(pki, pki.signer), offline, {"offre.pdf": PDF}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert any(w.startswith("revocation.offline") for w in report.warnings)
+    assert "GET /root.crl" not in pki.requests
+
+
+def test_tampered_signature_timestamp_is_not_passed(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # a genuine token from the trusted TSA, but over other bytes than this SignatureValue
+    signature = sign_detached({"offre.pdf": PDF}, pki.signer)
+    add_signature_timestamp(signature, f"{pki.base}/tsa", imprint_of=b"some other signature")
+    report = only(validate_xades("offre.xml", etree.tostring(signature), policy, {"offre.pdf": PDF}))
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+    assert report.level is Level.B_B and report.best_signature_time is None
+    assert any("message imprint" in e for e in report.errors)
+
+    # a token whose bytes were altered
+    root = etree.fromstring(detached_xml(pki, pki.signer, tsa="/tsa"))
+    token = root.find(".//xades:EncapsulatedTimeStamp", NS)
+    raw = bytearray(base64.b64decode(token.text))
+    raw[len(raw) // 2] ^= 0xFF
+    token.text = base64.b64encode(bytes(raw)).decode()
+    report = only(validate_xades("offre.xml", etree.tostring(root), policy, {"offre.pdf": PDF}))
+    assert report.indication is not Indication.TOTAL_PASSED
+    assert any(e.startswith("signature timestamp:") for e in report.errors)
+
+
+def test_key_info_certificate_swapped(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    root = etree.fromstring(detached_xml(pki, pki.signer))
+    cert = root.find("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS)
+    cert.text = base64.b64encode(pki.revoked.der).decode()
+    report = only(validate_xades("offre.xml", etree.tostring(root), policy, {"offre.pdf": PDF}))
+    assert (report.indication, report.subindication) == (
+        Indication.INDETERMINATE,
+        SubIndication.NO_SIGNING_CERTIFICATE_FOUND,
+    )
+
+
+def test_duplicate_id_injected_into_a_valid_signature(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    document = etree.fromstring(b"<bid><lot Id='lot1'>42 000 EUR</lot></bid>")
+    root = sign_enveloped(document, pki.signer)
+    etree.SubElement(root, "lot", Id="lot1").text = "1 EUR"
+    report = only(validate_xades("bid.xml", etree.tostring(root), policy, {}))
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+
+
+def test_callable_from_inside_an_event_loop(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    data = detached_xml(pki, pki.signer)
+
+    async def pipeline_stage() -> list[SignatureReport]:
+        return validate_xades("offre.xml", data, policy, {"offre.pdf": PDF})
+
+    assert only(asyncio.run(pipeline_stage())).indication is Indication.TOTAL_PASSED
