@@ -66,6 +66,10 @@ class Code(StrEnum):
     # signatures (file-level: the per-signature verdict is an ETSI indication, see signature.report)
     SIGNATURE_UNREADABLE = "signature.unreadable"
     XML_UNSAFE = "xml.unsafe"
+    # intake (added with issue 4)
+    ARCHIVE_DEVICE_ENTRY = "archive.device_entry"  # a device, FIFO or socket entry in an archive
+    ARCHIVE_UNSUPPORTED = "archive.unsupported"  # a compression method we cannot inflate safely
+    TYPE_POLYGLOT = "type.polyglot"  # one file that is two formats at once (e.g. PDF and ZIP)
 
 
 class Warning_(StrEnum):
@@ -78,6 +82,18 @@ class Warning_(StrEnum):
     PDF_SIGNED = "pdf.signed"
     NAME_NORMALISED = "name.normalised"
     TIMESTAMP_LOCAL = "timestamp.local_tsa"
+    # signatures: what changed after a PDF signature, and the known attack it amounts to
+    PDF_MODIFIED_AFTER_SIGNING = "pdf.modified_after_signing"
+    PDF_INCREMENTAL_SAVING_ATTACK = "pdf.incremental_saving_attack"
+    PDF_SHADOW_ATTACK = "pdf.shadow_attack"
+    PDF_SIGNATURE_WRAPPING = "pdf.signature_wrapping"
+    PDF_UNIVERSAL_SIGNATURE_FORGERY = "pdf.universal_signature_forgery"
+    PDF_CERTIFICATION_ATTACK = "pdf.certification_attack"
+    SIGNATURE_OFFLINE_NO_REVOCATION = "signature.offline_no_revocation"
+    SIGNATURE_DETACHED_PAIRED_BY_DIGEST = "signature.detached_paired_by_digest"
+    # intake (added with issue 4)
+    PDF_NOT_NORMALISED = "pdf.not_normalised"  # too large for a reading rendition; the original stands
+    ARCHIVE_EMPTY_MEMBER = "archive.empty_member"
 
 
 @dataclass(frozen=True)
