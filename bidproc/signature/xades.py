@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,8 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 from pyhanko.sign.ades.report import AdESIndeterminate
-from pyhanko.sign.validation.generic_cms import CertvalidatorOperationResult, validate_cert_usage
-from pyhanko.sign.validation.settings import KeyUsageConstraints
+from pyhanko.sign.validation.generic_cms import CertvalidatorOperationResult
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
@@ -46,14 +46,13 @@ from bidproc.signature.report import (
     SubIndication,
     TimestampInfo,
 )
+from bidproc.signature.xades_time import judge_chain, validate_signer_certificate
 from bidproc.signature.xades_timestamp import NS, find_signature_timestamps, validate_signature_timestamp
 from bidproc.signature.xml_safety import UnsafeXML, duplicate_ids, parse_untrusted
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 DS_SIGNATURE = f"{{{NS['ds']}}}Signature"
-# A signing certificate is accepted for either key usage: French qualified signature certificates carry
-# nonRepudiation, many seal and "signature" certificates only digitalSignature.
-SIGNER_KEY_USAGE = KeyUsageConstraints(key_usage={"non_repudiation", "digital_signature"})
 
 
 def validate_xades(
@@ -107,7 +106,11 @@ async def _validate_all(
         reports = []
         for index, signature in enumerate(signatures):
             context = _Context(name, data, tree, policy, detached, at, backend)
-            reports.append(await _validate_one(context, signature, index))
+            try:
+                reports.append(await _validate_one(context, signature, index))
+            except Exception as exc:  # a bug or an unforeseen input must cost one verdict, not the whole bid
+                logger.exception("XAdES validation of %s signature %d failed", name, index)
+                reports.append(checks.internal_error(name, signature.get("Id"), exc))
         return reports
     finally:
         if backend is not None:
@@ -195,12 +198,11 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
     vc = ctx.validation_context(chain_certs)
     cert_asn1 = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
     if ctx.policy.trust_anchors:
-        paths = vc.path_builder.async_build_paths_lazy(cert_asn1)
-        op = await validate_cert_usage(cert_asn1, vc, SIGNER_KEY_USAGE, paths)
+        op = await validate_signer_certificate(cert_asn1, vc)
     else:  # nothing can chain: do not fetch issuers/CRLs from the network just to learn that
         no_chain = AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND
         op = CertvalidatorOperationResult(success_result=None, error_subindic=no_chain)
-    chain = checks.judge_chain(op, cert, best_time, signing_time)
+    chain = judge_chain(op, cert, best_time, signing_time)
     warnings = list(chain.warnings)
     if ctx.policy.offline:
         warnings.append("revocation.offline: revocation data was not fetched (offline validation)")

@@ -26,13 +26,17 @@ from bidproc.signature.report import (
     Signer,
     SubIndication,
 )
-from bidproc.signature.xades_timestamp import NS
+from bidproc.signature.xades_timestamp import C14N_METHODS, NS
 from bidproc.signature.xml_safety import safe_parser
 
 Failure = tuple[Indication, SubIndication, str]
 INTEGRITY_FAILURES = {SubIndication.HASH_FAILURE, SubIndication.SIG_CRYPTO_FAILURE}
 _BY_ID = "//*[@*[local-name()='Id' or local-name()='ID' or local-name()='id'] = $v]"
-_SIGNED_PROPERTIES = f"{{{NS['xades']}}}SignedProperties"
+SUPPORTED_TRANSFORMS = {
+    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+    "http://www.w3.org/2000/09/xmldsig#base64",
+    *C14N_METHODS,
+}
 
 
 def signer_of(cert: x509.Certificate) -> Signer:
@@ -87,6 +91,19 @@ def format_failure(name: str, sig_id: str | None, reason: str) -> SignatureRepor
         SubIndication.FORMAT_FAILURE,
         errors=(reason,),
         french=french(RuleOutcome.FAILED, no, no, None),
+    )
+
+
+def internal_error(name: str, sig_id: str | None, exc: Exception) -> SignatureReport:
+    """Not the signature's fault, as far as we know: INDETERMINATE, never a verdict against the bidder."""
+    no = RuleOutcome.NOT_CHECKED
+    return verdict(
+        name,
+        sig_id,
+        Indication.INDETERMINATE,
+        SubIndication.GENERIC,
+        errors=(f"internal error during validation: {type(exc).__name__}: {exc}",),
+        french=FrenchRuleCheck(format=no, certificate_valid_at_signing_time=no, integrity=no, signer_identity=no),
     )
 
 
@@ -186,6 +203,12 @@ def verify_core(
     """signxml: SignatureValue, every Reference digest, SigningCertificate(V2); then what was signed."""
     used: dict[str, str] = {}
     declared = tuple(f"declared:{r.get('URI')}" for r in parts.signature.findall("ds:SignedInfo/ds:Reference", NS))
+    transforms = {t.get("Algorithm") for t in parts.signature.findall("ds:SignedInfo/ds:Reference/ds:Transforms/*", NS)}
+    if transforms - SUPPORTED_TRANSFORMS:
+        # signxml silently skips transforms it does not know (XPath, XPath Filter 2, XSLT) and would then report a
+        # digest mismatch; say instead that we could not compute what was signed.
+        why = f"unsupported Reference transforms {sorted(str(t) for t in transforms - SUPPORTED_TRANSFORMS)}"
+        return Core((Indication.INDETERMINATE, SubIndication.GENERIC, why), declared)
     # verification_time inside the certificate's validity: signxml must not judge validity periods, the
     # EN 319 102-1 time logic (POE, expiry, revocation) does, with pyhanko-certvalidator.
     config = XAdESSignatureConfiguration(expect_references=True, verification_time=cert.not_valid_before_utc)
@@ -271,64 +294,3 @@ def _parse_time(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
-@dataclass(frozen=True)
-class Chain:
-    outcome: tuple[Indication, SubIndication | None, str] | None
-    french: RuleOutcome
-    warnings: tuple[str, ...] = ()
-
-
-def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed: datetime | None) -> Chain:
-    """EN 319 102-1 §5.5.4 on certvalidator's result, as pyhanko's ``ades_with_time_validation`` does it.
-
-    ``best`` is the best signature time (a proof of existence), ``claimed`` the signer's SigningTime; a claim
-    is no proof, but a signer who claims to have signed after expiry or revocation cannot pass either.
-    """
-    sub = op.error_subindic
-    if sub is None:
-        return Chain(None, RuleOutcome.PASSED)
-    name = sub.name
-    if name == "REVOKED_NO_POE" and op.revo_details is not None:
-        revoked = op.revo_details.revocation_date
-        if best is not None and best < revoked:
-            return Chain(
-                None, RuleOutcome.PASSED, (f"certificate.revoked_after_signing: revoked {revoked.isoformat()}",)
-            )
-        when = best or claimed
-        if when is not None and when >= revoked:
-            why = f"signing certificate revoked on {revoked.isoformat()}, before the signature time"
-            return Chain((Indication.TOTAL_FAILED, SubIndication.REVOKED, why), RuleOutcome.FAILED)
-        return Chain(
-            (Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE, "revoked, no proof of existence before"),
-            RuleOutcome.NOT_CHECKED,
-        )
-    if name == "OUT_OF_BOUNDS_NO_POE":
-        before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
-        if best is not None:
-            if best < before:
-                return Chain(
-                    (Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID, "signed before the certificate was valid"),
-                    RuleOutcome.FAILED,
-                )
-            if best <= after:  # like pyhanko: revocation of an expired certificate cannot be checked any more
-                return Chain(
-                    None, RuleOutcome.PASSED, (f"certificate.expired_after_signing: expired {after.isoformat()}",)
-                )
-            why = (
-                f"signing certificate expired on {after.isoformat()}, before the proof of existence {best.isoformat()}"
-            )
-            return Chain((Indication.TOTAL_FAILED, SubIndication.EXPIRED, why), RuleOutcome.FAILED)
-        french = RuleOutcome.FAILED if claimed is None or claimed > after else RuleOutcome.NOT_CHECKED
-        why = f"signing certificate expired on {after.isoformat()} and no proof of existence before that"
-        return Chain((Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, why), french)
-    indication = Indication.TOTAL_FAILED if sub.status.name == "FAILED" else Indication.INDETERMINATE
-    mapped = SubIndication.__members__.get(name, SubIndication.GENERIC)
-    why = (
-        "signing certificate does not chain to a trust anchor"
-        if name == "NO_CERTIFICATE_CHAIN_FOUND"
-        else f"signing certificate: {name}"
-    )
-    failed = name == "NO_CERTIFICATE_CHAIN_FOUND" or indication is Indication.TOTAL_FAILED
-    return Chain((indication, mapped, why), RuleOutcome.FAILED if failed else RuleOutcome.NOT_CHECKED)

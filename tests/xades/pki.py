@@ -9,6 +9,7 @@ signing side sends it a real RFC 3161 request over HTTP. ``/tsa-past`` answers w
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,12 @@ class Identity:
     @property
     def der(self) -> bytes:
         return self.cert.public_bytes(Encoding.DER)
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _name(cn: str) -> x509.Name:
@@ -117,6 +124,8 @@ class LoopbackPKI:
             crl_url=crl_url,
         )
         self.revoked = _issue("Revoked Signer", self.root, crl_url=crl_url)
+        # its CRL lives on a port nobody listens on: the revocation source is down
+        self.unreachable = _issue("Carol Unreachable", self.root, crl_url=f"http://127.0.0.1:{_dead_port()}/root.crl")
         self.tsa = _issue("Test TSA", self.root, not_before=NOW - timedelta(days=3650), tsa=True)
         self.other_root = _issue("Untrusted Root CA", None, ca=True)
         self.untrusted = _issue("Mallory Untrusted", self.other_root)

@@ -6,13 +6,14 @@ import asyncio
 import base64
 import dataclasses
 import hashlib
+from datetime import timedelta
 
 from lxml import etree
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureReport, SubIndication
 from bidproc.signature.xades import validate_xades
-from tests.xades.pki import Identity, LoopbackPKI
+from tests.xades.pki import NOW, Identity, LoopbackPKI
 from tests.xades.signing import NS, add_signature_timestamp, sign_detached, sign_enveloped, sign_enveloping
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% offre technique du lot 1\n%%EOF\n"
@@ -214,3 +215,49 @@ def test_callable_from_inside_an_event_loop(pki: LoopbackPKI, policy: Validation
         return validate_xades("offre.xml", data, policy, {"offre.pdf": PDF})
 
     assert only(asyncio.run(pipeline_stage())).indication is Indication.TOTAL_PASSED
+
+
+def test_revocation_source_down_is_try_later(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    data = detached_xml(pki, pki.unreachable)
+    report = only(validate_xades("offre.xml", data, policy, {"offre.pdf": PDF}))
+    assert (report.indication, report.subindication) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
+    assert report.french_rule is not None
+    assert report.french_rule.certificate_valid_at_signing_time is RuleOutcome.NOT_CHECKED
+
+
+def test_deposit_proof_of_existence_counts(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # An expired signer's BES has no proof of existence of its own; the deposit timestamp of the signature
+    # file (two days ago, before the expiry) is one.
+    data = detached_xml(pki, pki.expired)
+    deposit = (hashlib.sha256(data).hexdigest(), NOW - timedelta(days=2))
+    with_deposit = dataclasses.replace(policy, proofs_of_existence=(deposit,))
+    report = only(validate_xades("offre.xml", data, with_deposit, {"offre.pdf": PDF}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert report.best_signature_time == deposit[1] and report.level is Level.B_B
+
+
+def test_several_signatures_in_one_file_each_judged(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # A namespace-free container: the signatures were made with inclusive C14N outside any container, and a
+    # namespace declared on the container would (rightly) change their canonical SignedInfo.
+    container = etree.Element("signatures")
+    container.append(sign_detached({"offre.pdf": PDF}, pki.signer))
+    container.append(sign_detached({"annexe.pdf": OTHER_PDF}, pki.signer))
+    files = {"offre.pdf": PDF, "annexe.pdf": OTHER_PDF}
+    reports = validate_xades("signatures.xml", etree.tostring(container), policy, files)
+    assert [r.indication for r in reports] == [Indication.TOTAL_PASSED] * 2
+    assert reports[1].signed_data[0].startswith("file:annexe.pdf ")
+
+    files["annexe.pdf"] = PDF  # only the second signature's data changed
+    reports = validate_xades("signatures.xml", etree.tostring(container), policy, files)
+    assert [r.subindication for r in reports] == [None, SubIndication.HASH_FAILURE]
+
+
+def test_unsupported_transform_is_not_mistaken_for_tampering(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    root = etree.fromstring(detached_xml(pki, pki.signer))
+    reference = root.find("ds:SignedInfo/ds:Reference", NS)
+    transforms = etree.SubElement(reference, f"{{{NS['ds']}}}Transforms")
+    reference.insert(0, transforms)
+    etree.SubElement(transforms, f"{{{NS['ds']}}}Transform", Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116")
+    report = only(validate_xades("offre.xml", etree.tostring(root), policy, {"offre.pdf": PDF}))
+    assert (report.indication, report.subindication) == (Indication.INDETERMINATE, SubIndication.GENERIC)
+    assert "unsupported Reference transforms" in report.errors[0]

@@ -1,0 +1,123 @@
+"""EN 319 102-1 §5.5 time logic for XAdES: the certificate verdict once proofs of existence are known.
+
+Hand-written because pyhanko's ``ades_with_time_validation`` does exactly this but only for CMS
+signatures; the rules below mirror it (and say where bidproc goes further).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from pyhanko.sign.ades.report import AdESIndeterminate
+from pyhanko.sign.validation.generic_cms import CertvalidatorOperationResult, handle_certvalidator_errors
+from pyhanko.sign.validation.settings import KeyUsageConstraints
+from pyhanko_certvalidator import ValidationContext, find_valid_path
+from pyhanko_certvalidator.errors import InsufficientRevinfoError, StaleRevinfoError
+from pyhanko_certvalidator.path import ValidationPath
+
+from bidproc.signature.report import Indication, RuleOutcome, SubIndication
+
+# A signing certificate is accepted for either key usage: French qualified signature certificates carry
+# nonRepudiation, many seal and "signature" certificates only digitalSignature.
+SIGNER_KEY_USAGE = KeyUsageConstraints(key_usage={"non_repudiation", "digital_signature"})
+
+
+_WHY = {
+    "NO_CERTIFICATE_CHAIN_FOUND": "signing certificate does not chain to a trust anchor",
+    "TRY_LATER": "revocation status of the signing certificate could not be obtained (source unreachable): try later",
+    "CHAIN_CONSTRAINTS_FAILURE": "signing certificate not acceptable (key usage or chain constraints)",
+    "REVOKED_CA_NO_POE": "a CA certificate of the chain is revoked",
+}
+
+
+class _RevocationUnavailable(Exception):
+    pass
+
+
+async def validate_signer_certificate(
+    cert: asn1_x509.Certificate, context: ValidationContext
+) -> CertvalidatorOperationResult[ValidationPath]:
+    """pyhanko's ``validate_cert_usage``, except that unreachable revocation sources give TRY_LATER.
+
+    pyhanko files "no revocation information could be obtained" under CERTIFICATE_CHAIN_GENERAL_FAILURE;
+    EN 319 102-1 has TRY_LATER for exactly that (the OCSP responder or CRL server is down: ask again later),
+    and the legal team must be able to tell "broken chain" from "come back later".
+    """
+
+    async def check() -> ValidationPath:
+        paths = context.path_builder.async_build_paths_lazy(cert)
+        try:
+            path: ValidationPath = await find_valid_path(cert, paths, validation_context=context)
+        except InsufficientRevinfoError as exc:
+            if isinstance(exc, StaleRevinfoError):
+                raise  # pyhanko already maps stale revocation data to TRY_LATER
+            raise _RevocationUnavailable(exc.failure_msg) from exc
+        if path.pkix_len > 0:  # as pyhanko: a signer certificate that is itself an anchor is trusted as is
+            SIGNER_KEY_USAGE.validate(cert)
+        return path
+
+    try:
+        return await handle_certvalidator_errors(cert=cert, coro=check())
+    except _RevocationUnavailable:
+        return CertvalidatorOperationResult(success_result=None, error_subindic=AdESIndeterminate.TRY_LATER)
+
+
+@dataclass(frozen=True)
+class Chain:
+    outcome: tuple[Indication, SubIndication | None, str] | None
+    french: RuleOutcome
+    warnings: tuple[str, ...] = ()
+
+
+def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed: datetime | None) -> Chain:
+    """EN 319 102-1 §5.5.4 on certvalidator's result, as pyhanko's ``ades_with_time_validation`` does it.
+
+    ``best`` is the best signature time (a proof of existence), ``claimed`` the signer's SigningTime; a claim
+    is no proof, but a signer who claims to have signed after expiry or revocation cannot pass either.
+    """
+    sub = op.error_subindic
+    if sub is None:
+        return Chain(None, RuleOutcome.PASSED)
+    name = sub.name
+    if name == "REVOKED_NO_POE" and op.revo_details is not None:
+        revoked = op.revo_details.revocation_date
+        if best is not None and best < revoked:
+            return Chain(
+                None, RuleOutcome.PASSED, (f"certificate.revoked_after_signing: revoked {revoked.isoformat()}",)
+            )
+        when = best or claimed
+        if when is not None and when >= revoked:
+            why = f"signing certificate revoked on {revoked.isoformat()}, before the signature time"
+            return Chain((Indication.TOTAL_FAILED, SubIndication.REVOKED, why), RuleOutcome.FAILED)
+        return Chain(
+            (Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE, "revoked, no proof of existence before"),
+            RuleOutcome.NOT_CHECKED,
+        )
+    if name == "OUT_OF_BOUNDS_NO_POE":
+        before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
+        if best is not None:
+            if best < before:
+                return Chain(
+                    (Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID, "signed before the certificate was valid"),
+                    RuleOutcome.FAILED,
+                )
+            if best <= after:  # like pyhanko: revocation of an expired certificate cannot be checked any more
+                return Chain(
+                    None, RuleOutcome.PASSED, (f"certificate.expired_after_signing: expired {after.isoformat()}",)
+                )
+            why = (
+                f"signing certificate expired on {after.isoformat()}, before the proof of existence {best.isoformat()}"
+            )
+            return Chain((Indication.TOTAL_FAILED, SubIndication.EXPIRED, why), RuleOutcome.FAILED)
+        french = RuleOutcome.FAILED if claimed is None or claimed > after else RuleOutcome.NOT_CHECKED
+        why = f"signing certificate expired on {after.isoformat()} and no proof of existence before that"
+        return Chain((Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, why), french)
+    indication = Indication.TOTAL_FAILED if sub.status.name == "FAILED" else Indication.INDETERMINATE
+    mapped = SubIndication.__members__.get(name, SubIndication.GENERIC)
+    why = _WHY.get(name, f"signing certificate: {name}")
+    failed = name == "NO_CERTIFICATE_CHAIN_FOUND" or indication is Indication.TOTAL_FAILED
+    return Chain((indication, mapped, why), RuleOutcome.FAILED if failed else RuleOutcome.NOT_CHECKED)
