@@ -8,8 +8,9 @@ Who does what:
   digest, detached ones through our ``uri_resolver``) and that xades:SigningCertificate(V2) names the key
   that signed. We hand it the signing certificate ourselves, so it never builds a chain from the OS store
   and never judges validity periods: both are EN 319 102-1 matters done below.
-- pyhanko-certvalidator (through pyhanko's ``validate_cert_usage``) builds the chain to the policy's trust
-  anchors only, fetches OCSP/CRLs unless offline, and yields the ETSI sub-indication.
+- pyhanko-certvalidator (``xades_time.validate_signer_certificate``, pyhanko's ``validate_cert_usage`` plus
+  TRY_LATER) builds the chain to the policy's trust anchors only, fetches OCSP/CRLs unless offline, and
+  yields the ETSI sub-indication.
 - ``xades_timestamp`` validates SignatureTimeStamps (signxml does not).
 Hand-written here: locating the XAdES parts of each signature, identifying the signing certificate
 (EN 319 102-1 §5.2.3), the time logic of §5.5 (mirrors pyhanko's ``ades_with_time_validation``, which is

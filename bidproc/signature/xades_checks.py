@@ -177,7 +177,13 @@ def _resolver(detached: Mapping[str, bytes], used: dict[str, str]) -> Callable[[
 
 
 class _OneSignature(XAdESVerifier):
-    """signxml verifies the first ds:Signature it finds; we point it at the one we are validating."""
+    """signxml's verifier, pointed at one signature and checking only the signing certificate's digest.
+
+    signxml verifies the first ds:Signature it finds; we point it at the one we are validating. It also
+    insists that *every* xades:Cert of SigningCertificate(V2) be in KeyInfo, but EN 319 132-1 lets those
+    further entries name issuer certificates the KeyInfo does not carry: only the first one, the signing
+    certificate, must match (EN 319 102-1 §5.2.3), and it is checked here on the *signed* properties.
+    """
 
     def __init__(self, path: str) -> None:
         super().__init__()
@@ -188,6 +194,19 @@ class _OneSignature(XAdESVerifier):
         if found is None:
             raise InvalidInput(f"signature not found at {self._path}")
         return found
+
+    def _verify_cert_digest(
+        self, signing_cert_node: etree._Element, certs: list[x509.Certificate], signing_cert: x509.Certificate | None
+    ) -> None:
+        method = signing_cert_node.find("xades:Cert/xades:CertDigest/ds:DigestMethod", NS)
+        value = signing_cert_node.findtext("xades:Cert/xades:CertDigest/ds:DigestValue", None, NS)
+        if method is None or value is None:
+            raise InvalidInput("xades:SigningCertificate(V2) without a certificate digest")
+        algorithm = DigestAlgorithm(method.get("Algorithm"))
+        expected = base64.b64decode(value.strip())
+        implementation = digest_algorithm_implementations[algorithm]()
+        if signing_cert is None or signing_cert.fingerprint(implementation) != expected:
+            raise InvalidDigest("Digest mismatch for signing certificate digest")
 
 
 @dataclass(frozen=True)

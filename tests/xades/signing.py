@@ -98,3 +98,21 @@ def add_signature_timestamp(signature: etree._Element, tsa_url: str, *, imprint_
     stamp = etree.SubElement(usp, f"{{{XADES}}}SignatureTimeStamp", Id=f"{signature.get('Id')}-TS")
     etree.SubElement(stamp, f"{{{DS}}}CanonicalizationMethod", Algorithm=C14N_10)
     etree.SubElement(stamp, f"{{{XADES}}}EncapsulatedTimeStamp").text = base64.b64encode(token).decode()
+
+
+class ChainReferencingSigner(XAdESSigner):
+    """SigningCertificateV2 naming the signer *and* its issuer, while KeyInfo carries the signer only."""
+
+    def __init__(self, issuer_der: bytes) -> None:
+        super().__init__(method=SignatureConstructionMethod.enveloped, signature_algorithm=SignatureMethod.ECDSA_SHA256)
+        self.issuer_der = issuer_der
+
+    def add_signing_certificate(self, signed_signature_properties: Any, sig_root: Any, signing_settings: Any) -> None:
+        super().add_signing_certificate(signed_signature_properties, sig_root, signing_settings)
+        v2 = signed_signature_properties.find("xades:SigningCertificateV2", NS)
+        cert = etree.SubElement(v2, f"{{{XADES}}}Cert")
+        digest = etree.SubElement(cert, f"{{{XADES}}}CertDigest")
+        etree.SubElement(digest, f"{{{DS}}}DigestMethod", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
+        etree.SubElement(digest, f"{{{DS}}}DigestValue").text = base64.b64encode(
+            hashlib.sha256(self.issuer_der).digest()
+        ).decode()

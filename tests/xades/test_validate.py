@@ -14,7 +14,14 @@ from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureReport, SubIndication
 from bidproc.signature.xades import validate_xades
 from tests.xades.pki import NOW, Identity, LoopbackPKI
-from tests.xades.signing import NS, add_signature_timestamp, sign_detached, sign_enveloped, sign_enveloping
+from tests.xades.signing import (
+    NS,
+    ChainReferencingSigner,
+    add_signature_timestamp,
+    sign_detached,
+    sign_enveloped,
+    sign_enveloping,
+)
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% offre technique du lot 1\n%%EOF\n"
 OTHER_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% offre technique du lot 2\n%%EOF\n"
@@ -261,3 +268,11 @@ def test_unsupported_transform_is_not_mistaken_for_tampering(pki: LoopbackPKI, p
     report = only(validate_xades("offre.xml", etree.tostring(root), policy, {"offre.pdf": PDF}))
     assert (report.indication, report.subindication) == (Indication.INDETERMINATE, SubIndication.GENERIC)
     assert "unsupported Reference transforms" in report.errors[0]
+
+
+def test_signing_certificate_may_also_name_issuers(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    document = etree.fromstring(b"<bid><lot>42 000 EUR</lot></bid>")
+    signed = ChainReferencingSigner(pki.root.der).sign(document, key=pki.signer.key, cert=[pki.signer.cert])
+    assert len(signed.findall(".//xades:SigningCertificateV2/xades:Cert", NS)) == 2
+    report = only(validate_xades("bid.xml", etree.tostring(signed), policy, {}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
