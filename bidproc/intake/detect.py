@@ -121,7 +121,20 @@ def sniff(head: bytes, tail: bytes, name: str) -> Detection:
         return Detection("application/pkcs7-signature", "cms-signature")
     if media_type.startswith("text/"):
         return Detection(media_type, "text")
+    if _is_short_text(head):
+        return Detection("text/plain", "text")
     return Detection(media_type, "unknown")
+
+
+def _is_short_text(head: bytes) -> bool:
+    """libmagic calls a few bytes of plain text "octet-stream"; printable UTF-8 without NUL is text."""
+    if b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\t\r\n\f" for c in text)
 
 
 def refine_zip(detection: Detection, names: Sequence[str], first_member: bytes) -> Detection:
