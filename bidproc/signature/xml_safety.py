@@ -20,10 +20,18 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stub
 ID_ATTRIBUTE_NAMES = frozenset({"Id", "ID", "id"})
 
 # "<!DOCTYPE" in UTF-8/ASCII-compatible encodings and in UTF-16 (either byte order). A cheap pre-check
-# so a DOCTYPE is refused before libxml2 spends any time on its internal subset.
+# so a DOCTYPE is refused before libxml2 spends any time on its internal subset (whose parameter entities
+# it would expand). Only a match in the prolog counts: the same characters inside a CDATA section or a
+# comment after the root element starts are content, not a declaration.
 _DOCTYPE = re.compile(
     rb"<!DOCTYPE|<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E|\x00<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E"
 )
+_ELEMENT_START = re.compile(rb"<[A-Za-z_:]|<\x00[A-Za-z_:]\x00|\x00<\x00[A-Za-z_:]")
+
+
+def _doctype_in_prolog(data: bytes) -> bool:
+    found = _DOCTYPE.search(data)
+    return found is not None and _ELEMENT_START.search(data, 0, found.start()) is None
 
 
 class UnsafeXML(Exception):
@@ -46,7 +54,7 @@ def parse_untrusted(data: bytes, *, max_bytes: int, max_depth: int) -> etree._El
     """Parse ``data`` or raise :class:`UnsafeXML`; streams through iterparse to stop early on depth."""
     if len(data) > max_bytes:
         raise UnsafeXML(f"XML is {len(data)} bytes, more than the limit of {max_bytes}")
-    if _DOCTYPE.search(data):
+    if _doctype_in_prolog(data):
         raise UnsafeXML("XML carries a DOCTYPE declaration (DTDs and entities are refused)")
     depth = 0
     root: etree._Element | None = None

@@ -276,3 +276,12 @@ def test_signing_certificate_may_also_name_issuers(pki: LoopbackPKI, policy: Val
     assert len(signed.findall(".//xades:SigningCertificateV2/xades:Cert", NS)) == 2
     report = only(validate_xades("bid.xml", etree.tostring(signed), policy, {}))
     assert report.indication is Indication.TOTAL_PASSED, report.errors
+
+
+def test_doctype_text_inside_signed_content_is_not_a_doctype(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    keep_cdata = etree.XMLParser(strip_cdata=False)
+    document = etree.fromstring(b"<bid><html><![CDATA[<!DOCTYPE html><p>offre</p>]]></html></bid>", keep_cdata)
+    signed = bytes(etree.tostring(sign_enveloped(document, pki.signer)))
+    assert b"<!DOCTYPE html>" in signed
+    report = only(validate_xades("bid.xml", signed, policy, {}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
