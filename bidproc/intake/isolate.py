@@ -99,6 +99,37 @@ def _decode(out: bytes) -> tuple[dict[str, Any], list[bytes]]:
     return header, blobs
 
 
+# Probes run in the child like any task, to prove on a given host that the limits really hold
+# (CPU, crashes, no file writes, the reply framing); the test suite runs them, operators may too.
+def probe_spin(_: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    while True:
+        pass
+
+
+def probe_crash(_: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    import ctypes
+
+    ctypes.string_at(0)  # reads address 0: SIGSEGV
+    return {}, []
+
+
+def probe_write(directory: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    import os
+
+    path = os.path.join(directory.decode(), "plaintext.bin")
+    try:
+        with open(path, "wb") as f:
+            f.write(b"secret bid")
+            f.flush()
+    except OSError:
+        pass
+    return {"wrote": os.path.exists(path) and os.path.getsize(path) > 0}, []
+
+
+def probe_echo(data: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    return {"n": len(data)}, [data, b""]
+
+
 def _child_main(argv: list[str]) -> int:
     task_name, cpu, memory = argv[0], int(argv[1]), int(argv[2])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))

@@ -46,6 +46,8 @@ def normalise_task(request: bytes) -> tuple[dict[str, Any], list[bytes]]:
     except pikepdf.PasswordError:
         return {"status": "encrypted"}, []
     except pikepdf.PdfError as exc:
+        if "bad_alloc" in str(exc):
+            raise MemoryError(str(exc)) from exc
         return {"status": "malformed", "problems": [_say(exc)]}, []
     with pdf:
         problems = [_say(w) for w in pdf.get_warnings()]
@@ -65,6 +67,8 @@ def normalise_task(request: bytes) -> tuple[dict[str, Any], list[bytes]]:
                 pdf.save(out, encryption=False, deterministic_id=True)
             problems += [_say(w) for w in pdf.get_warnings()[len(problems) :]]
         except pikepdf.PdfError as exc:
+            if "bad_alloc" in str(exc):  # qpdf hit the child's memory limit: not the file's structure
+                raise MemoryError(str(exc)) from exc
             return {"status": "malformed", "problems": [*problems, _say(exc)][:20]}, []
     header = {
         "status": "ok",

@@ -1,0 +1,63 @@
+"""The parser child: a timeout or a crash there is one file's verdict, and the caller carries on."""
+
+from __future__ import annotations
+
+import time
+
+from bidproc.domain import Verdict
+from bidproc.errors import Code
+from bidproc.intake.inspect import IntakeLimits
+from bidproc.intake.isolate import Bounds, IsolationFailure, run_isolated
+from tests.intake.builders import pdf
+from tests.intake.conftest import Check
+
+
+def test_parser_timeout_is_a_verdict(check: Check) -> None:
+    started = time.monotonic()
+    verdict = check("offre.pdf", pdf(), IntakeLimits(parse_timeout_seconds=0.01))
+    assert (verdict.verdict, verdict.code) == (Verdict.REJECTED, "parse.timeout")
+    assert time.monotonic() - started < 5
+    assert check("offre.pdf", pdf()).verdict is Verdict.ACCEPTED  # and the next file is fine
+
+
+def test_parser_out_of_memory_is_a_verdict(check: Check) -> None:
+    # an embedded file that inflates to 256 MiB, in a child allowed 200 MiB of address space
+    bomb = pdf(attachment=("zeros.bin", bytes(256 << 20)))
+    assert len(bomb) < 2 << 20
+    verdict = check("offre.pdf", bomb, IntakeLimits(parse_memory_bytes=200 << 20))
+    assert (verdict.verdict, verdict.code) == (Verdict.REJECTED, "parse.crashed")
+    assert check("offre.pdf", pdf()).verdict is Verdict.ACCEPTED
+
+
+def test_cpu_bound_child_is_stopped_by_rlimit() -> None:
+    bounds = Bounds(cpu_seconds=1, memory_bytes=1 << 30, wall_seconds=30, max_reply_bytes=1 << 20)
+    started = time.monotonic()
+    try:
+        run_isolated("bidproc.intake.isolate:probe_spin", b"", bounds)
+    except IsolationFailure as failure:
+        assert failure.code is Code.PARSE_TIMEOUT
+    else:
+        raise AssertionError("the spinning child was not stopped")
+    assert time.monotonic() - started < 10
+
+
+def test_crashing_child() -> None:
+    bounds = Bounds(cpu_seconds=5, memory_bytes=1 << 30, wall_seconds=30, max_reply_bytes=1 << 20)
+    try:
+        run_isolated("bidproc.intake.isolate:probe_crash", b"", bounds)
+    except IsolationFailure as failure:
+        assert failure.code is Code.PARSE_CRASHED and "-11" in failure.message
+    else:
+        raise AssertionError("the crash was not reported")
+
+
+def test_child_cannot_write_files(tmp_path: object) -> None:
+    bounds = Bounds(cpu_seconds=5, memory_bytes=1 << 30, wall_seconds=30, max_reply_bytes=1 << 20)
+    header, _ = run_isolated("bidproc.intake.isolate:probe_write", str(tmp_path).encode(), bounds)
+    assert header == {"wrote": False}
+
+
+def test_round_trip_of_blobs() -> None:
+    bounds = Bounds(cpu_seconds=5, memory_bytes=1 << 30, wall_seconds=30, max_reply_bytes=1 << 20)
+    header, blobs = run_isolated("bidproc.intake.isolate:probe_echo", b"abc\x00def", bounds)
+    assert header == {"n": 7} and blobs == [b"abc\x00def", b""]
