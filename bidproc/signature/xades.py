@@ -25,7 +25,6 @@ import logging
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from asn1crypto import x509 as asn1_x509
@@ -73,8 +72,7 @@ def validate_xades(
     if duplicates:
         reason = f"duplicate Id values {duplicates[:5]}: references are ambiguous (signature wrapping)"
         return [checks.format_failure(name, s.get("Id"), reason) for s in signatures]
-    at = policy.at or datetime.now(UTC)  # read once: every signature of the file is judged at the same time
-    return _run(_validate_all(name, data, tree, signatures, policy, detached, at))
+    return _run(_validate_all(name, data, tree, signatures, policy, detached))
 
 
 def _outermost(signature: etree._Element) -> bool:
@@ -99,14 +97,13 @@ async def _validate_all(
     signatures: list[etree._Element],
     policy: ValidationPolicy,
     detached: Mapping[str, bytes],
-    at: datetime,
 ) -> list[SignatureReport]:
     # One fetcher backend (one aiohttp session) for the whole file, closed here: no leaked connections.
     backend = None if policy.offline else AIOHttpFetcherBackend(per_request_timeout=policy.fetch_timeout_seconds)
     try:
         reports = []
         for index, signature in enumerate(signatures):
-            context = _Context(name, data, tree, policy, detached, at, backend)
+            context = _Context(name, data, tree, policy, detached, backend)
             try:
                 reports.append(await _validate_one(context, signature, index))
             except Exception as exc:  # a bug or an unforeseen input must cost one verdict, not the whole bid
@@ -125,7 +122,6 @@ class _Context:
     tree: etree._ElementTree
     policy: ValidationPolicy
     detached: Mapping[str, bytes]
-    at: datetime
     backend: AIOHttpFetcherBackend | None
 
     def validation_context(self, extra_certs: list[x509.Certificate]) -> ValidationContext:
@@ -135,7 +131,13 @@ class _Context:
         return ValidationContext(
             trust_roots=[asn1_x509.Certificate.load(der) for der in policy.trust_anchors],  # never the OS store
             other_certs=others,
-            moment=self.at,
+            # No fixed "now": certvalidator reads the clock itself, because revocation data fetched during the
+            # validation is dated after any instant read before it and would be refused as "too new".
+            moment=policy.at,
+            # Validating as of a past time (policy.at), the only revocation data one can fetch is today's: accept
+            # it as evidence of the status at that time (a certificate not revoked today was not revoked then;
+            # one revoked since is listed with its revocation date). Certificate holds would defeat this.
+            retroactive_revinfo=policy.at is not None,
             allow_fetching=not policy.offline,
             # Online, a certificate that names a CRL/OCSP responder must be checked against it; offline we can
             # only use what we were given, and the report says revocation was not fetched.

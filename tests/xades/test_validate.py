@@ -287,3 +287,18 @@ def test_doctype_text_inside_signed_content_is_not_a_doctype(pki: LoopbackPKI, p
     assert b"<!DOCTYPE html>" in signed
     report = only(validate_xades("bid.xml", signed, policy, {}))
     assert report.indication is Indication.TOTAL_PASSED, report.errors
+
+
+def test_validation_at_a_past_time_uses_todays_revocation_data(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # The CRL was issued an hour ago; validating as of two hours ago must still be able to use it.
+    as_of = dataclasses.replace(policy, at=NOW - timedelta(hours=2))
+    report = only(validate_xades("offre.xml", detached_xml(pki, pki.signer), as_of, {"offre.pdf": PDF}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+
+    # and a certificate is judged against its revocation date: revoked yesterday, not two days ago
+    data = detached_xml(pki, pki.revoked)
+    report = only(validate_xades("offre.xml", data, as_of, {"offre.pdf": PDF}))
+    assert report.subindication is SubIndication.REVOKED
+    two_days_ago = dataclasses.replace(policy, at=NOW - timedelta(days=2))
+    report = only(validate_xades("offre.xml", data, two_days_ago, {"offre.pdf": PDF}))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
