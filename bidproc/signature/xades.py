@@ -153,7 +153,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
     parts = checks.locate_parts(signature)
     if isinstance(parts, str):
         return checks.format_failure(ctx.name, sig_id, parts)
-    cert, chain_certs = checks.identify_signing_certificate(parts)
+    cert, chain_certs = checks.identify_signing_certificate(parts, ctx.policy.extra_certificates)
     signer = checks.signer_of(cert) if cert is not None else None
     if cert is None:
         return checks.verdict(

@@ -130,9 +130,15 @@ def locate_parts(signature: etree._Element) -> Parts | str:
     return Parts(signature, found[0], signed[0])
 
 
-def identify_signing_certificate(parts: Parts) -> tuple[x509.Certificate | None, list[x509.Certificate]]:
-    """EN 319 102-1 §5.2.3: the KeyInfo certificate whose digest xades:SigningCertificate(V2) names first."""
-    certs = []
+def identify_signing_certificate(
+    parts: Parts, known: tuple[bytes, ...] = ()
+) -> tuple[x509.Certificate | None, list[x509.Certificate]]:
+    """EN 319 102-1 §5.2.3: the certificate whose digest xades:SigningCertificate(V2) names first.
+
+    Looked for in KeyInfo, then among ``known`` certificates (the policy's extra certificates): a signature
+    may leave its certificate out of KeyInfo and identify it by digest only.
+    """
+    certs = [x509.load_der_x509_certificate(der) for der in known]
     for node in parts.signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS):
         try:
             certs.append(x509.load_der_x509_certificate(base64.b64decode("".join((node.text or "").split()))))

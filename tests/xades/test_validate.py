@@ -302,3 +302,18 @@ def test_validation_at_a_past_time_uses_todays_revocation_data(pki: LoopbackPKI,
     two_days_ago = dataclasses.replace(policy, at=NOW - timedelta(days=2))
     report = only(validate_xades("offre.xml", data, two_days_ago, {"offre.pdf": PDF}))
     assert report.indication is Indication.TOTAL_PASSED, report.errors
+
+
+def test_signing_certificate_given_out_of_band(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    root = etree.fromstring(detached_xml(pki, pki.signer))
+    # Without X509Data the signer can only be identified from certificates the policy knows. (signxml signs
+    # KeyInfo too, so removing it also breaks that reference: the point here is the identification.)
+    for data in root.findall("ds:KeyInfo/ds:X509Data", NS):
+        data.getparent().remove(data)
+    without = etree.tostring(root)
+    report = only(validate_xades("offre.xml", without, policy, {"offre.pdf": PDF}))
+    assert report.subindication is SubIndication.NO_SIGNING_CERTIFICATE_FOUND
+    known = dataclasses.replace(policy, extra_certificates=(pki.signer.der,))
+    report = only(validate_xades("offre.xml", without, known, {"offre.pdf": PDF}))
+    assert report.signer is not None and report.signer.common_name == "Alice Martin"
+    assert report.subindication is SubIndication.HASH_FAILURE  # the signed KeyInfo was altered, and it shows
