@@ -1,0 +1,225 @@
+"""CAdES: detached (.p7s) and enveloping (.p7m) CMS signatures, validated per EN 319 102-1.
+
+pyhanko's AdES processes do the work (they wrap ``generic_cms.cms_basic_validation``, the core of
+``async_validate_detached_cms`` / ``async_validate_cms_signature``, and add the signature-timestamp
+handling those lack). Hand-written here: pairing a detached signature with the bid file it signs by
+the signed message digest, reading CAdES-LT validation data (certificate-values/revocation-values
+unsigned attributes) so B-LT validates offline, and extracting a .p7m's content for intake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from asn1crypto import cms, core, crl, ocsp
+from pyhanko.sign.general import find_unique_cms_attribute
+from pyhanko.sign.validation import ades, generic_cms
+from pyhanko.sign.validation.policy_decl import LocalKnowledge
+from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+from bidproc.errors import Warning_
+from bidproc.signature.context import Context
+from bidproc.signature.outcome import (
+    check_digest_algorithm,
+    claimed_time,
+    indication_of,
+    path_errors,
+    refine,
+    signer_of,
+    timestamp_info,
+)
+from bidproc.signature.report import Indication, Level, SignatureFormat, SignatureReport, SubIndication
+
+# CAdES-LT material (EN 319 122-2 §5.5): ETSI unsigned attributes asn1crypto does not name.
+CERT_VALUES = "1.2.840.113549.1.9.16.2.23"
+REVOCATION_VALUES = "1.2.840.113549.1.9.16.2.24"
+ARCHIVE_TS_V3 = "0.4.0.1733.2.4"
+
+
+def load_signed_data(data: bytes) -> cms.SignedData | None:
+    """The SignedData of a DER (or PEM) CMS blob, or None when it is not one."""
+    if data[:11] == b"-----BEGIN ":
+        from asn1crypto import pem
+
+        try:
+            _, _, data = pem.unarmor(data)
+        except ValueError:
+            return None
+    if not data[:1] == b"\x30":
+        return None
+    try:
+        info = cms.ContentInfo.load(data, strict=False)
+        if info["content_type"].native != "signed_data":
+            return None
+        sd = info["content"]
+        sd.native  # noqa: B018 - force a full parse now, so a broken blob fails here and not mid-validation
+        return sd if isinstance(sd, cms.SignedData) else None
+    except (ValueError, TypeError, KeyError, OverflowError):
+        return None
+
+
+def is_detached(sd: cms.SignedData) -> bool:
+    return sd["encap_content_info"]["content"].native is None
+
+
+def enveloped_content(sd: cms.SignedData) -> bytes | None:
+    """The signed content of an enveloping signature (.p7m), for the pipeline to send through intake."""
+    content = sd["encap_content_info"]["content"]
+    return None if content.native is None else bytes(content.native if isinstance(content.native, bytes)
+                                                     else content.contents)
+
+
+@dataclass(frozen=True)
+class Pairing:
+    name: str | None
+    data: bytes | None
+    by_digest: bool
+
+
+def _digests(sd: cms.SignedData) -> list[tuple[str, bytes]]:
+    out = []
+    for si in sd["signer_infos"]:
+        try:
+            md = find_unique_cms_attribute(si["signed_attrs"], "message_digest").native
+        except (KeyError, ValueError):
+            continue
+        out.append((si["digest_algorithm"]["algorithm"].native, md))
+    return out
+
+
+def _digest(algorithm: str, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+
+    h = hashes.Hash(get_pyca_cryptography_hash(algorithm))
+    h.update(data)
+    return h.finalize()
+
+
+def pair_detached(sig_name: str, sd: cms.SignedData, files: Mapping[str, bytes]) -> Pairing:
+    """The file a detached signature signs: the one whose digest is the signed message digest.
+
+    A file named after the signature (``x.pdf`` for ``x.pdf.p7s``) is only a fallback, used when no
+    file matches the digest, so validation reports the HASH_FAILURE instead of silently pairing.
+    """
+    wanted = _digests(sd)
+    for name, data in files.items():
+        if name == sig_name:
+            continue
+        if any(_digest(algo, data) == md for algo, md in wanted):
+            return Pairing(name, data, True)
+    stem = sig_name.rsplit(".", 1)[0]
+    if stem in files and stem != sig_name:
+        return Pairing(stem, files[stem], False)
+    return Pairing(None, None, False)
+
+
+class _CRLs(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
+    _child_spec = crl.CertificateList
+
+
+class _OCSPs(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = ocsp.BasicOCSPResponse
+
+
+class RevocationValues(core.Sequence):  # type: ignore[misc]
+    """RFC 5126 §6.3.4 (asn1crypto and pyhanko do not define it)."""
+
+    _fields = [  # noqa: RUF012 - asn1crypto's declaration style
+        ("crl_vals", _CRLs, {"explicit": 0, "optional": True}),
+        ("ocsp_vals", _OCSPs, {"explicit": 1, "optional": True}),
+        ("other_rev_vals", core.Any, {"explicit": 2, "optional": True}),
+    ]
+
+
+def _lt_knowledge(si: cms.SignerInfo) -> LocalKnowledge | None:
+    """revocation-values (RFC 5126 §6.3.4) as local validation data, so CAdES-LT validates offline."""
+    attrs = si["unsigned_attrs"]
+    if not attrs or attrs.native is None:
+        return None
+    crls: list[CRLContainer] = []
+    ocsps: list[OCSPContainer] = []
+    found = False
+    for attr in attrs:
+        if attr["type"].dotted != REVOCATION_VALUES:
+            continue
+        found = True
+        for value in attr["values"]:
+            rv = RevocationValues.load(value.dump())
+            for item in rv["crl_vals"] if rv["crl_vals"].native is not None else []:
+                crls.append(CRLContainer(item))
+            for item in rv["ocsp_vals"] if rv["ocsp_vals"].native is not None else []:
+                resp = ocsp.OCSPResponse({"response_status": "successful", "response_bytes": {
+                    "response_type": "basic_ocsp_response", "response": item}})
+                ocsps.extend(OCSPContainer.load_multi(resp))
+    return LocalKnowledge(known_crls=crls, known_ocsps=ocsps) if found else None
+
+
+def level_of(si: cms.SignerInfo) -> Level:
+    has_ts = any(True for _ in generic_cms.extract_tst_data_iter(si, signed=False))
+    if not has_ts:
+        return Level.B_B
+    attrs = si["unsigned_attrs"]
+    oids = {a["type"].dotted for a in attrs} if attrs and attrs.native is not None else set()
+    if REVOCATION_VALUES in oids and ARCHIVE_TS_V3 in oids:
+        return Level.B_LTA
+    return Level.B_LT if REVOCATION_VALUES in oids else Level.B_T
+
+
+async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mapping[str, bytes]) -> SignatureReport:
+    """One CMS signature file (first signer; multi-signer CMS is rare in bids and reported in warnings)."""
+    base = SignatureReport(file=name, format=SignatureFormat.CADES, indication=Indication.INDETERMINATE,
+                           signature_id="0")
+    warnings: list[str] = []
+    if len(sd["signer_infos"]) != 1:
+        warnings.append(f"cms.signer_count: {len(sd['signer_infos'])} signers, only the first is validated")
+    si = sd["signer_infos"][0]
+    check_digest_algorithm(si["digest_algorithm"]["algorithm"].native)
+    raw_digest = None
+    signed_name, content = name, enveloped_content(sd)
+    if is_detached(sd):
+        pairing = pair_detached(name, sd, files)
+        if pairing.data is None:
+            return replace(base, subindication=SubIndication.SIGNED_DATA_NOT_FOUND, signer=_cert_signer(sd, si),
+                           level=level_of(si), errors=("no file of the bid has the signed message digest",))
+        signed_name, content = pairing.name or name, pairing.data
+        warnings.append(Warning_.SIGNATURE_DETACHED_PAIRED_BY_DIGEST.value if pairing.by_digest else
+                        "signature.detached_paired_by_name: no file has the signed digest")
+        raw_digest = _digest(si["digest_algorithm"]["algorithm"].native, pairing.data)
+    level = level_of(si)
+    poe = ctx.deposit_poe(hashlib.sha256(content).hexdigest()) if content is not None else None
+    spec = ctx.spec_for(si["signature"].native, poe, _lt_knowledge(si))
+    fn = ades.ades_basic_validation if level is Level.B_B else ades.ades_with_time_validation
+    with path_errors() as seen:
+        result = await fn(sd, spec, timing_info=ctx.timing(), raw_digest=raw_digest)
+    indication, sub = indication_of(result.ades_subindic)
+    status = result.api_status
+    best = getattr(result, "best_signature_time", None) or poe or ctx.now
+    proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
+    indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None),
+                             seen)
+    stamps = []
+    if status is not None and getattr(status, "timestamp_validity", None) is not None:
+        stamps.append(timestamp_info("signature", status.timestamp_validity))
+    errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
+    return replace(
+        base, indication=indication, subindication=sub, level=level,
+        signer=signer_of(status.signing_cert) if status is not None else _cert_signer(sd, si),
+        signing_time=claimed_time(status), best_signature_time=best,
+        timestamps=tuple(s for s in stamps if s is not None), signed_data=(signed_name,),
+        warnings=tuple(warnings), errors=errors,
+    )
+
+
+def _cert_signer(sd: cms.SignedData, si: cms.SignerInfo) -> Any:
+    try:
+        from pyhanko.sign.general import extract_certificate_info
+
+        info = extract_certificate_info(sd)
+        return signer_of(info.signer_cert)
+    except Exception:  # no signer certificate: reported by validation as NO_SIGNING_CERTIFICATE_FOUND
+        del si
+        return None

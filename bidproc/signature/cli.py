@@ -1,0 +1,123 @@
+"""``bidproc verify FILE``: the signature validation report of one file, as JSON or text.
+
+Exit codes (DESIGN.md): 0 every signature TOTAL_PASSED, 1 a signature did not pass or none was
+found, 2 usage or environment error (bad arguments, unreadable file or trust anchor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import pem
+
+from bidproc.signature.policy import ValidationPolicy
+from bidproc.signature.report import SignatureReport, ValidationReport
+from bidproc.signature.validate import validate_file
+
+CONTRACT = ("format", "level", "indication", "subindication", "signer", "qualification", "signing_time",
+            "best_signature_time", "timestamps", "modifications", "warnings", "french_rule")
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bidproc verify", description="Validate the signatures of a file.")
+    p.add_argument("file", type=Path)
+    p.add_argument("--detached-data", type=Path, action="append", default=[], metavar="FILE",
+                   help="a file a detached signature may sign (repeatable)")
+    p.add_argument("--trust-anchor", type=Path, action="append", default=[], metavar="PEM",
+                   help="a trusted root certificate, PEM or DER (repeatable); the OS store is never used")
+    p.add_argument("--at", help="validation time, ISO 8601 (default: now)")
+    p.add_argument("--offline", action="store_true", help="no network: only revocation data in the signature")
+    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.add_argument("-o", "--output", type=Path, metavar="OUT")
+    return p
+
+
+def _anchors(paths: list[Path]) -> tuple[bytes, ...]:
+    out: list[bytes] = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read trust anchor {path}: {exc.strerror}") from exc
+        if pem.detect(data):
+            out += [der for kind, _, der in pem.unarmor(data, multiple=True) if kind == "CERTIFICATE"]
+        else:
+            out.append(data)
+    return tuple(out)
+
+
+def _time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(f"--at: not an ISO 8601 time: {value!r}") from exc
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def signature_json(sig: SignatureReport) -> dict[str, Any]:
+    """The DESIGN.md contract first, then the rest of the report (file, id, signed data, errors)."""
+    full = sig.to_json()
+    return {**{k: full[k] for k in CONTRACT}, **{k: v for k, v in full.items() if k not in CONTRACT}}
+
+
+def render_text(report: ValidationReport) -> str:
+    lines = [f"{report.subject}: {'PASSED' if report.bottom_line else 'NOT PASSED'}"]
+    lines += [f"  problem: {p}" for p in report.problems]
+    for s in report.signatures:
+        sub = f"/{s.subindication.value}" if s.subindication else ""
+        who = s.signer.subject if s.signer else "unknown signer"
+        lines.append(f"- {s.format.value} {s.level.value if s.level else '-'} {s.signature_id or ''}: "
+                     f"{s.indication.value}{sub}")
+        lines.append(f"    signer: {who}")
+        lines.append(f"    best signature time: {s.best_signature_time.isoformat() if s.best_signature_time else '-'}")
+        lines += [f"    timestamp: {t.kind} {t.time.isoformat()} {'valid' if t.valid else 'NOT valid'}"
+                  for t in s.timestamps]
+        lines += [f"    changed after signing (revision {m.revision}): {m.kind} - {m.detail}"
+                  f" [{'allowed' if m.allowed else 'NOT allowed'}]" for m in s.modifications]
+        lines += [f"    warning: {w}" for w in s.warnings]
+        lines += [f"    error: {e}" for e in s.errors]
+        if s.french_rule is not None:
+            failed = ", ".join(s.french_rule.failed) or "none"
+            lines.append(f"    French rule (arrêté 22/03/2019): failed points: {failed}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage
+        return 0 if exc.code == 0 else 2
+    try:
+        data = args.file.read_bytes()
+        detached = {p.name: p.read_bytes() for p in args.detached_data}
+        policy = ValidationPolicy(trust_anchors=_anchors(args.trust_anchor), at=_time(args.at),
+                                  offline=args.offline)
+    except UsageError as exc:
+        print(f"bidproc verify: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"bidproc verify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    report = validate_file(args.file.name, data, policy, detached)
+    if args.format == "json":
+        doc = {"subject": report.subject, "bottom_line": report.bottom_line, "problems": list(report.problems),
+               "signatures": [signature_json(s) for s in report.signatures]}
+        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = render_text(report)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0 if report.bottom_line else 1

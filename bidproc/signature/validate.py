@@ -1,0 +1,129 @@
+"""The entry points the pipeline and the CLI call: every signature in a set of files, validated.
+
+``validate_files`` maps each file that is or carries a signature to its :class:`ValidationReport`.
+Detached signatures are paired across the given files by the digest they sign; ASiC containers are
+opened and their signatures validated against their members. Any exception becomes a verdict here
+(per signature via :func:`outcome.indication_for_exception`, per file as a ``signature.unreadable``
+problem): validation never raises to the caller for bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+
+from bidproc.errors import Code
+from bidproc.signature import discover
+from bidproc.signature.asic import manifest_problems
+from bidproc.signature.cades import validate_cms
+from bidproc.signature.context import Context, run
+from bidproc.signature.discover import Found, Kind
+from bidproc.signature.french import with_french_rule
+from bidproc.signature.outcome import indication_for_exception
+from bidproc.signature.pades import validate_pdf
+from bidproc.signature.policy import ValidationPolicy
+from bidproc.signature.report import Indication, SignatureFormat, SignatureReport, SubIndication, ValidationReport
+
+log = logging.getLogger(__name__)
+NO_DETACHED: Mapping[str, bytes] = {}
+
+
+def _finish(reports: list[SignatureReport]) -> tuple[SignatureReport, ...]:
+    """Every report gets its French-rule verdict (those from error paths too)."""
+    return tuple(r if r.french_rule is not None else with_french_rule(r, r.subindication, None) for r in reports)
+
+
+async def _binary(name: str, data: bytes, found: Found, ctx: Context,
+                  files: Mapping[str, bytes]) -> list[SignatureReport]:
+    """PAdES and CAdES, inside the shared event loop and HTTP session."""
+    try:
+        if found.kind is Kind.PDF:
+            return await validate_pdf(name, data, ctx)
+        assert found.signed_data is not None
+        return [await validate_cms(name, found.signed_data, ctx, files)]
+    except Exception as exc:
+        ind, sub, msg = indication_for_exception(exc)
+        fmt = SignatureFormat.PADES if found.kind is Kind.PDF else SignatureFormat.CADES
+        return [SignatureReport(file=name, format=fmt, indication=ind, subindication=sub, errors=(msg,))]
+
+
+def _xades(name: str, data: bytes, policy: ValidationPolicy, files: Mapping[str, bytes]) -> list[SignatureReport]:
+    from bidproc.signature.xades import validate_xades  # the XAdES helper's module; loaded only for XML
+
+    try:
+        return list(validate_xades(name, data, policy, files))
+    except Exception as exc:
+        ind, sub, msg = indication_for_exception(exc)
+        return [SignatureReport(file=name, format=SignatureFormat.XADES, indication=ind, subindication=sub,
+                                errors=(msg,))]
+
+
+def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
+    members = discover.asic_members(data)
+    signed = discover.asic_signed_files(members)
+    inner = validate_files({n: d for n, d in members.items() if n.startswith("META-INF/")} | signed, policy,
+                           only=lambda n: n.startswith("META-INF/") and "manifest" not in n.lower())
+    sigs: list[SignatureReport] = []
+    problems: list[str] = []
+    for member, report in inner.items():
+        problems += [f"{member}: {p}" for p in report.problems]
+        for sig in report.signatures:
+            sig = replace(sig, file=f"{name}!/{member}")
+            manifest = next((s for s in sig.signed_data if "manifest" in s.lower()), None)
+            if manifest is not None and sig.format is SignatureFormat.CADES:
+                covered, bad = manifest_problems(members[manifest], members)
+                sig = replace(sig, signed_data=(*sig.signed_data, *covered), errors=(*sig.errors, *bad))
+                if bad and sig.indication is Indication.TOTAL_PASSED:
+                    sig = replace(sig, indication=Indication.TOTAL_FAILED, subindication=SubIndication.HASH_FAILURE)
+            sigs.append(sig)
+    return ValidationReport(subject=name, signatures=_finish(sigs), problems=tuple(problems))
+
+
+def validate_files(files: Mapping[str, bytes], policy: ValidationPolicy, *,
+                   only: object = None) -> dict[str, ValidationReport]:
+    """File name -> report, for the files that are or carry signatures (``only``: a name filter, internal)."""
+    found: dict[str, Found] = {}
+    problems: dict[str, list[str]] = {}
+    for name, data in files.items():
+        if callable(only) and not only(name):
+            continue
+        try:
+            found[name] = discover.classify(name, data)
+        except Exception as exc:
+            problems[name] = [f"{Code.SIGNATURE_UNREADABLE.value}: {type(exc).__name__}: {exc}"]
+    binary = [(n, f) for n, f in found.items() if f.kind in {Kind.PDF, Kind.CMS}]
+
+    async def work(ctx: Context) -> dict[str, list[SignatureReport]]:
+        return {n: await _binary(n, files[n], f, ctx, files) for n, f in binary}
+
+    results: dict[str, list[SignatureReport]] = run(policy, work) if binary else {}
+    for name, f in found.items():
+        if f.kind is Kind.XML:
+            results[name] = _xades(name, files[name], policy, files)
+    out: dict[str, ValidationReport] = {}
+    for name, f in found.items():
+        if f.kind is Kind.ASIC:
+            try:
+                out[name] = _asic(name, files[name], policy)
+            except Exception as exc:
+                out[name] = ValidationReport(subject=name, problems=(
+                    f"{Code.SIGNATURE_UNREADABLE.value}: {type(exc).__name__}: {exc}",))
+        elif results.get(name):
+            out[name] = ValidationReport(subject=name, signatures=_finish(results[name]))
+    for name, msgs in problems.items():
+        out[name] = ValidationReport(subject=name, problems=tuple(msgs))
+    return out
+
+
+def validate_file(name: str, data: bytes, policy: ValidationPolicy,
+                  detached: Mapping[str, bytes] = NO_DETACHED) -> ValidationReport:
+    """The report for one file; ``detached`` are the other files its signatures may sign."""
+    reports = validate_files({**detached, name: data}, policy, only=lambda n: n == name)
+    return reports.get(name) or ValidationReport(subject=name, problems=("no signature found",))
+
+
+def content_sha256(data: bytes) -> str:
+    """The digest :attr:`ValidationPolicy.proofs_of_existence` is keyed by."""
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,97 @@
+"""CAdES (detached .p7s, enveloping .p7m) and ASiC containers against the live test PKI."""
+
+from __future__ import annotations
+
+import pytest
+
+from bidproc.signature.cades import enveloped_content, load_signed_data
+from bidproc.signature.policy import ValidationPolicy
+from bidproc.signature.report import Indication, Level, SubIndication
+from bidproc.signature.validate import validate_file, validate_files
+from tests.pki import TestPKI
+from tests.signature.signing import asic_e, asic_manifest, asic_s, sign_cms
+
+BID = b"Memoire technique: delai 3 semaines, prix 12 000 EUR"
+
+
+@pytest.fixture(scope="module")
+def p7s(pki: TestPKI) -> bytes:
+    return sign_cms(BID, pki)
+
+
+def policy(pki: TestPKI, **kw: object) -> ValidationPolicy:
+    return ValidationPolicy(trust_anchors=(pki.root_der,), **kw)  # type: ignore[arg-type]
+
+
+def test_detached_with_timestamp_paired_by_digest_not_name(pki: TestPKI, p7s: bytes) -> None:
+    files = {"offre.p7s": p7s, "memoire-technique.txt": BID, "offre": b"same stem, other content"}
+    reports = validate_files(files, policy(pki))
+    assert set(reports) == {"offre.p7s"}  # only files that are or carry signatures
+    sig = reports["offre.p7s"].signatures[0]
+    assert (sig.indication, sig.level) == (Indication.TOTAL_PASSED, Level.B_T)
+    assert sig.signed_data == ("memoire-technique.txt",)
+    assert sig.timestamps[0].kind == "signature" and sig.timestamps[0].valid
+    assert sig.best_signature_time == sig.timestamps[0].time
+    assert sig.french_rule is not None and sig.french_rule.bottom_line
+
+
+def test_detached_over_the_wrong_file_is_a_hash_failure(pki: TestPKI, p7s: bytes) -> None:
+    report = validate_file("offre.txt.p7s", p7s, policy(pki), {"offre.txt": BID + b" (modifie)"})
+    sig = report.signatures[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+    assert sig.signed_data == ("offre.txt",)
+    assert sig.french_rule is not None and "integrity" in sig.french_rule.failed
+
+
+def test_detached_without_its_data_in_the_bid(pki: TestPKI, p7s: bytes) -> None:
+    sig = validate_file("offre.p7s", p7s, policy(pki), {"autre.pdf": b"%PDF-1.7 unrelated"}).signatures[0]
+    assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.SIGNED_DATA_NOT_FOUND)
+
+
+def test_enveloping_p7m_and_its_content(pki: TestPKI) -> None:
+    p7m = sign_cms(BID, pki, detached=False)
+    sig = validate_file("offre.pdf.p7m", p7m, policy(pki)).signatures[0]
+    assert (sig.indication, sig.level) == (Indication.TOTAL_PASSED, Level.B_T)
+    sd = load_signed_data(p7m)
+    assert sd is not None and enveloped_content(sd) == BID
+
+
+def test_basic_cades_without_timestamp(pki: TestPKI) -> None:
+    sig = validate_file("x.p7m", sign_cms(BID, pki, detached=False, timestamp=False), policy(pki)).signatures[0]
+    assert (sig.indication, sig.level) == (Indication.TOTAL_PASSED, Level.B_B)
+
+
+def test_revoked_signer_cades(pki: TestPKI) -> None:
+    sig = validate_file("x.p7m", sign_cms(BID, pki, label="revoked-before", detached=False), policy(pki)).signatures[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+
+
+def test_untrusted_root_cades(pki: TestPKI) -> None:
+    sig = validate_file("x.p7m", sign_cms(BID, pki, label="rogue-signer", detached=False), policy(pki)).signatures[0]
+    assert sig.subindication is SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+
+
+def test_asic_s(pki: TestPKI, p7s: bytes) -> None:
+    report = validate_file("offre.asics", asic_s("memoire.txt", BID, p7s), policy(pki))
+    sig = report.signatures[0]
+    assert sig.indication is Indication.TOTAL_PASSED and sig.signed_data == ("memoire.txt",)
+    assert sig.file == "offre.asics!/META-INF/signature.p7s"
+
+
+def test_asic_e_with_manifest(pki: TestPKI) -> None:
+    members = {"memoire.txt": BID, "prix.csv": b"lot;prix\n1;12000\n"}
+    manifest = asic_manifest(members)
+    container = asic_e(members, manifest, sign_cms(manifest, pki))
+    sig = validate_file("offre.asice", container, policy(pki)).signatures[0]
+    assert sig.indication is Indication.TOTAL_PASSED
+    assert set(sig.signed_data) == {"META-INF/ASiCManifest.xml", "memoire.txt", "prix.csv"}
+    # a member changed after signing: the manifest no longer matches
+    tampered = asic_e({**members, "prix.csv": b"lot;prix\n1;1\n"}, manifest, sign_cms(manifest, pki))
+    bad = validate_file("offre.asice", tampered, policy(pki)).signatures[0]
+    assert (bad.indication, bad.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+
+
+def test_files_without_signatures_are_not_reported(pki: TestPKI) -> None:
+    assert validate_files({"a.txt": b"hello", "b.pdf": b"%PDF-1.7\n%%EOF"}, policy(pki)) == {}
+    report = validate_file("a.txt", b"hello", policy(pki))
+    assert not report.bottom_line and report.problems == ("no signature found",)

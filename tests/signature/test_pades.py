@@ -1,0 +1,141 @@
+"""PAdES against the live test PKI (OCSP, CRLs and TSA on loopback): issue 5's PAdES list."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bidproc.signature.policy import ValidationPolicy
+from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureReport, SubIndication
+from bidproc.signature.validate import content_sha256, validate_file
+from tests.pki import TestPKI
+from tests.signature.signing import certify_pdf, fetch_crl, fetch_ocsp, flip_signed_byte, sign_pdf, tamper_incremental
+
+
+def sigs(pki: TestPKI, data: bytes, **policy: object) -> list[SignatureReport]:
+    report = validate_file("bid.pdf", data, ValidationPolicy(trust_anchors=(pki.root_der,), **policy))  # type: ignore[arg-type]
+    assert not report.problems
+    return list(report.signatures)
+
+
+@pytest.mark.parametrize("level", ["B-B", "B-T", "B-LT", "B-LTA"])
+def test_valid_signature_at_each_level(pki: TestPKI, signed: dict[str, bytes], level: str) -> None:
+    found = sigs(pki, signed[level])
+    sig = found[0]
+    assert (sig.indication, sig.subindication, sig.level) == (Indication.TOTAL_PASSED, None, Level(level))
+    assert sig.signer is not None and sig.signer.common_name == "Alice Martin"
+    assert sig.signer.serial_number == "FR-123456789"
+    assert sig.french_rule is not None and sig.french_rule.bottom_line
+    assert sig.french_rule.certificate_category is RuleOutcome.NOT_CHECKED
+    assert all(m.allowed for m in sig.modifications)
+    if level != "B-B":
+        stamp = next(t for t in sig.timestamps if t.kind == "signature")
+        assert stamp.valid and stamp.tsa is not None and "TSA" in stamp.tsa
+        assert sig.best_signature_time == stamp.time
+    if level == "B-LTA":  # the document timestamp is reported as a signature of its own, and as the archive stamp
+        assert len(found) == 2 and found[1].indication is Indication.TOTAL_PASSED and found[1].level is None
+        assert any(t.kind == "archive" for t in sig.timestamps)
+        assert {m.kind for m in sig.modifications} <= {"signature", "other"}
+
+
+def test_long_term_levels_validate_offline_from_embedded_data(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    for level in ("B-LT", "B-LTA"):
+        assert sigs(pki, signed[level], offline=True)[0].indication is Indication.TOTAL_PASSED, level
+
+
+def test_offline_without_embedded_revocation_data_is_try_later(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    """Documented offline behaviour: B-B/B-T carry no revocation data, so nothing can be concluded."""
+    sig = sigs(pki, signed["B-T"], offline=True)[0]
+    assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
+
+
+def test_expired_signer(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    sig = sigs(pki, signed["expired"])[0]
+    assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE)
+    assert sig.french_rule is not None and "certificate_valid_at_signing_time" in sig.french_rule.failed
+
+
+def test_revoked_before_signing_is_revoked(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    sig = sigs(pki, signed["revoked-before"])[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+    assert sig.french_rule is not None and "certificate_valid_at_signing_time" in sig.french_rule.failed
+
+
+def test_revoked_after_signing_with_timestamp_passes(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    """Validated a day later, with the responder's answer of that day (revoked an hour after t0)."""
+    later = pki.t0 + timedelta(days=1)
+    ocsp = fetch_ocsp(pki, "revoked-after", later)
+    crl = fetch_crl(pki, "root", later)  # for the issuing CA and the TSA
+    policy = dict(offline=True, at=later, extra_ocsps=(ocsp,), extra_crls=(crl,))
+    sig = sigs(pki, signed["revoked-after"], **policy)[0]
+    assert sig.indication is Indication.TOTAL_PASSED, (sig.subindication, sig.errors)
+    assert sig.best_signature_time is not None and sig.best_signature_time < pki.t0 + timedelta(hours=1)
+    # without a timestamp there is no proof the signature predates the revocation
+    bare = sigs(pki, signed["revoked-after-B-B"], **policy)[0]
+    assert (bare.indication, bare.subindication) == (Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE)
+
+
+def test_untrusted_root(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    sig = sigs(pki, signed["rogue-signer"])[0]
+    assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.NO_CERTIFICATE_CHAIN_FOUND)
+
+
+def test_no_trust_anchor_never_uses_the_os_store(signed: dict[str, bytes]) -> None:
+    sig = validate_file("bid.pdf", signed["B-T"], ValidationPolicy()).signatures[0]
+    assert sig.subindication is SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+
+
+def test_bytes_flipped_inside_signed_range(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    sig = sigs(pki, flip_signed_byte(signed["B-T"]))[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+    assert sig.french_rule is not None and "integrity" in sig.french_rule.failed
+
+
+def test_page_added_and_text_changed_after_signing(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    sig = sigs(pki, tamper_incremental(signed["B-T"]))[0]
+    assert sig.indication is not Indication.TOTAL_PASSED
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+    kinds = {m.kind for m in sig.modifications if not m.allowed}
+    assert {"page_added", "content_changed"} <= kinds
+    assert "pdf.incremental_saving_attack" in sig.warnings and "pdf.shadow_attack" in sig.warnings
+    assert sig.french_rule is not None and "integrity" in sig.french_rule.failed
+
+
+def test_text_changed_only_is_named_shadow_attack(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    sig = sigs(pki, tamper_incremental(signed["B-T"], add_page=False))[0]
+    assert sig.indication is Indication.TOTAL_FAILED
+    assert [m.kind for m in sig.modifications] == ["content_changed"]
+    assert "pdf.shadow_attack" in sig.warnings
+
+
+def test_second_signature_is_an_allowed_change(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    both = sign_pdf(signed["B-T"], pki, level="B-T", field="Signature2")
+    first, second = sigs(pki, both)
+    assert first.indication is Indication.TOTAL_PASSED and second.indication is Indication.TOTAL_PASSED
+    assert [(m.kind, m.allowed) for m in first.modifications] == [("signature", True)]
+    assert second.modifications == ()
+
+
+def test_certification_attack(pki: TestPKI, pdf: bytes) -> None:
+    """A certified document (no changes allowed) signed again and altered: the certification fails."""
+    certified = certify_pdf(pdf, pki)
+    assert sigs(pki, certified)[0].indication is Indication.TOTAL_PASSED
+    sig = sigs(pki, tamper_incremental(certified, add_page=False))[0]
+    assert sig.indication is Indication.TOTAL_FAILED
+    assert "pdf.certification_attack" in sig.warnings
+
+
+def test_ocsp_responder_down_online_is_try_later(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    sig = sigs(pki, signed["ocsp-down"], fetch_timeout_seconds=3.0)[0]
+    assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
+    offline = sigs(pki, signed["ocsp-down"], offline=True)[0]
+    assert (offline.indication, offline.subindication) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
+
+
+def test_deposit_timestamp_counts_as_proof_of_existence(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    data = signed["B-B"]
+    earlier = pki.t0 - timedelta(minutes=5)
+    sig = sigs(pki, data, proofs_of_existence=((content_sha256(data), earlier),))[0]
+    assert sig.best_signature_time == earlier
+    assert any(t.kind == "deposit" for t in sig.timestamps)
