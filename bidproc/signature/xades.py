@@ -36,6 +36,7 @@ from pyhanko.sign.validation.generic_cms import CertvalidatorOperationResult
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
+from bidproc.errors import Code
 from bidproc.signature import xades_checks as checks
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import (
@@ -62,7 +63,7 @@ def validate_xades(
     try:
         tree = parse_untrusted(data, max_bytes=policy.max_xml_bytes, max_depth=policy.max_xml_depth)
     except UnsafeXML as exc:
-        return [checks.format_failure(name, None, f"xml.unsafe: {exc}")]
+        return [checks.format_failure(name, None, f"{Code.XML_UNSAFE.value}: {exc}")]
     root = tree.getroot()
     signatures = [root] if root.tag == DS_SIGNATURE else []
     signatures += [s for s in root.iterdescendants(DS_SIGNATURE) if _outermost(s)]
