@@ -1,0 +1,1 @@
+"""Archive: object storage, evidence packages, retention."""

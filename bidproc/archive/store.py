@@ -1,0 +1,300 @@
+"""Object storage: one interface, two adapters (a local directory, any S3 endpoint through minio).
+
+Keys look like ``tenders/<tender>/bids/<bid>/files/<document>.enc``. Writes are atomic: an object
+exists whole or not at all, so a crash mid-upload leaves nothing half-written under its final key.
+Vendor errors become ``storage.unavailable`` / ``storage.not_found``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol, cast
+
+from bidproc.config import Settings
+from bidproc.errors import BidprocError, Code
+
+
+class ObjectWriter(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+class ObjectStore(Protocol):
+    def open_writer(self, key: str) -> contextlib.AbstractContextManager[ObjectWriter]:
+        """Stream an object in; it appears under ``key`` only when the block exits without error."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def size(self, key: str) -> int: ...
+
+    def read_at(self, key: str, offset: int, length: int) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def keys(self, prefix: str = "") -> Iterator[str]: ...
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+        raise BidprocError(Code.REQUEST_INVALID, f"invalid object key {key!r}")
+    return key
+
+
+class LocalStore:
+    """The embedded default: objects as files under one directory (written to a temp name, then renamed)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        (root / ".incoming").mkdir(exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    @contextlib.contextmanager
+    def open_writer(self, key: str) -> Iterator[ObjectWriter]:
+        final = self._path(key)
+        temp = self.root / ".incoming" / uuid.uuid4().hex
+        try:
+            with temp.open("wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with self.open_writer(key) as w:
+            w.write(data)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise BidprocError(Code.STORAGE_NOT_FOUND, f"no object {key}") from exc
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise BidprocError(Code.STORAGE_NOT_FOUND, f"no object {key}") from exc
+
+    def read_at(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as fh:
+                fh.seek(offset)
+                return fh.read(length)
+        except FileNotFoundError as exc:
+            raise BidprocError(Code.STORAGE_NOT_FOUND, f"no object {key}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        for path in sorted(self.root.rglob("*")):
+            rel = path.relative_to(self.root).as_posix()
+            if path.is_file() and not rel.startswith(".incoming/") and rel.startswith(prefix):
+                yield rel
+
+
+_ABORT = b"\x00abort"  # a distinct object, compared by identity: the writer gave up mid-stream
+
+
+class _UploadAborted(Exception):
+    pass
+
+
+class _QueueReader:
+    """The read() side of a bounded pipe: minio's uploader pulls what the API pushes, in step."""
+
+    def __init__(self, chunks: queue.Queue[bytes | None]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._eof = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or len(self._buffer) < size):
+            item = self._chunks.get()
+            if item is _ABORT:
+                raise _UploadAborted("writer aborted the upload")
+            if item is None:
+                self._eof = True
+            else:
+                self._buffer += item
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+class _S3Writer:
+    def __init__(self, chunks: queue.Queue[bytes | None], failed: threading.Event) -> None:
+        self._chunks = chunks
+        self._failed = failed
+
+    def write(self, data: bytes) -> None:
+        if self._failed.is_set():
+            raise BidprocError(Code.STORAGE_UNAVAILABLE, "object store upload failed")
+        while True:
+            try:
+                self._chunks.put(bytes(data), timeout=1)
+                return
+            except queue.Full:
+                if self._failed.is_set():
+                    raise BidprocError(Code.STORAGE_UNAVAILABLE, "object store upload failed") from None
+
+
+class S3Store:
+    """Any S3 endpoint (MinIO in production, moto_server in tests) through the minio SDK."""
+
+    PART_SIZE = 16 << 20  # multipart parts: bounded memory whatever the object size
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        *,
+        region: str = "us-east-1",
+        secure: bool = False,
+    ) -> None:
+        from minio import Minio
+
+        self.bucket = bucket
+        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region)
+        with self._errors("create bucket"):
+            if not self._client.bucket_exists(bucket):
+                self._client.make_bucket(bucket)
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        from minio.error import S3Error
+        from urllib3.exceptions import HTTPError
+
+        try:
+            yield
+        except S3Error as exc:
+            if exc.code in {"NoSuchKey", "NoSuchObject"}:
+                raise BidprocError(Code.STORAGE_NOT_FOUND, f"{what}: {exc.message}") from exc
+            raise BidprocError(Code.STORAGE_UNAVAILABLE, f"{what}: {exc.code} {exc.message}") from exc
+        except (HTTPError, OSError) as exc:
+            raise BidprocError(Code.STORAGE_UNAVAILABLE, f"{what}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def open_writer(self, key: str) -> Iterator[ObjectWriter]:
+        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        failed = threading.Event()
+        error: list[BaseException] = []
+
+        def upload() -> None:
+            try:
+                with self._errors(f"put {key}"):
+                    self._client.put_object(
+                        self.bucket,
+                        _check_key(key),
+                        _QueueReader(chunks),
+                        length=-1,
+                        part_size=self.PART_SIZE,
+                        num_parallel_uploads=1,
+                    )
+            except _UploadAborted:
+                pass
+            except BaseException as exc:  # handed to the writer's thread below
+                error.append(exc)
+                failed.set()
+                with contextlib.suppress(queue.Empty):  # unblock a writer waiting on a full queue
+                    while True:
+                        chunks.get_nowait()
+
+        thread = threading.Thread(target=upload, name=f"s3-put-{key}", daemon=True)
+        thread.start()
+        try:
+            yield _S3Writer(chunks, failed)
+        except BaseException:
+            # Abort: the uploader sees an error mid-stream and the multipart upload is not completed.
+            failed.set()
+            chunks.put(_ABORT)
+            raise
+        finally:
+            if not failed.is_set():
+                chunks.put(None)
+            thread.join()
+        if error:
+            raise error[0]
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        import io
+
+        with self._errors(f"put {key}"):
+            self._client.put_object(self.bucket, _check_key(key), io.BytesIO(data), len(data))
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._errors(f"get {key}"):
+            response = self._client.get_object(self.bucket, _check_key(key))
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+    def size(self, key: str) -> int:
+        with self._errors(f"stat {key}"):
+            return int(self._client.stat_object(self.bucket, _check_key(key)).size or 0)
+
+    def read_at(self, key: str, offset: int, length: int) -> bytes:
+        with self._errors(f"get {key}"):
+            response = self._client.get_object(self.bucket, _check_key(key), offset=offset, length=length)
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+            return True
+        except BidprocError as exc:
+            if exc.code is Code.STORAGE_NOT_FOUND:
+                return False
+            raise
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        with self._errors(f"list {prefix}"):
+            for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                yield str(obj.object_name)
+
+
+class StoredObject:
+    """A :class:`~bidproc.encryption.stream.RangeSource` over one object, for seekable decryption."""
+
+    def __init__(self, store: ObjectStore, key: str) -> None:
+        self._store = store
+        self._key = key
+        self.size = store.size(key)
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        return self._store.read_at(self._key, offset, length)
+
+
+def open_store(settings: Settings) -> ObjectStore:
+    s = settings.storage
+    if s.backend == "local":
+        return LocalStore(settings.local_store_path)
+    if s.backend == "s3":
+        return S3Store(
+            s.s3_endpoint, s.s3_access_key, s.s3_secret_key, s.s3_bucket, region=s.s3_region, secure=s.s3_secure
+        )
+    raise BidprocError(Code.CONFIG_INVALID, f"storage.backend must be 'local' or 's3', not {s.backend!r}")

@@ -1,0 +1,1 @@
+"""The audit journal: every access, attempt, deadline change and opening, hash-chained."""
