@@ -204,7 +204,7 @@ class S3Store:
                     self._client.put_object(
                         self.bucket,
                         _check_key(key),
-                        _QueueReader(chunks),
+                        cast(BinaryIO, _QueueReader(chunks)),
                         length=-1,
                         part_size=self.PART_SIZE,
                         num_parallel_uploads=1,
