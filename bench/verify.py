@@ -120,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                 with no_network() as attempts:
                     ours, bare = timed(lambda: bidproc_run(files, policy)), timed(lambda: pyhanko_run(files, pki))
     (t_ours, n_ours, ok_ours), (t_bare, n_bare, ok_bare) = ours, bare
-    print(f"bidproc  : {n_ours} signatures in {t_ours:.2f}s = {n_ours / t_ours:.1f} signatures/s "
-          f"({ok_ours} TOTAL_PASSED)")
-    print(f"pyhanko  : {n_bare} signatures in {t_bare:.2f}s = {n_bare / t_bare:.1f} signatures/s "
-          f"({ok_bare} bottom_line)")
+    print(
+        f"bidproc  : {n_ours} signatures in {t_ours:.2f}s = {n_ours / t_ours:.1f} signatures/s ({ok_ours} TOTAL_PASSED)"
+    )
+    print(
+        f"pyhanko  : {n_bare} signatures in {t_bare:.2f}s = {n_bare / t_bare:.1f} signatures/s ({ok_bare} bottom_line)"
+    )
     print(f"ratio    : {t_ours / t_bare:.2f}x bare pyhanko validate_pdf_signature (target <= 1.5x)")
     print(f"network  : {len(attempts)} connection attempts during offline validation")
     return 0 if n_ours == n_bare and not attempts else 1

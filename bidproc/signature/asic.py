@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-from lxml import etree  # type: ignore[import-untyped]
+from lxml import etree
 
 ASIC_NS = "http://uri.etsi.org/02918/v1.2.1#"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"

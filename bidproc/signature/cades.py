@@ -26,13 +26,15 @@ from bidproc.signature.context import Context
 from bidproc.signature.outcome import (
     check_digest_algorithm,
     claimed_time,
+    embedded_timestamps,
     indication_of,
+    offline_warning,
     path_errors,
     refine,
     signer_of,
     timestamp_info,
 )
-from bidproc.signature.report import Indication, Level, SignatureFormat, SignatureReport, SubIndication
+from bidproc.signature.report import Indication, Level, SignatureFormat, SignatureReport, SubIndication, TimestampInfo
 
 # CAdES-LT material (EN 319 122-2 §5.5): ETSI unsigned attributes asn1crypto does not name.
 CERT_VALUES = "1.2.840.113549.1.9.16.2.23"
@@ -69,8 +71,11 @@ def is_detached(sd: cms.SignedData) -> bool:
 def enveloped_content(sd: cms.SignedData) -> bytes | None:
     """The signed content of an enveloping signature (.p7m), for the pipeline to send through intake."""
     content = sd["encap_content_info"]["content"]
-    return None if content.native is None else bytes(content.native if isinstance(content.native, bytes)
-                                                     else content.contents)
+    return (
+        None
+        if content.native is None
+        else bytes(content.native if isinstance(content.native, bytes) else content.contents)
+    )
 
 
 @dataclass(frozen=True)
@@ -152,8 +157,12 @@ def _lt_knowledge(si: cms.SignerInfo) -> LocalKnowledge | None:
             for item in rv["crl_vals"] if rv["crl_vals"].native is not None else []:
                 crls.append(CRLContainer(item))
             for item in rv["ocsp_vals"] if rv["ocsp_vals"].native is not None else []:
-                resp = ocsp.OCSPResponse({"response_status": "successful", "response_bytes": {
-                    "response_type": "basic_ocsp_response", "response": item}})
+                resp = ocsp.OCSPResponse(
+                    {
+                        "response_status": "successful",
+                        "response_bytes": {"response_type": "basic_ocsp_response", "response": item},
+                    }
+                )
                 ocsps.extend(OCSPContainer.load_multi(resp))
     return LocalKnowledge(known_crls=crls, known_ocsps=ocsps) if found else None
 
@@ -171,8 +180,9 @@ def level_of(si: cms.SignerInfo) -> Level:
 
 async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mapping[str, bytes]) -> SignatureReport:
     """One CMS signature file (first signer; multi-signer CMS is rare in bids and reported in warnings)."""
-    base = SignatureReport(file=name, format=SignatureFormat.CADES, indication=Indication.INDETERMINATE,
-                           signature_id="0")
+    base = SignatureReport(
+        file=name, format=SignatureFormat.CADES, indication=Indication.INDETERMINATE, signature_id="0"
+    )
     warnings: list[str] = []
     if len(sd["signer_infos"]) != 1:
         warnings.append(f"cms.signer_count: {len(sd['signer_infos'])} signers, only the first is validated")
@@ -183,11 +193,19 @@ async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mappi
     if is_detached(sd):
         pairing = pair_detached(name, sd, files)
         if pairing.data is None:
-            return replace(base, subindication=SubIndication.SIGNED_DATA_NOT_FOUND, signer=_cert_signer(sd, si),
-                           level=level_of(si), errors=("no file of the bid has the signed message digest",))
+            return replace(
+                base,
+                subindication=SubIndication.SIGNED_DATA_NOT_FOUND,
+                signer=_cert_signer(sd, si),
+                level=level_of(si),
+                errors=("no file of the bid has the signed message digest",),
+            )
         signed_name, content = pairing.name or name, pairing.data
-        warnings.append(Warning_.SIGNATURE_DETACHED_PAIRED_BY_DIGEST.value if pairing.by_digest else
-                        "signature.detached_paired_by_name: no file has the signed digest")
+        warnings.append(
+            Warning_.SIGNATURE_DETACHED_PAIRED_BY_DIGEST.value
+            if pairing.by_digest
+            else "signature.detached_paired_by_name: no file has the signed digest"
+        )
         raw_digest = _digest(si["digest_algorithm"]["algorithm"].native, pairing.data)
     level = level_of(si)
     poe = ctx.deposit_poe(hashlib.sha256(content).hexdigest()) if content is not None else None
@@ -199,18 +217,24 @@ async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mappi
     status = result.api_status
     best = getattr(result, "best_signature_time", None) or poe or ctx.now
     proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
-    indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None),
-                             seen)
-    stamps = []
+    indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
+    stamps: list[TimestampInfo] = []
     if status is not None and getattr(status, "timestamp_validity", None) is not None:
         stamps.append(timestamp_info("signature", status.timestamp_validity))
+    stamps += embedded_timestamps(si, stamps)
     errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
     return replace(
-        base, indication=indication, subindication=sub, level=level,
+        base,
+        indication=indication,
+        subindication=sub,
+        level=level,
         signer=signer_of(status.signing_cert) if status is not None else _cert_signer(sd, si),
-        signing_time=claimed_time(status), best_signature_time=best,
-        timestamps=tuple(s for s in stamps if s is not None), signed_data=(signed_name,),
-        warnings=tuple(warnings), errors=errors,
+        signing_time=claimed_time(status),
+        best_signature_time=best,
+        timestamps=tuple(stamps),
+        signed_data=(signed_name,),
+        warnings=(*warnings, *offline_warning(ctx.policy.offline, sub)),
+        errors=errors,
     )
 
 

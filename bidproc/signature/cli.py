@@ -19,8 +19,20 @@ from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import SignatureReport, ValidationReport
 from bidproc.signature.validate import validate_file
 
-CONTRACT = ("format", "level", "indication", "subindication", "signer", "qualification", "signing_time",
-            "best_signature_time", "timestamps", "modifications", "warnings", "french_rule")
+CONTRACT = (
+    "format",
+    "level",
+    "indication",
+    "subindication",
+    "signer",
+    "qualification",
+    "signing_time",
+    "best_signature_time",
+    "timestamps",
+    "modifications",
+    "warnings",
+    "french_rule",
+)
 
 
 class UsageError(Exception):
@@ -30,10 +42,22 @@ class UsageError(Exception):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bidproc verify", description="Validate the signatures of a file.")
     p.add_argument("file", type=Path)
-    p.add_argument("--detached-data", type=Path, action="append", default=[], metavar="FILE",
-                   help="a file a detached signature may sign (repeatable)")
-    p.add_argument("--trust-anchor", type=Path, action="append", default=[], metavar="PEM",
-                   help="a trusted root certificate, PEM or DER (repeatable); the OS store is never used")
+    p.add_argument(
+        "--detached-data",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a file a detached signature may sign (repeatable)",
+    )
+    p.add_argument(
+        "--trust-anchor",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="a trusted root certificate, PEM or DER (repeatable); the OS store is never used",
+    )
     p.add_argument("--at", help="validation time, ISO 8601 (default: now)")
     p.add_argument("--offline", action="store_true", help="no network: only revocation data in the signature")
     p.add_argument("--format", choices=("json", "text"), default="json")
@@ -77,14 +101,19 @@ def render_text(report: ValidationReport) -> str:
     for s in report.signatures:
         sub = f"/{s.subindication.value}" if s.subindication else ""
         who = s.signer.subject if s.signer else "unknown signer"
-        lines.append(f"- {s.format.value} {s.level.value if s.level else '-'} {s.signature_id or ''}: "
-                     f"{s.indication.value}{sub}")
+        lines.append(
+            f"- {s.format.value} {s.level.value if s.level else '-'} {s.signature_id or ''}: {s.indication.value}{sub}"
+        )
         lines.append(f"    signer: {who}")
         lines.append(f"    best signature time: {s.best_signature_time.isoformat() if s.best_signature_time else '-'}")
-        lines += [f"    timestamp: {t.kind} {t.time.isoformat()} {'valid' if t.valid else 'NOT valid'}"
-                  for t in s.timestamps]
-        lines += [f"    changed after signing (revision {m.revision}): {m.kind} - {m.detail}"
-                  f" [{'allowed' if m.allowed else 'NOT allowed'}]" for m in s.modifications]
+        lines += [
+            f"    timestamp: {t.kind} {t.time.isoformat()} {'valid' if t.valid else 'NOT valid'}" for t in s.timestamps
+        ]
+        lines += [
+            f"    changed after signing (revision {m.revision}): {m.kind} - {m.detail}"
+            f" [{'allowed' if m.allowed else 'NOT allowed'}]"
+            for m in s.modifications
+        ]
         lines += [f"    warning: {w}" for w in s.warnings]
         lines += [f"    error: {e}" for e in s.errors]
         if s.french_rule is not None:
@@ -101,8 +130,7 @@ def main(argv: list[str]) -> int:
     try:
         data = args.file.read_bytes()
         detached = {p.name: p.read_bytes() for p in args.detached_data}
-        policy = ValidationPolicy(trust_anchors=_anchors(args.trust_anchor), at=_time(args.at),
-                                  offline=args.offline)
+        policy = ValidationPolicy(trust_anchors=_anchors(args.trust_anchor), at=_time(args.at), offline=args.offline)
     except UsageError as exc:
         print(f"bidproc verify: {exc}", file=sys.stderr)
         return 2
@@ -111,8 +139,12 @@ def main(argv: list[str]) -> int:
         return 2
     report = validate_file(args.file.name, data, policy, detached)
     if args.format == "json":
-        doc = {"subject": report.subject, "bottom_line": report.bottom_line, "problems": list(report.problems),
-               "signatures": [signature_json(s) for s in report.signatures]}
+        doc = {
+            "subject": report.subject,
+            "bottom_line": report.bottom_line,
+            "problems": list(report.problems),
+            "signatures": [signature_json(s) for s in report.signatures],
+        }
         text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     else:
         text = render_text(report)

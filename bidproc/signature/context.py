@@ -65,8 +65,9 @@ class Context:
         times = [t for digest, t in self.policy.proofs_of_existence if digest.lower() == content_sha256.lower()]
         return min(times) if times else None
 
-    def spec_for(self, signature_value: bytes, poe: datetime | None,
-                 extra: LocalKnowledge | None = None) -> SignatureValidationSpec:
+    def spec_for(
+        self, signature_value: bytes, poe: datetime | None, extra: LocalKnowledge | None = None
+    ) -> SignatureValidationSpec:
         """The spec plus validation data found in the document and a proof of existence known elsewhere."""
         if poe is None and extra is None:
             return self.spec
@@ -75,8 +76,10 @@ class Context:
         if poe is not None:
             poes.append(KnownPOE(poe_type=POEType.PROVIDED, digest=digest_for_poe(signature_value), poe_time=poe))
         knowledge = LocalKnowledge(
-            known_ocsps=lk.known_ocsps + ex.known_ocsps, known_crls=lk.known_crls + ex.known_crls,
-            known_certs=lk.known_certs + ex.known_certs, known_poes=poes,
+            known_ocsps=lk.known_ocsps + ex.known_ocsps,
+            known_crls=lk.known_crls + ex.known_crls,
+            known_certs=lk.known_certs + ex.known_certs,
+            known_poes=poes,
             nonrevoked_assertions=lk.nonrevoked_assertions,
         )
         return replace(self.spec, local_knowledge=knowledge)

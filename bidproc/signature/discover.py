@@ -59,8 +59,9 @@ def _is_asic(data: bytes) -> bool:
             names = zf.namelist()
             if len(names) > ASIC_MAX_MEMBERS:
                 return False
-            return any(n.startswith("META-INF/") and ("signature" in n.lower() or n.lower().endswith(".p7s"))
-                       for n in names)
+            return any(
+                n.startswith("META-INF/") and ("signature" in n.lower() or n.lower().endswith(".p7s")) for n in names
+            )
     except (zipfile.BadZipFile, OSError, ValueError):
         return False
 
@@ -86,5 +87,4 @@ def asic_members(data: bytes) -> dict[str, bytes]:
 
 def asic_signed_files(members: Mapping[str, bytes]) -> dict[str, bytes]:
     """What an ASiC container's signatures may sign: every member outside META-INF, plus manifests."""
-    return {n: d for n, d in members.items()
-            if not n.startswith("META-INF/") or "manifest" in n.lower()}
+    return {n: d for n, d in members.items() if not n.startswith("META-INF/") or "manifest" in n.lower()}

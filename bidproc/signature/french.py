@@ -13,15 +13,27 @@ from bidproc.signature.report import FrenchRuleCheck, RuleOutcome, SignatureForm
 
 # The certificate was shown invalid at the best signature time (or could not be shown valid then).
 CERT_FAILED = {
-    SubIndication.REVOKED, SubIndication.EXPIRED, SubIndication.NOT_YET_VALID, SubIndication.REVOKED_NO_POE,
-    SubIndication.REVOKED_CA_NO_POE, SubIndication.OUT_OF_BOUNDS_NO_POE, SubIndication.OUT_OF_BOUNDS_NOT_REVOKED,
+    SubIndication.REVOKED,
+    SubIndication.EXPIRED,
+    SubIndication.NOT_YET_VALID,
+    SubIndication.REVOKED_NO_POE,
+    SubIndication.REVOKED_CA_NO_POE,
+    SubIndication.OUT_OF_BOUNDS_NO_POE,
+    SubIndication.OUT_OF_BOUNDS_NOT_REVOKED,
 }
 # Validation stopped before the certificate's status was known.
 CERT_UNKNOWN = {
-    SubIndication.HASH_FAILURE, SubIndication.SIG_CRYPTO_FAILURE, SubIndication.FORMAT_FAILURE,
-    SubIndication.TRY_LATER, SubIndication.NO_CERTIFICATE_CHAIN_FOUND, SubIndication.NO_SIGNING_CERTIFICATE_FOUND,
-    SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE, SubIndication.CHAIN_CONSTRAINTS_FAILURE,
-    SubIndication.SIGNED_DATA_NOT_FOUND, SubIndication.GENERIC, SubIndication.NO_POE,
+    SubIndication.HASH_FAILURE,
+    SubIndication.SIG_CRYPTO_FAILURE,
+    SubIndication.FORMAT_FAILURE,
+    SubIndication.TRY_LATER,
+    SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
+    SubIndication.NO_SIGNING_CERTIFICATE_FOUND,
+    SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
+    SubIndication.CHAIN_CONSTRAINTS_FAILURE,
+    SubIndication.SIGNED_DATA_NOT_FOUND,
+    SubIndication.GENERIC,
+    SubIndication.NO_POE,
 }
 INTEGRITY_FAILED = {SubIndication.HASH_FAILURE, SubIndication.SIG_CRYPTO_FAILURE, SubIndication.SIGNED_DATA_NOT_FOUND}
 
@@ -44,12 +56,22 @@ def french_rule(report: SignatureReport, ades_sub: SubIndication | None, intact:
     else:
         integrity = RuleOutcome.NOT_CHECKED
     signer = report.signer
-    identity = RuleOutcome.PASSED if signer is not None and (signer.common_name or signer.organisation) else (
-        RuleOutcome.FAILED)
-    points = {"format": fmt, "certificate_valid_at_signing_time": cert, "integrity": integrity,
-              "signer_identity": identity}
+    identity = (
+        RuleOutcome.PASSED
+        if signer is not None and (signer.common_name or signer.organisation)
+        else (RuleOutcome.FAILED)
+    )
+    points = {
+        "format": fmt,
+        "certificate_valid_at_signing_time": cert,
+        "integrity": integrity,
+        "signer_identity": identity,
+    }
     return FrenchRuleCheck(
-        format=fmt, certificate_valid_at_signing_time=cert, integrity=integrity, signer_identity=identity,
+        format=fmt,
+        certificate_valid_at_signing_time=cert,
+        integrity=integrity,
+        signer_identity=identity,
         certificate_category=RuleOutcome.NOT_CHECKED,
         failed=tuple(name for name, outcome in points.items() if outcome is RuleOutcome.FAILED),
     )

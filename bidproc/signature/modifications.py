@@ -100,8 +100,9 @@ def revision_changes(reader: PdfFileReader, revision: int) -> Iterator[tuple[str
             elif kind == "annotation":
                 yield kind, f"page {index + 1}: annotation {'added' if ref not in old_annots else 'changed'}"
     old_fields = _field_refs(before.root)
-    for ref in sorted((_field_refs(after.root) | old_fields) & changed | (_field_refs(after.root) - old_fields),
-                      key=lambda r: r.idnum):
+    for ref in sorted(
+        (_field_refs(after.root) | old_fields) & changed | (_field_refs(after.root) - old_fields), key=lambda r: r.idnum
+    ):
         kind, field_name = _annotation_kind(after(ref))
         if ref not in reported and kind != "signature":  # signatures are reported with their names
             yield "form_filling", f"field {field_name}"
@@ -125,8 +126,9 @@ def _annotation_kind(obj: generic.PdfObject) -> tuple[str, str]:
     return "annotation", str(name)
 
 
-def modifications_after(reader: PdfFileReader, signed_revision: int, later_signatures: dict[int, str],
-                        allowed_overall: bool, diff: object) -> tuple[Modification, ...]:
+def modifications_after(
+    reader: PdfFileReader, signed_revision: int, later_signatures: dict[int, str], allowed_overall: bool, diff: object
+) -> tuple[Modification, ...]:
     """Every change after ``signed_revision``; ``later_signatures`` maps a revision to the signature it added.
 
     pyhanko judges the later revisions as a whole: when it accepts them (``allowed_overall``) every

@@ -19,6 +19,7 @@ from pyhanko.sign.validation.status import TimestampSignatureStatus
 from pyhanko_certvalidator.errors import InsufficientRevinfoError, StaleRevinfoError
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
+from bidproc.errors import Warning_
 from bidproc.signature.report import Indication, Signer, SubIndication, TimestampInfo
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,11 @@ class _KeepPathErrors(logging.Filter):
         return True
 
 
-for _name in ("pyhanko.sign.validation.generic_cms", "pyhanko.sign.validation.ades",
-              *(f"pyhanko.sign.diff_analysis.{m}" for m in ("policies", "commons", "rules_api", "form_rules_api"))):
+for _name in (
+    "pyhanko.sign.validation.generic_cms",
+    "pyhanko.sign.validation.ades",
+    *(f"pyhanko.sign.diff_analysis.{m}" for m in ("policies", "commons", "rules_api", "form_rules_api")),
+):
     logging.getLogger(_name).addFilter(_KeepPathErrors())
 
 
@@ -55,8 +59,14 @@ def path_errors() -> Iterator[list[BaseException]]:
         _path_errors.reset(token)
 
 
-def refine(indication: Indication, sub: SubIndication | None, status: Any, best: datetime | None,
-           not_before: datetime | None, seen: list[BaseException]) -> tuple[Indication, SubIndication | None]:
+def refine(
+    indication: Indication,
+    sub: SubIndication | None,
+    status: Any,
+    best: datetime | None,
+    not_before: datetime | None,
+    seen: list[BaseException],
+) -> tuple[Indication, SubIndication | None]:
     """Where pyhanko's AdES answer stops short of EN 319 102-1, finish the decision (hand-written).
 
     - revocation data that could not be obtained: TRY_LATER (pyhanko: CERTIFICATE_CHAIN_GENERAL_FAILURE);
@@ -150,14 +160,43 @@ def signer_of(cert: x509.Certificate | None) -> Signer | None:
     )
 
 
-def timestamp_info(kind: str, status: TimestampSignatureStatus | None, fallback: datetime | None = None,
-                   detail: str | None = None) -> TimestampInfo | None:
+def timestamp_info(kind: str, status: TimestampSignatureStatus, detail: str | None = None) -> TimestampInfo:
     """A validated timestamp token's time, TSA and whether it passed (intact, valid, trusted)."""
-    if status is None:
-        return TimestampInfo(kind=kind, time=fallback, valid=False, detail=detail) if fallback else None
     tsa = status.signing_cert.subject.human_friendly if status.signing_cert is not None else None
     valid = bool(status.intact and status.valid and status.trusted)
     return TimestampInfo(kind=kind, time=status.timestamp, tsa=tsa, valid=valid, detail=detail)
+
+
+def embedded_timestamps(si: Any, reported: list[TimestampInfo]) -> list[TimestampInfo]:
+    """Signature timestamps present but not reported (validation stopped before them): listed, not vouched for."""
+    from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+
+    out = []
+    for token in extract_tst_data_iter(si, signed=False):
+        try:
+            when = token["encap_content_info"]["content"].parsed["gen_time"].native
+        except (KeyError, ValueError, AttributeError):
+            continue
+        if not any(t.kind == "signature" and t.time == when for t in reported):
+            out.append(
+                TimestampInfo(
+                    kind="signature",
+                    time=when,
+                    valid=False,
+                    detail="not validated: validation stopped before the timestamp",
+                )
+            )
+    return out
+
+
+def offline_warning(offline: bool, sub: SubIndication | None) -> tuple[str, ...]:
+    """Offline, no fetch happens: TRY_LATER then means "no revocation data in the signature", say so."""
+    if offline and sub is SubIndication.TRY_LATER:
+        return (
+            f"{Warning_.SIGNATURE_OFFLINE_NO_REVOCATION.value}: offline validation uses only revocation data "
+            "embedded in the signature or given by the caller, and none covers this certificate",
+        )
+    return ()
 
 
 def claimed_time(status: Any) -> datetime | None:

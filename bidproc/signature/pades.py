@@ -32,8 +32,10 @@ from bidproc.signature.modifications import modifications_after
 from bidproc.signature.outcome import (
     check_digest_algorithm,
     claimed_time,
+    embedded_timestamps,
     indication_for_exception,
     indication_of,
+    offline_warning,
     path_errors,
     refine,
     signer_of,
@@ -95,16 +97,22 @@ async def _ades(sig: EmbeddedPdfSignature, level: Level, ctx: Context, poe: Any)
     extra = None
     if level is Level.B_LT:
         dss, adobe = ades._dss_to_local_knowledge(sig.reader), ades._adobe_revinfo_archival_to_local_knowledge(sig)
-        extra = LocalKnowledge(known_ocsps=dss.known_ocsps + adobe.known_ocsps,
-                               known_crls=dss.known_crls + adobe.known_crls, known_certs=dss.known_certs)
+        extra = LocalKnowledge(
+            known_ocsps=dss.known_ocsps + adobe.known_ocsps,
+            known_crls=dss.known_crls + adobe.known_crls,
+            known_certs=dss.known_certs,
+        )
     spec = ctx.spec_for(sig.signer_info["signature"].native, poe, extra)
     if level is Level.B_B:
         # basic validation builds a plain CMS status whatever status class it is given: no PDF kwargs
         return await ades.ades_basic_validation(
-            sig.signed_data, spec, timing_info=ctx.timing(), raw_digest=sig.compute_digest())
+            sig.signed_data, spec, timing_info=ctx.timing(), raw_digest=sig.compute_digest()
+        )
     kwargs: dict[str, Any] = dict(
-        timing_info=ctx.timing(), raw_digest=sig.compute_digest(),
-        extra_status_kwargs=sig.summarise_integrity_info(), status_cls=PdfSignatureStatus,
+        timing_info=ctx.timing(),
+        raw_digest=sig.compute_digest(),
+        extra_status_kwargs=sig.summarise_integrity_info(),
+        status_cls=PdfSignatureStatus,
     )
     if level in {Level.B_T, Level.B_LT}:
         return await ades.ades_with_time_validation(sig.signed_data, spec, **kwargs)
@@ -113,7 +121,10 @@ async def _ades(sig: EmbeddedPdfSignature, level: Level, ctx: Context, poe: Any)
 
 async def _doc_timestamp(sig: EmbeddedPdfSignature, ctx: Context) -> Any:
     return await ades.ades_timestamp_validation(
-        sig.signed_data, ctx.spec, lambda algo: sig.compute_digest(algo), timing_info=ctx.timing(),
+        sig.signed_data,
+        ctx.spec,
+        lambda algo: sig.compute_digest(algo),
+        timing_info=ctx.timing(),
     )
 
 
@@ -134,16 +145,31 @@ def _attacks(sig: EmbeddedPdfSignature, mods: tuple[Modification, ...], certifie
     return list(dict.fromkeys(found))
 
 
-async def _validate_one(name: str, data: bytes, reader: PdfFileReader, sig: EmbeddedPdfSignature,
-                        all_sigs: list[EmbeddedPdfSignature], ctx: Context) -> SignatureReport:
+async def _validate_one(
+    name: str,
+    data: bytes,
+    reader: PdfFileReader,
+    sig: EmbeddedPdfSignature,
+    all_sigs: list[EmbeddedPdfSignature],
+    ctx: Context,
+) -> SignatureReport:
     is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
-    base = SignatureReport(file=name, format=SignatureFormat.PADES, indication=Indication.INDETERMINATE,
-                           signature_id=str(sig.field_name), signed_data=(f"revision {sig.signed_revision}",))
+    base = SignatureReport(
+        file=name,
+        format=SignatureFormat.PADES,
+        indication=Indication.INDETERMINATE,
+        signature_id=str(sig.field_name),
+        signed_data=(f"revision {sig.signed_revision}",),
+    )
     check_digest_algorithm(sig.md_algorithm)  # else pyhanko fails deep inside with an AttributeError
     sig.compute_integrity_info(diff_policy=DEFAULT_DIFF_POLICY)  # type: ignore[no-untyped-call]
     doc_ts_revs = [s.signed_revision for s in all_sigs if s.sig_object_type == "/DocTimeStamp"]
-    later = {s.signed_revision: ("document timestamp " if s.sig_object_type == "/DocTimeStamp" else "signature ")
-             + str(s.field_name) for s in all_sigs if s.signed_revision > sig.signed_revision}
+    later = {
+        s.signed_revision: ("document timestamp " if s.sig_object_type == "/DocTimeStamp" else "signature ")
+        + str(s.field_name)
+        for s in all_sigs
+        if s.signed_revision > sig.signed_revision
+    }
     integrity = sig.summarise_integrity_info()
     diff = integrity["diff_result"]
     allowed = bool(integrity["docmdp_ok"]) and isinstance(diff, DiffResult)
@@ -162,20 +188,27 @@ async def _validate_one(name: str, data: bytes, reader: PdfFileReader, sig: Embe
     stamps: list[TimestampInfo] = []
     best = getattr(result, "best_signature_time", None) or poe or ctx.now
     if is_doc_ts and status is not None:
-        stamps.append(timestamp_info("document", status))  # type: ignore[arg-type]
+        stamps.append(timestamp_info("document", status))
         best = status.timestamp
     elif status is not None and getattr(status, "timestamp_validity", None) is not None:
-        stamps.append(timestamp_info("signature", status.timestamp_validity))  # type: ignore[arg-type]
+        stamps.append(timestamp_info("signature", status.timestamp_validity))
+    if not is_doc_ts:
+        stamps += embedded_timestamps(sig.signer_info, stamps)
     for s in all_sigs:
         if s.sig_object_type == "/DocTimeStamp" and s.signed_revision > sig.signed_revision:
-            stamps.append(TimestampInfo(kind="archive", time=s.self_reported_timestamp or ctx.now, valid=True,
-                                        detail=f"document timestamp {s.field_name} (validated on its own)"))
+            stamps.append(
+                TimestampInfo(
+                    kind="archive",
+                    time=s.self_reported_timestamp or ctx.now,
+                    valid=True,
+                    detail=f"document timestamp {s.field_name} (validated on its own)",
+                )
+            )
     if poe is not None:
         stamps.append(TimestampInfo(kind="deposit", time=poe, valid=True, detail="proof of existence given by caller"))
         best = min(best, poe) if best else poe
     proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
-    indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None),
-                             seen)
+    indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
     ades_sub = sub
     # pyhanko's AdES functions do not look at coverage or DocMDP: gate on the PDF-level bottom line too.
     if indication is Indication.TOTAL_PASSED:
@@ -183,8 +216,10 @@ async def _validate_one(name: str, data: bytes, reader: PdfFileReader, sig: Embe
             indication, sub = Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE
         elif status is not None and not status.valid:
             indication, sub = Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE
-        elif any(not m.allowed for m in mods) or Warning_.PDF_SIGNATURE_WRAPPING in warnings or (
-            not is_doc_ts and not allowed and sig.coverage != SignatureCoverageLevel.ENTIRE_FILE
+        elif (
+            any(not m.allowed for m in mods)
+            or Warning_.PDF_SIGNATURE_WRAPPING in warnings
+            or (not is_doc_ts and not allowed and sig.coverage != SignatureCoverageLevel.ENTIRE_FILE)
         ):
             indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
     elif indication is Indication.INDETERMINATE and any(not m.allowed for m in mods):
@@ -192,11 +227,17 @@ async def _validate_one(name: str, data: bytes, reader: PdfFileReader, sig: Embe
         indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
     errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
     report = replace(
-        base, indication=indication, subindication=sub, level=level, signer=signer_of(sig.signer_cert),
+        base,
+        indication=indication,
+        subindication=sub,
+        level=level,
+        signer=signer_of(sig.signer_cert),
         signing_time=claimed_time(status) or sig.self_reported_timestamp,
         best_signature_time=best,
-        timestamps=tuple(s for s in stamps if s is not None), modifications=mods,
-        warnings=tuple(str(w) for w in warnings), errors=errors,
+        timestamps=tuple(stamps),
+        modifications=mods,
+        warnings=(*(str(w) for w in warnings), *offline_warning(ctx.policy.offline, sub)),
+        errors=errors,
     )
     return with_french_rule(report, ades_sub, status.intact if status is not None else None)
 
@@ -215,10 +256,17 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
             sigs.append(EmbeddedPdfSignature(reader, field, field_name))
         except Exception as exc:  # a signature dictionary we cannot even read: universal signature forgery
             ind, sub, msg = indication_for_exception(exc)
-            reports.append(SignatureReport(
-                file=name, format=SignatureFormat.PADES, indication=Indication.TOTAL_FAILED,
-                subindication=sub if ind is Indication.TOTAL_FAILED else SubIndication.FORMAT_FAILURE,
-                signature_id=field_name, warnings=(Warning_.PDF_UNIVERSAL_SIGNATURE_FORGERY.value,), errors=(msg,)))
+            reports.append(
+                SignatureReport(
+                    file=name,
+                    format=SignatureFormat.PADES,
+                    indication=Indication.TOTAL_FAILED,
+                    subindication=sub if ind is Indication.TOTAL_FAILED else SubIndication.FORMAT_FAILURE,
+                    signature_id=field_name,
+                    warnings=(Warning_.PDF_UNIVERSAL_SIGNATURE_FORGERY.value,),
+                    errors=(msg,),
+                )
+            )
     sigs.sort(key=lambda s: s.signed_revision)
     for sig in sigs:
         try:
@@ -231,8 +279,16 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
                 signer = signer_of(sig.signer_cert)
             except Exception:  # no certificate to name: the verdict says so already
                 signer = None
-            reports.append(SignatureReport(
-                file=name, format=SignatureFormat.PADES, indication=ind, subindication=sub, signer=signer,
-                signature_id=str(sig.field_name), warnings=warn, errors=(msg,)))
+            reports.append(
+                SignatureReport(
+                    file=name,
+                    format=SignatureFormat.PADES,
+                    indication=ind,
+                    subindication=sub,
+                    signer=signer,
+                    signature_id=str(sig.field_name),
+                    warnings=warn,
+                    errors=(msg,),
+                )
+            )
     return reports
-

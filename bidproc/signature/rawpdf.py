@@ -26,9 +26,14 @@ def raw_signatures(name: str, data: bytes, reason: str) -> list[SignatureReport]
     reports: list[SignatureReport] = []
     for match in list(BYTE_RANGE.finditer(data))[:MAX_SIGNATURES]:
         start1, len1, start2, len2 = (int(g) for g in match.groups())
-        base = SignatureReport(file=name, format=SignatureFormat.PADES, indication=Indication.TOTAL_FAILED,
-                               subindication=SubIndication.FORMAT_FAILURE, errors=(f"pdf unreadable: {reason}",),
-                               signature_id=f"byte range at {match.start()}")
+        base = SignatureReport(
+            file=name,
+            format=SignatureFormat.PADES,
+            indication=Indication.TOTAL_FAILED,
+            subindication=SubIndication.FORMAT_FAILURE,
+            errors=(f"pdf unreadable: {reason}",),
+            signature_id=f"byte range at {match.start()}",
+        )
         # a range running past the end of the file is digested as far as it goes: bytes are missing,
         # so the digest cannot match and the verdict is HASH_FAILURE, as for any other change
         if start1 != 0 or start2 < len1 or start2 > len(data):
@@ -41,7 +46,7 @@ def raw_signatures(name: str, data: bytes, reason: str) -> list[SignatureReport]
             wanted = find_unique_cms_attribute(si["signed_attrs"], "message_digest").native
             h = hashes.Hash(get_pyca_cryptography_hash(si["digest_algorithm"]["algorithm"].native))
             h.update(data[:len1])
-            h.update(data[start2:start2 + len2])
+            h.update(data[start2 : start2 + len2])
             intact = h.finalize() == wanted
             certs = [c.chosen for c in sd["certificates"]] if sd["certificates"].native else []
             signer = signer_of(certs[0]) if certs else None
@@ -49,7 +54,15 @@ def raw_signatures(name: str, data: bytes, reason: str) -> list[SignatureReport]
             reports.append(base)
             continue
         sub = SubIndication.FORMAT_FAILURE if intact else SubIndication.HASH_FAILURE
-        reports.append(SignatureReport(
-            file=name, format=SignatureFormat.PADES, indication=Indication.TOTAL_FAILED, subindication=sub,
-            signature_id=base.signature_id, signer=signer, errors=base.errors))
+        reports.append(
+            SignatureReport(
+                file=name,
+                format=SignatureFormat.PADES,
+                indication=Indication.TOTAL_FAILED,
+                subindication=sub,
+                signature_id=base.signature_id,
+                signer=signer,
+                errors=base.errors,
+            )
+        )
     return reports

@@ -35,8 +35,9 @@ def _finish(reports: list[SignatureReport]) -> tuple[SignatureReport, ...]:
     return tuple(r if r.french_rule is not None else with_french_rule(r, r.subindication, None) for r in reports)
 
 
-async def _binary(name: str, data: bytes, found: Found, ctx: Context,
-                  files: Mapping[str, bytes]) -> list[SignatureReport]:
+async def _binary(
+    name: str, data: bytes, found: Found, ctx: Context, files: Mapping[str, bytes]
+) -> list[SignatureReport]:
     """PAdES and CAdES, inside the shared event loop and HTTP session."""
     try:
         if found.kind is Kind.PDF:
@@ -56,15 +57,19 @@ def _xades(name: str, data: bytes, policy: ValidationPolicy, files: Mapping[str,
         return list(validate_xades(name, data, policy, files))
     except Exception as exc:
         ind, sub, msg = indication_for_exception(exc)
-        return [SignatureReport(file=name, format=SignatureFormat.XADES, indication=ind, subindication=sub,
-                                errors=(msg,))]
+        return [
+            SignatureReport(file=name, format=SignatureFormat.XADES, indication=ind, subindication=sub, errors=(msg,))
+        ]
 
 
 def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
     members = discover.asic_members(data)
     signed = discover.asic_signed_files(members)
-    inner = validate_files({n: d for n, d in members.items() if n.startswith("META-INF/")} | signed, policy,
-                           only=lambda n: n.startswith("META-INF/") and "manifest" not in n.lower())
+    inner = validate_files(
+        {n: d for n, d in members.items() if n.startswith("META-INF/")} | signed,
+        policy,
+        only=lambda n: n.startswith("META-INF/") and "manifest" not in n.lower(),
+    )
     sigs: list[SignatureReport] = []
     problems: list[str] = []
     for member, report in inner.items():
@@ -81,8 +86,9 @@ def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
     return ValidationReport(subject=name, signatures=_finish(sigs), problems=tuple(problems))
 
 
-def validate_files(files: Mapping[str, bytes], policy: ValidationPolicy, *,
-                   only: object = None) -> dict[str, ValidationReport]:
+def validate_files(
+    files: Mapping[str, bytes], policy: ValidationPolicy, *, only: object = None
+) -> dict[str, ValidationReport]:
     """File name -> report, for the files that are or carry signatures (``only``: a name filter, internal)."""
     found: dict[str, Found] = {}
     problems: dict[str, list[str]] = {}
@@ -108,8 +114,9 @@ def validate_files(files: Mapping[str, bytes], policy: ValidationPolicy, *,
             try:
                 out[name] = _asic(name, files[name], policy)
             except Exception as exc:
-                out[name] = ValidationReport(subject=name, problems=(
-                    f"{Code.SIGNATURE_UNREADABLE.value}: {type(exc).__name__}: {exc}",))
+                out[name] = ValidationReport(
+                    subject=name, problems=(f"{Code.SIGNATURE_UNREADABLE.value}: {type(exc).__name__}: {exc}",)
+                )
         elif results.get(name):
             out[name] = ValidationReport(subject=name, signatures=_finish(results[name]))
     for name, msgs in problems.items():
@@ -117,8 +124,9 @@ def validate_files(files: Mapping[str, bytes], policy: ValidationPolicy, *,
     return out
 
 
-def validate_file(name: str, data: bytes, policy: ValidationPolicy,
-                  detached: Mapping[str, bytes] = NO_DETACHED) -> ValidationReport:
+def validate_file(
+    name: str, data: bytes, policy: ValidationPolicy, detached: Mapping[str, bytes] = NO_DETACHED
+) -> ValidationReport:
     """The report for one file; ``detached`` are the other files its signatures may sign."""
     reports = validate_files({**detached, name: data}, policy, only=lambda n: n == name)
     return reports.get(name) or ValidationReport(subject=name, problems=("no signature found",))

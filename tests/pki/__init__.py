@@ -28,8 +28,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.serving import BaseWSGIServer, make_server
 
 ARCH = "bidproc-test"
-KEYS = ("root", "interm", "ocsp", "tsa", "signer", "expired", "revoked-before", "revoked-after", "rogue-root",
-        "rogue-signer", "ocsp-down")
+KEYS = (
+    "root",
+    "interm",
+    "ocsp",
+    "tsa",
+    "signer",
+    "expired",
+    "revoked-before",
+    "revoked-after",
+    "rogue-root",
+    "rogue-signer",
+    "ocsp-down",
+)
 FAKE_TIME_HEADER = "X-Certomancer-Fake-Time"  # certomancer answers "as of" this time (revocation after signing)
 
 
@@ -47,39 +58,74 @@ def _crl_dp(repo: str) -> dict[str, Any]:
 
 
 def _aia(responder: str) -> dict[str, Any]:
-    return {"id": "authority_information_access",
-            "smart-value": {"schema": "aia-urls", "params": {"ocsp-responder-names": [responder]}}}
+    return {
+        "id": "authority_information_access",
+        "smart-value": {"schema": "aia-urls", "params": {"ocsp-responder-names": [responder]}},
+    }
 
 
 def _config(t0: datetime, dead_port: int) -> dict[str, Any]:
     far = {"valid-from": _iso(t0 - timedelta(days=3650)), "valid-to": _iso(t0 + timedelta(days=7300))}
     signer_validity = {"valid-from": _iso(t0 - timedelta(days=60)), "valid-to": _iso(t0 + timedelta(days=730))}
-    ca_ext = [{"id": "basic_constraints", "critical": True, "value": {"ca": True}},
-              _ku("digital_signature", "key_cert_sign", "crl_sign")]
+    ca_ext = [
+        {"id": "basic_constraints", "critical": True, "value": {"ca": True}},
+        _ku("digital_signature", "key_cert_sign", "crl_sign"),
+    ]
     signer_ext = [_ku("digital_signature", "non_repudiation"), _crl_dp("interm"), _aia("interm")]
-    dead_aia = {"id": "authority_information_access", "value": [
-        {"access_method": "ocsp", "access_location": {"uniform_resource_identifier": f"http://127.0.0.1:{dead_port}/ocsp"}}]}
+    dead_aia = {
+        "id": "authority_information_access",
+        "value": [
+            {
+                "access_method": "ocsp",
+                "access_location": {"uniform_resource_identifier": f"http://127.0.0.1:{dead_port}/ocsp"},
+            }
+        ],
+    }
     certs: dict[str, Any] = {
         "root": {"subject": "root", "issuer": "root", "validity": far, "extensions": ca_ext},
         "interm": {"issuer": "root", "validity": far, "extensions": [*ca_ext, _crl_dp("root")]},
-        "ocsp": {"issuer": "interm", "validity": far, "extensions": [
-            _ku("digital_signature"), {"id": "extended_key_usage", "critical": True, "value": ["ocsp_signing"]},
-            {"id": "ocsp_no_check"}]},
-        "tsa": {"issuer": "root", "validity": far, "extensions": [
-            _ku("digital_signature"), {"id": "extended_key_usage", "critical": True, "value": ["time_stamping"]},
-            _crl_dp("root")]},
+        "ocsp": {
+            "issuer": "interm",
+            "validity": far,
+            "extensions": [
+                _ku("digital_signature"),
+                {"id": "extended_key_usage", "critical": True, "value": ["ocsp_signing"]},
+                {"id": "ocsp_no_check"},
+            ],
+        },
+        "tsa": {
+            "issuer": "root",
+            "validity": far,
+            "extensions": [
+                _ku("digital_signature"),
+                {"id": "extended_key_usage", "critical": True, "value": ["time_stamping"]},
+                _crl_dp("root"),
+            ],
+        },
         "signer": {"issuer": "interm", "validity": signer_validity, "extensions": signer_ext},
-        "expired": {"template": "signer", "validity": {
-            "valid-from": _iso(t0 - timedelta(days=400)), "valid-to": _iso(t0 - timedelta(days=30))}},
-        "revoked-before": {"template": "signer", "revocation": {
-            "revoked-since": _iso(t0 - timedelta(days=1)), "reason": "key_compromise"}},
-        "revoked-after": {"template": "signer", "revocation": {
-            "revoked-since": _iso(t0 + timedelta(hours=1)), "reason": "key_compromise"}},
-        "ocsp-down": {"issuer": "interm", "validity": signer_validity,  # OCSP only, and nobody answers
-                      "extensions": [_ku("digital_signature", "non_repudiation"), dead_aia]},
+        "expired": {
+            "template": "signer",
+            "validity": {"valid-from": _iso(t0 - timedelta(days=400)), "valid-to": _iso(t0 - timedelta(days=30))},
+        },
+        "revoked-before": {
+            "template": "signer",
+            "revocation": {"revoked-since": _iso(t0 - timedelta(days=1)), "reason": "key_compromise"},
+        },
+        "revoked-after": {
+            "template": "signer",
+            "revocation": {"revoked-since": _iso(t0 + timedelta(hours=1)), "reason": "key_compromise"},
+        },
+        "ocsp-down": {
+            "issuer": "interm",
+            "validity": signer_validity,  # OCSP only, and nobody answers
+            "extensions": [_ku("digital_signature", "non_repudiation"), dead_aia],
+        },
         "rogue-root": {"subject": "rogue-root", "issuer": "rogue-root", "validity": far, "extensions": ca_ext},
-        "rogue-signer": {"issuer": "rogue-root", "validity": signer_validity,
-                         "extensions": [_ku("digital_signature", "non_repudiation")]},
+        "rogue-signer": {
+            "issuer": "rogue-root",
+            "validity": signer_validity,
+            "extensions": [_ku("digital_signature", "non_repudiation")],
+        },
     }
     for label, spec in certs.items():
         spec.setdefault("subject", label)
@@ -101,20 +147,22 @@ def _config(t0: datetime, dead_port: int) -> dict[str, Any]:
     }
     return {
         "keysets": {ARCH: {"keys": {k: {"path": f"{k}.key.pem"} for k in KEYS}}},
-        "pki-architectures": {ARCH: {
-            "keyset": ARCH,
-            "entity-defaults": {"country-name": "FR", "organization-name": "bidproc Test PKI"},
-            "entities": entities,
-            "certs": certs,
-            "services": {
-                "ocsp": {"interm": {"for-issuer": "interm", "responder-cert": "ocsp", "signing-key": "ocsp"}},
-                "crl-repo": {
-                    "root": {"for-issuer": "root", "signing-key": "root", "simulated-update-schedule": "P90D"},
-                    "interm": {"for-issuer": "interm", "signing-key": "interm", "simulated-update-schedule": "P7D"},
+        "pki-architectures": {
+            ARCH: {
+                "keyset": ARCH,
+                "entity-defaults": {"country-name": "FR", "organization-name": "bidproc Test PKI"},
+                "entities": entities,
+                "certs": certs,
+                "services": {
+                    "ocsp": {"interm": {"for-issuer": "interm", "responder-cert": "ocsp", "signing-key": "ocsp"}},
+                    "crl-repo": {
+                        "root": {"for-issuer": "root", "signing-key": "root", "simulated-update-schedule": "P90D"},
+                        "interm": {"for-issuer": "interm", "signing-key": "interm", "simulated-update-schedule": "P7D"},
+                    },
+                    "time-stamping": {"tsa": {"signing-key": "tsa", "signing-cert": "tsa"}},
                 },
-                "time-stamping": {"tsa": {"signing-key": "tsa", "signing-cert": "tsa"}},
-            },
-        }},
+            }
+        },
     }
 
 
@@ -154,16 +202,18 @@ class TestPKI:
         return [self.cert(str(lbl)) for lbl in self.arch.get_chain(CertLabel(label))]
 
 
-def build_pki(directory: Path, port: int, dead_port: int, t0: datetime | None = None,
-              keep_keys: bool = False) -> TestPKI:
+def build_pki(
+    directory: Path, port: int, dead_port: int, t0: datetime | None = None, keep_keys: bool = False
+) -> TestPKI:
     """Generate keys into ``directory`` (or reuse them with ``keep_keys``) and build the certificates."""
     t0 = (t0 or datetime.now(UTC)).replace(microsecond=0)
     for name in KEYS:
         if keep_keys and (directory / f"{name}.key.pem").exists():
             continue
         key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         (directory / f"{name}.key.pem").write_bytes(pem)
     base = f"http://127.0.0.1:{port}"
     config = CertomancerConfig(_config(t0, dead_port), key_search_dir=str(directory), external_url_prefix=base)

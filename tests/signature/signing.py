@@ -23,8 +23,9 @@ from tests.pki import TestPKI
 def make_pdf(text: str = "Offre technique et financière", pages: int = 1) -> bytes:
     """A small PDF with visible text on each page."""
     pdf = pikepdf.new()
-    font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
-                                                BaseFont=pikepdf.Name.Helvetica))
+    font = pdf.make_indirect(
+        pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica)
+    )
     for n in range(pages):
         page = pdf.add_blank_page(page_size=(595, 842))
         page.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
@@ -37,22 +38,30 @@ def make_pdf(text: str = "Offre technique et financière", pages: int = 1) -> by
 
 def signer_for(pki: TestPKI, label: str) -> signers.SimpleSigner:
     return signers.SimpleSigner(
-        signing_cert=pki.cert(label), signing_key=pki.key(label),
+        signing_cert=pki.cert(label),
+        signing_key=pki.key(label),
         cert_registry=SimpleCertificateStore.from_certs(pki.chain(label)),
     )
 
 
 def _vc(pki: TestPKI, session: aiohttp.ClientSession) -> ValidationContext:
-    return ValidationContext(trust_roots=[pki.cert("root")], allow_fetching=True,
-                             fetcher_backend=AIOHttpFetcherBackend(session), revocation_mode="require")
+    return ValidationContext(
+        trust_roots=[pki.cert("root")],
+        allow_fetching=True,
+        fetcher_backend=AIOHttpFetcherBackend(session),
+        revocation_mode="require",
+    )
 
 
-async def _sign_pdf(pdf: bytes, pki: TestPKI, label: str, level: str, field: str,
-                    headers: dict[str, str] | None) -> bytes:
+async def _sign_pdf(
+    pdf: bytes, pki: TestPKI, label: str, level: str, field: str, headers: dict[str, str] | None
+) -> bytes:
     async with aiohttp.ClientSession(headers=headers) as session:
         meta = PdfSignatureMetadata(
-            field_name=field, subfilter=fields.SigSeedSubFilter.PADES,
-            embed_validation_info=level in {"B-LT", "B-LTA"}, use_pades_lta=level == "B-LTA",
+            field_name=field,
+            subfilter=fields.SigSeedSubFilter.PADES,
+            embed_validation_info=level in {"B-LT", "B-LTA"},
+            use_pades_lta=level == "B-LTA",
             validation_context=_vc(pki, session) if level in {"B-LT", "B-LTA"} else None,
         )
         stamper = HTTPTimeStamper(pki.tsa_url, session=session, headers=headers) if level != "B-B" else None
@@ -61,8 +70,14 @@ async def _sign_pdf(pdf: bytes, pki: TestPKI, label: str, level: str, field: str
         return out.getvalue()  # type: ignore[no-any-return]
 
 
-def sign_pdf(pdf: bytes, pki: TestPKI, label: str = "signer", level: str = "B-T", field: str = "Signature1",
-             at: datetime | None = None) -> bytes:
+def sign_pdf(
+    pdf: bytes,
+    pki: TestPKI,
+    label: str = "signer",
+    level: str = "B-T",
+    field: str = "Signature1",
+    at: datetime | None = None,
+) -> bytes:
     """PAdES-signed copy of ``pdf`` at ``level`` (B-B, B-T, B-LT, B-LTA); ``at`` fakes the TSA/OCSP time."""
     headers = {"X-Certomancer-Fake-Time": at.isoformat()} if at else None
     return asyncio.run(_sign_pdf(pdf, pki, label, level, field, headers))
@@ -72,7 +87,8 @@ async def _sign_cms(data: bytes, pki: TestPKI, label: str, detached: bool, times
     async with aiohttp.ClientSession() as session:
         stamper = HTTPTimeStamper(pki.tsa_url, session=session) if timestamp else None
         signed = await signer_for(pki, label).async_sign_general_data(
-            data, "sha256", detached=detached, timestamper=stamper)
+            data, "sha256", detached=detached, timestamper=stamper
+        )
         assert isinstance(signed, cms.ContentInfo)
         return bytes(signed.dump())
 
@@ -94,13 +110,18 @@ def tamper_incremental(signed: bytes, add_page: bool = True, new_text: str | Non
         page["/Contents"] = writer.add_object(stream)
         writer.mark_update(first)
     if add_page:
-        new_page = generic.DictionaryObject({
-            generic.NameObject("/Type"): generic.NameObject("/Page"),
-            generic.NameObject("/MediaBox"): generic.ArrayObject([generic.NumberObject(n) for n in (0, 0, 595, 842)]),
-            generic.NameObject("/Resources"): page["/Resources"],
-            generic.NameObject("/Contents"): writer.add_object(
-                generic.StreamObject(stream_data=b"BT /F1 14 Tf 72 760 Td (Annexe ajoutee apres signature) Tj ET")),
-        })
+        new_page = generic.DictionaryObject(
+            {
+                generic.NameObject("/Type"): generic.NameObject("/Page"),
+                generic.NameObject("/MediaBox"): generic.ArrayObject(
+                    [generic.NumberObject(n) for n in (0, 0, 595, 842)]
+                ),
+                generic.NameObject("/Resources"): page["/Resources"],
+                generic.NameObject("/Contents"): writer.add_object(
+                    generic.StreamObject(stream_data=b"BT /F1 14 Tf 72 760 Td (Annexe ajoutee apres signature) Tj ET")
+                ),
+            }
+        )
         writer.insert_page(new_page)
     out = io.BytesIO()
     writer.write(out)
@@ -119,8 +140,12 @@ def certify_pdf(pdf: bytes, pki: TestPKI, level: str = "B-T") -> bytes:
 
     async def go() -> bytes:
         async with aiohttp.ClientSession() as session:
-            meta = PdfSignatureMetadata(field_name="Certification", subfilter=fields.SigSeedSubFilter.PADES,
-                                        certify=True, docmdp_permissions=MDPPerm.NO_CHANGES)
+            meta = PdfSignatureMetadata(
+                field_name="Certification",
+                subfilter=fields.SigSeedSubFilter.PADES,
+                certify=True,
+                docmdp_permissions=MDPPerm.NO_CHANGES,
+            )
             stamper = HTTPTimeStamper(pki.tsa_url, session=session) if level != "B-B" else None
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
             out = await PdfSigner(meta, signer_for(pki, "signer"), timestamper=stamper).async_sign_pdf(writer)
@@ -147,8 +172,9 @@ def fetch_crl(pki: TestPKI, repo: str, at: datetime) -> bytes:
     """The CRL repository ``repo`` of the test PKI as of ``at``."""
     import urllib.request
 
-    request = urllib.request.Request(f"{pki.base_url}/bidproc-test/crls/{repo}/latest.crl",
-                                     headers={"X-Certomancer-Fake-Time": at.isoformat()})
+    request = urllib.request.Request(
+        f"{pki.base_url}/bidproc-test/crls/{repo}/latest.crl", headers={"X-Certomancer-Fake-Time": at.isoformat()}
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         return bytes(resp.read())
 
@@ -172,10 +198,14 @@ def asic_manifest(members: dict[str, bytes], signature_name: str = "META-INF/sig
     refs = "".join(
         f'<asic:DataObjectReference URI="{name}"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>'
         f"<ds:DigestValue>{base64.b64encode(hashlib.sha256(data).digest()).decode()}</ds:DigestValue>"
-        "</asic:DataObjectReference>" for name, data in members.items())
-    return (f'<?xml version="1.0" encoding="UTF-8"?><asic:ASiCManifest xmlns:asic="http://uri.etsi.org/02918/v1.2.1#" '
-            f'xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><asic:SigReference URI="{signature_name}" '
-            f'MimeType="application/pkcs7-signature"/>{refs}</asic:ASiCManifest>').encode()
+        "</asic:DataObjectReference>"
+        for name, data in members.items()
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><asic:ASiCManifest xmlns:asic="http://uri.etsi.org/02918/v1.2.1#" '
+        f'xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><asic:SigReference URI="{signature_name}" '
+        f'MimeType="application/pkcs7-signature"/>{refs}</asic:ASiCManifest>'
+    ).encode()
 
 
 def asic_e(members: dict[str, bytes], manifest: bytes, signature: bytes) -> bytes:

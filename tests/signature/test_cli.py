@@ -12,8 +12,20 @@ from bidproc.cli import main as bidproc
 from tests.pki import TestPKI
 from tests.signature.signing import sign_cms
 
-CONTRACT = ["format", "level", "indication", "subindication", "signer", "qualification", "signing_time",
-            "best_signature_time", "timestamps", "modifications", "warnings", "french_rule"]
+CONTRACT = [
+    "format",
+    "level",
+    "indication",
+    "subindication",
+    "signer",
+    "qualification",
+    "signing_time",
+    "best_signature_time",
+    "timestamps",
+    "modifications",
+    "warnings",
+    "french_rule",
+]
 
 
 @pytest.fixture
@@ -23,16 +35,21 @@ def anchor(pki: TestPKI, tmp_path: Path) -> Path:
     return path
 
 
-def test_json_contract_and_exit_zero(signed: dict[str, bytes], anchor: Path, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_contract_and_exit_zero(
+    signed: dict[str, bytes], anchor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pdf = tmp_path / "offre.pdf"
     pdf.write_bytes(signed["B-LT"])
     assert bidproc(["verify", str(pdf), "--trust-anchor", str(anchor), "--offline", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     sig = doc["signatures"][0]
     assert list(sig)[: len(CONTRACT)] == CONTRACT
-    assert (sig["format"], sig["level"], sig["indication"], sig["subindication"]) == ("PAdES", "B-LT", "TOTAL_PASSED",
-                                                                                      None)
+    assert (sig["format"], sig["level"], sig["indication"], sig["subindication"]) == (
+        "PAdES",
+        "B-LT",
+        "TOTAL_PASSED",
+        None,
+    )
     assert sig["signer"]["common_name"] == "Alice Martin" and sig["qualification"] == "NA"
     assert sig["timestamps"][0]["kind"] == "signature"
     assert sig["french_rule"]["certificate_category"] == "not_checked"
@@ -65,8 +82,16 @@ def test_no_signature_is_exit_one(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert json.loads(capsys.readouterr().out)["problems"] == ["no signature found"]
 
 
-@pytest.mark.parametrize("argv", [[], ["--format", "xml", "x"], ["missing.pdf"], ["x", "--at", "yesterday"],
-                                  ["x", "--trust-anchor", "/nonexistent.pem"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--format", "xml", "x"],
+        ["missing.pdf"],
+        ["x", "--at", "yesterday"],
+        ["x", "--trust-anchor", "/nonexistent.pem"],
+    ],
+)
 def test_usage_errors_exit_two(argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x").write_bytes(b"%PDF-1.7")

@@ -23,8 +23,12 @@ def only_signature(path: str) -> SignatureReport:
 
 def test_every_corpus_file_is_covered() -> None:
     assert {p.name for p in PADES.iterdir()} == {
-        "pdf-signed-added-page.pdf", "pdf-signed-corrupted.pdf", "pdf-signed-out-of-byteRange.pdf",
-        "pades-signed-filled-form.pdf", "Signature-P-HU_NET-2.pdf"}
+        "pdf-signed-added-page.pdf",
+        "pdf-signed-corrupted.pdf",
+        "pdf-signed-out-of-byteRange.pdf",
+        "pades-signed-filled-form.pdf",
+        "Signature-P-HU_NET-2.pdf",
+    }
     assert {p.name for p in CADES.iterdir()} == {"cms-no-sign-cert.p7m"}
 
 

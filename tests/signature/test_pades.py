@@ -48,6 +48,7 @@ def test_offline_without_embedded_revocation_data_is_try_later(pki: TestPKI, sig
     """Documented offline behaviour: B-B/B-T carry no revocation data, so nothing can be concluded."""
     sig = sigs(pki, signed["B-T"], offline=True)[0]
     assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
+    assert any(w.startswith("signature.offline_no_revocation") for w in sig.warnings)
 
 
 def test_expired_signer(pki: TestPKI, signed: dict[str, bytes]) -> None:
@@ -59,6 +60,8 @@ def test_expired_signer(pki: TestPKI, signed: dict[str, bytes]) -> None:
 def test_revoked_before_signing_is_revoked(pki: TestPKI, signed: dict[str, bytes]) -> None:
     sig = sigs(pki, signed["revoked-before"])[0]
     assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+    # the timestamp that proves the signature came after the revocation is listed (not vouched for)
+    assert [t.kind for t in sig.timestamps] == ["signature"] and sig.best_signature_time == sig.timestamps[0].time
     assert sig.french_rule is not None and "certificate_valid_at_signing_time" in sig.french_rule.failed
 
 
