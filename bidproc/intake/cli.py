@@ -39,9 +39,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _clamd(address: str | None) -> ClamdSettings:
-    configured = load_settings().clamd
     if not address:
-        return configured
+        return load_settings().clamd
+    configured = ClamdSettings()  # an explicit address needs no configuration file at all
     if address.startswith("/"):
         return dataclasses.replace(configured, socket=address)
     host, _, port = address.rpartition(":")

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 
 import magic
 from asn1crypto import cms
-from lxml import etree  # type: ignore[import-untyped]  # no stubs shipped
+from lxml import etree
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 ZIP_EOCD = b"PK\x05\x06"
@@ -158,7 +158,7 @@ def _looks_like_cms(head: bytes) -> bool:
     if head.startswith(b"-----BEGIN PKCS7-----") or head.startswith(b"-----BEGIN CMS-----"):
         return True
     # SEQUENCE (any length form) followed at once by the signedData OID
-    return head[:1] == b"\x30" and SIGNED_DATA_OID in head[2:8 + len(SIGNED_DATA_OID)]
+    return head[:1] == b"\x30" and SIGNED_DATA_OID in head[2 : 8 + len(SIGNED_DATA_OID)]
 
 
 def classify_cms(data: bytes) -> Detection | None:

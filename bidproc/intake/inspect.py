@@ -113,8 +113,18 @@ def _inspect(run: Run, label: str, path: str, opener: Opener, depth: int, size: 
         if code is Code.MALWARE_DETECTED:
             v = Verdict.QUARANTINED
         return FileVerdict(
-            label, sha, size, media, kind, v, None if code is None else code.value,
-            warnings, members, renditions, malware, message,
+            label,
+            sha,
+            size,
+            media,
+            kind,
+            v,
+            None if code is None else code.value,
+            warnings,
+            members,
+            renditions,
+            malware,
+            message,
         )
 
     if size == 0:

@@ -3,24 +3,32 @@
 Why a child: qpdf (under pikepdf) is C++; a pathological PDF can make it loop, exhaust memory or
 crash. In a child that costs one verdict (``parse.timeout`` / ``parse.crashed``), not a worker.
 
-How: a fresh interpreter (``python -I -m bidproc.intake.isolate TASK ...``), not a fork: forking a
-threaded worker can deadlock, and multiprocessing's forkserver re-imports the caller's main module.
-The child sets its own limits *before* importing the parser or reading a byte — CPU seconds
-(RLIMIT_CPU), address space (RLIMIT_AS), no file creation at all (RLIMIT_FSIZE = 0: no plaintext at
-rest, even by accident) and no core dump (RLIMIT_CORE = 0). The input comes over stdin, never a file.
-The answer comes back on stdout as a JSON header and length-prefixed byte blobs, not a pickle: a
-child taken over through a qpdf bug must not be able to make the parent run code by unpickling.
+How: a *zygote* — a clean interpreter of our own (``python -I -m bidproc.intake.isolate --zygote``),
+single-threaded, with pikepdf already imported — forks one child per task. Forking the zygote costs
+milliseconds where starting an interpreter costs ~200 ms per PDF; forking the (threaded) worker
+itself could deadlock, and multiprocessing's forkserver would re-run the caller's main module.
+Each task gets its own socket pair (one end handed to the zygote with SCM_RIGHTS), so concurrent
+callers never share a channel. Before reading a byte, the child limits itself: CPU seconds
+(RLIMIT_CPU), address space (RLIMIT_AS), a wall-clock alarm (SIGALRM, which kills it even inside C
+code), no file creation at all (RLIMIT_FSIZE = 0: no plaintext at rest, even by accident) and no core
+dump. Input and answer travel over the socket: the answer is a JSON header and length-prefixed
+blobs, not a pickle, so a child taken over through a qpdf bug cannot make the parent run code.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
+import os
 import resource
 import signal
+import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +38,7 @@ from bidproc.errors import Code
 # A task takes the input bytes and returns (a JSON-able header, a list of blobs).
 Task = Callable[[bytes], tuple[dict[str, Any], list[bytes]]]
 _LEN = struct.Struct("<Q")
+_PRELOAD = ("bidproc.intake.pdfclean",)
 
 
 class IsolationFailure(Exception):
@@ -47,27 +56,91 @@ class Bounds:
     max_reply_bytes: int
 
 
+class _Zygote:
+    """The parent's handle on its zygote: started lazily, restarted if it died or we forked."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._control: socket.socket | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pid = 0
+
+    def _start(self) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = [sys.executable, "-I", "-m", "bidproc.intake.isolate", "--zygote", str(theirs.fileno())]
+        self._process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        self._control, self._pid = ours, os.getpid()
+        return ours
+
+    def submit(self, order: dict[str, Any]) -> socket.socket:
+        """Hand a fresh socket to the zygote for one child; return our end of it."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        message = json.dumps(order).encode()
+        with self._lock:
+            for attempt in (1, 2):
+                control = self._control
+                if control is None or self._pid != os.getpid() or (self._process and self._process.poll() is not None):
+                    control = self._start()
+                try:
+                    socket.send_fds(control, [_LEN.pack(len(message)) + message], [theirs.fileno()])
+                    break
+                except OSError:
+                    self._control = None
+                    if attempt == 2:
+                        raise
+        theirs.close()
+        return ours
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.close()  # the zygote exits when its control socket closes
+            self._control = None
+        if self._process is not None:
+            try:
+                self._process.wait(2)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+_zygote = _Zygote()
+atexit.register(_zygote.close)
+
+
 def run_isolated(task: str, data: bytes, bounds: Bounds) -> tuple[dict[str, Any], list[bytes]]:
     """Run ``task`` ("module:function") on ``data`` in a bounded child; raise :class:`IsolationFailure`."""
     cpu = max(1, int(bounds.cpu_seconds + 0.999))
-    argv = [sys.executable, "-I", "-m", "bidproc.intake.isolate", task, str(cpu), str(bounds.memory_bytes)]
-    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    wall = max(1, int(bounds.wall_seconds + 0.999))
+    started = time.monotonic()
     try:
-        out, _ = child.communicate(data, timeout=bounds.wall_seconds)
-    except subprocess.TimeoutExpired as exc:
-        child.kill()
-        child.communicate()
-        raise IsolationFailure(Code.PARSE_TIMEOUT, f"the parser took more than {bounds.wall_seconds:g} s") from exc
-    if child.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        raise IsolationFailure(Code.PARSE_TIMEOUT, f"the parser used more than {cpu} s of CPU")
-    if child.returncode != 0:
-        raise IsolationFailure(Code.PARSE_CRASHED, f"the parser died (exit status {child.returncode})")
-    if len(out) > bounds.max_reply_bytes:
-        raise IsolationFailure(Code.PARSE_CRASHED, "the parser answered more than it may")
+        channel = _zygote.submit({"task": task, "cpu": cpu, "memory": bounds.memory_bytes, "wall": wall})
+    except OSError as exc:
+        raise IsolationFailure(Code.PARSE_CRASHED, f"the parser sandbox is not available: {exc}") from exc
+    with channel:
+        channel.settimeout(bounds.wall_seconds + 2)
+        reply = bytearray()
+        try:
+            channel.sendall(_LEN.pack(len(data)) + data)
+            while chunk := channel.recv(1 << 20):
+                reply += chunk
+                if len(reply) > bounds.max_reply_bytes:
+                    raise IsolationFailure(Code.PARSE_CRASHED, "the parser answered more than it may")
+        except TimeoutError as exc:
+            raise IsolationFailure(Code.PARSE_TIMEOUT, f"the parser took more than {bounds.wall_seconds:g} s") from exc
+        except OSError:
+            pass  # the child died while we talked to it: judged below by what it managed to say
     try:
-        header, blobs = _decode(out)
+        header, blobs = _decode(bytes(reply))
     except (ValueError, struct.error) as exc:
-        raise IsolationFailure(Code.PARSE_CRASHED, f"the parser's answer is garbled: {exc}") from exc
+        elapsed = time.monotonic() - started
+        # killed by RLIMIT_CPU or its alarm (which take at least that long), or it crashed
+        if elapsed >= min(cpu, wall) * 0.9 or elapsed >= bounds.wall_seconds:
+            raise IsolationFailure(Code.PARSE_TIMEOUT, f"the parser was stopped after {elapsed:.1f} s") from exc
+        raise IsolationFailure(Code.PARSE_CRASHED, "the parser died without answering") from exc
     if header.get("isolation") == "memory":
         raise IsolationFailure(Code.PARSE_CRASHED, f"the parser needed more than {bounds.memory_bytes} bytes")
     return header, blobs
@@ -84,6 +157,8 @@ def _encode(header: dict[str, Any], blobs: list[bytes]) -> list[bytes]:
 def _decode(out: bytes) -> tuple[dict[str, Any], list[bytes]]:
     view = memoryview(out)
     (length,) = _LEN.unpack_from(view)
+    if _LEN.size + length > len(out):
+        raise ValueError("truncated header")
     header = json.loads(bytes(view[_LEN.size : _LEN.size + length]))
     if not isinstance(header, dict):
         raise ValueError("header is not an object")
@@ -96,58 +171,67 @@ def _decode(out: bytes) -> tuple[dict[str, Any], list[bytes]]:
             raise ValueError("truncated blob")
         blobs.append(bytes(view[at : at + size]))
         at += size
+    if at != len(out):
+        raise ValueError("trailing bytes")
     return header, blobs
 
 
-# Probes run in the child like any task, to prove on a given host that the limits really hold
-# (CPU, crashes, no file writes, the reply framing); the test suite runs them, operators may too.
-def probe_spin(_: bytes) -> tuple[dict[str, Any], list[bytes]]:
-    while True:
-        pass
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    out = bytearray()
+    while len(out) < size:
+        chunk = sock.recv(min(1 << 20, size - len(out)))
+        if not chunk:
+            raise EOFError("the parent hung up")
+        out += chunk
+    return bytes(out)
 
 
-def probe_crash(_: bytes) -> tuple[dict[str, Any], list[bytes]]:
-    import ctypes
-
-    ctypes.string_at(0)  # reads address 0: SIGSEGV
-    return {}, []
-
-
-def probe_write(directory: bytes) -> tuple[dict[str, Any], list[bytes]]:
-    import os
-
-    path = os.path.join(directory.decode(), "plaintext.bin")
-    try:
-        with open(path, "wb") as f:
-            f.write(b"secret bid")
-            f.flush()
-    except OSError:
-        pass
-    return {"wrote": os.path.exists(path) and os.path.getsize(path) > 0}, []
-
-
-def probe_echo(data: bytes) -> tuple[dict[str, Any], list[bytes]]:
-    return {"n": len(data)}, [data, b""]
-
-
-def _child_main(argv: list[str]) -> int:
-    task_name, cpu, memory = argv[0], int(argv[1]), int(argv[2])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+def _child(channel: socket.socket, order: dict[str, Any]) -> None:
+    """In the forked child: limit ourselves, read the input, run the task, answer, exit."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    resource.setrlimit(resource.RLIMIT_CPU, (order["cpu"], order["cpu"] + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (order["memory"], order["memory"]))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    module_name, _, function = task_name.partition(":")
+    signal.alarm(order["wall"])
+    module_name, _, function = str(order["task"]).partition(":")
     try:
         task: Task = getattr(importlib.import_module(module_name), function)
-        data = sys.stdin.buffer.read()
-        header, blobs = task(data)
+        (size,) = _LEN.unpack(_recv_exactly(channel, _LEN.size))
+        header, blobs = task(_recv_exactly(channel, size))
     except MemoryError:
         header, blobs = {"isolation": "memory"}, []
     for part in _encode(header, blobs):
-        sys.stdout.buffer.write(part)
-    sys.stdout.buffer.flush()
-    return 0
+        channel.sendall(part)
+    channel.shutdown(socket.SHUT_RDWR)
+
+
+def _zygote_main(control_fd: int) -> int:
+    for module in _PRELOAD:
+        importlib.import_module(module)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    control = socket.socket(fileno=control_fd)
+    while True:
+        try:
+            head, fds, _, _ = socket.recv_fds(control, _LEN.size, 1)
+            if len(head) < _LEN.size or not fds:
+                return 0  # the parent is gone
+            (length,) = _LEN.unpack(head)
+            order = json.loads(_recv_exactly(control, length))
+        except (OSError, EOFError, ValueError):
+            return 0
+        if os.fork() == 0:
+            control.close()
+            status = 0
+            try:
+                _child(socket.socket(fileno=fds[0]), order)
+            except BaseException:  # whatever happens, the child must not return into the loop
+                status = 1
+            os._exit(status)
+        os.close(fds[0])
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))
+    if sys.argv[1:2] == ["--zygote"]:
+        sys.exit(_zygote_main(int(sys.argv[2])))
+    sys.exit(2)

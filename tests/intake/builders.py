@@ -70,9 +70,29 @@ def overlapping_zip(copies: int = 50, kernel: bytes = b"") -> bytes:
     central = b""
     for i in range(copies):
         n = f"k{i:04d}".encode()
-        central += struct.pack(
-            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, crc, len(kernel), len(kernel), len(n), 0, 0, 0, 0, 0, 0
-        ) + n
+        central += (
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                0,
+                0,
+                0,
+                crc,
+                len(kernel),
+                len(kernel),
+                len(n),
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+            + n
+        )
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, copies, copies, len(central), len(body), 0)
     return body + central + end
 
@@ -108,3 +128,23 @@ def pdf(*, javascript: bool = False, attachment: tuple[str, bytes] | None = None
     encryption = pikepdf.Encryption(user=password, owner=password + "-owner") if password else False
     doc.save(out, encryption=encryption)
     return out.getvalue()
+
+
+def slow_pdf(elements: int = 1_000_000) -> bytes:
+    """A 2 MB PDF whose catalogue holds an array of a million numbers: seconds of parsing for one page."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R /Junk 4 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << >> >>",
+        b"[" + b"0 " * elements + b"]",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

@@ -29,8 +29,9 @@ class OwnClamd:
         self.port = free_port()
 
     def start(self) -> None:
-        proc = subprocess.run([SCRIPT, "start", str(self.port), str(self.rundir)], capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [SCRIPT, "start", str(self.port), str(self.rundir)], capture_output=True, text=True, timeout=120
+        )
         if proc.returncode != 0:
             unavailable(f"clamd did not start: {proc.stderr.strip()}")
 

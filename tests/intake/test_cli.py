@@ -41,7 +41,10 @@ def test_rejected_or_quarantined_exit_1(tmp_path: Path, clamd: str, capsys: pyte
     overlap = SHARED / "corpus" / "archives" / "full_overlap.zip"
     assert main([str(tmp_path / "eicar.txt"), str(overlap), "--format", "json", "--clamd", clamd]) == 1
     out = json.loads(capsys.readouterr().out)
-    assert [(v["verdict"], v["code"]) for v in out] == [("quarantined", "malware.detected"), ("rejected", "archive.bomb")]
+    assert [(v["verdict"], v["code"]) for v in out] == [
+        ("quarantined", "malware.detected"),
+        ("rejected", "archive.bomb"),
+    ]
 
 
 def test_text_format(tmp_path: Path, clamd: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -159,8 +159,13 @@ def _cms(detached: bool) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Soumissionnaire")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
     options = [pkcs7.PKCS7Options.DetachedSignature] if detached else []
@@ -171,7 +176,9 @@ def _cms(detached: bool) -> bytes:
 def test_cms_signatures_are_recognised_by_parsing(check: Check) -> None:
     detached = check("offre.pdf.p7s", _cms(detached=True))
     assert (detached.kind, detached.media_type, detached.verdict) == (
-        "cms-signature", "application/pkcs7-signature", Verdict.ACCEPTED,
+        "cms-signature",
+        "application/pkcs7-signature",
+        Verdict.ACCEPTED,
     )
     assert check("offre.p7m", _cms(detached=False)).media_type == "application/pkcs7-mime"
 
