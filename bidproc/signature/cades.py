@@ -58,7 +58,13 @@ def load_signed_data(data: bytes) -> cms.SignedData | None:
         if info["content_type"].native != "signed_data":
             return None
         sd = info["content"]
-        sd.native  # noqa: B018 - force a full parse now, so a broken blob fails here and not mid-validation
+        # parse the parts every validation needs now, so a broken blob is "not CMS" here rather than a
+        # crash later; not ``sd.native``: unsigned attributes asn1crypto does not know (CAdES-LT
+        # revocation-values) do not parse generically
+        sd["encap_content_info"]["content_type"].native  # noqa: B018
+        for si in sd["signer_infos"]:
+            si["digest_algorithm"].native  # noqa: B018
+            si["sid"].native  # noqa: B018
         return sd if isinstance(sd, cms.SignedData) else None
     except (ValueError, TypeError, KeyError, OverflowError):
         return None
@@ -143,7 +149,7 @@ class RevocationValues(core.Sequence):  # type: ignore[misc]
 def _lt_knowledge(si: cms.SignerInfo) -> LocalKnowledge | None:
     """revocation-values (RFC 5126 §6.3.4) as local validation data, so CAdES-LT validates offline."""
     attrs = si["unsigned_attrs"]
-    if not attrs or attrs.native is None:
+    if isinstance(attrs, core.Void):
         return None
     crls: list[CRLContainer] = []
     ocsps: list[OCSPContainer] = []
@@ -172,7 +178,7 @@ def level_of(si: cms.SignerInfo) -> Level:
     if not has_ts:
         return Level.B_B
     attrs = si["unsigned_attrs"]
-    oids = {a["type"].dotted for a in attrs} if attrs and attrs.native is not None else set()
+    oids = set() if isinstance(attrs, core.Void) else {a["type"].dotted for a in attrs}
     if REVOCATION_VALUES in oids and ARCHIVE_TS_V3 in oids:
         return Level.B_LTA
     return Level.B_LT if REVOCATION_VALUES in oids else Level.B_T

@@ -220,3 +220,27 @@ def asic_e(members: dict[str, bytes], manifest: bytes, signature: bytes) -> byte
         zf.writestr("META-INF/ASiCManifest.xml", manifest)
         zf.writestr("META-INF/signature001.p7s", signature)
     return out.getvalue()
+
+
+def add_revocation_values(signed: bytes, ocsps: list[bytes], crls: list[bytes]) -> bytes:
+    """CAdES-LT by hand: a revocation-values unsigned attribute (RFC 5126 §6.3.4) on the first signer.
+
+    pyhanko signs CAdES B-B/B-T only; the tests need B-LT material to check it validates offline.
+    """
+    from asn1crypto import crl, ocsp
+
+    from bidproc.signature.cades import REVOCATION_VALUES, RevocationValues
+
+    info = cms.ContentInfo.load(signed)
+    sd = info["content"]
+    si = sd["signer_infos"][0]
+    values = RevocationValues(
+        {
+            "crl_vals": [crl.CertificateList.load(c) for c in crls],
+            "ocsp_vals": [ocsp.OCSPResponse.load(o)["response_bytes"]["response"].parsed for o in ocsps],
+        }
+    )
+    attr = cms.CMSAttribute({"type": cms.CMSAttributeType(REVOCATION_VALUES), "values": [values]})
+    attrs = list(si["unsigned_attrs"]) if si["unsigned_attrs"].native else []
+    si["unsigned_attrs"] = cms.CMSAttributes([*attrs, attr])
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": sd}).dump(force=True))

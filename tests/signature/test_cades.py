@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bidproc.signature.cades import enveloped_content, load_signed_data
@@ -9,7 +11,15 @@ from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, SubIndication
 from bidproc.signature.validate import validate_file, validate_files
 from tests.pki import TestPKI
-from tests.signature.signing import asic_e, asic_manifest, asic_s, sign_cms
+from tests.signature.signing import (
+    add_revocation_values,
+    asic_e,
+    asic_manifest,
+    asic_s,
+    fetch_crl,
+    fetch_ocsp,
+    sign_cms,
+)
 
 BID = b"Memoire technique: delai 3 semaines, prix 12 000 EUR"
 
@@ -95,3 +105,14 @@ def test_files_without_signatures_are_not_reported(pki: TestPKI) -> None:
     assert validate_files({"a.txt": b"hello", "b.pdf": b"%PDF-1.7\n%%EOF"}, policy(pki)) == {}
     report = validate_file("a.txt", b"hello", policy(pki))
     assert not report.bottom_line and report.problems == ("no signature found",)
+
+
+def test_cades_lt_validates_offline_from_revocation_values(pki: TestPKI) -> None:
+    now = datetime.now(UTC)  # revocation data as of now, not in the future of the validation time
+    p7m = sign_cms(BID, pki, detached=False)
+    assert validate_file("x.p7m", p7m, policy(pki, offline=True)).signatures[0].subindication is (
+        SubIndication.TRY_LATER
+    )
+    lt = add_revocation_values(p7m, [fetch_ocsp(pki, "signer", now)], [fetch_crl(pki, "root", now)])
+    sig = validate_file("x.p7m", lt, policy(pki, offline=True)).signatures[0]
+    assert (sig.indication, sig.level) == (Indication.TOTAL_PASSED, Level.B_LT), (sig.subindication, sig.errors)
