@@ -101,7 +101,7 @@ def sniff(head: bytes, tail: bytes, name: str) -> Detection:
     """First look, from the first and last bytes only."""
     media_type = magic.from_buffer(head, mime=True) if head else "application/x-empty"
     pdf_start = PDF_MAGIC in head[:1024]  # PDF readers accept the header anywhere in the first KiB
-    zip_end = ZIP_EOCD in tail
+    zip_end = has_zip_end(tail)
     zip_like = head.startswith(ZIP_MAGIC) or (zip_end and not pdf_start and media_type == "application/zip")
     if pdf_start and (zip_end or head.startswith(ZIP_MAGIC)):
         return Detection(media_type, "pdf" if head.startswith(PDF_MAGIC) else "archive", zip_like=False, polyglot=True)
@@ -135,6 +135,19 @@ def _is_short_text(head: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return all(c.isprintable() or c in "\t\r\n\f" for c in text)
+
+
+def has_zip_end(tail: bytes) -> bool:
+    """A real end-of-central-directory record closes ``tail`` (its comment runs to the last byte).
+
+    Stricter than finding the 4-byte signature, which random compressed data contains now and then.
+    """
+    at = tail.rfind(ZIP_EOCD)
+    while at >= 0:
+        if len(tail) - at >= 22 and at + 22 + int.from_bytes(tail[at + 20 : at + 22], "little") == len(tail):
+            return True
+        at = tail.rfind(ZIP_EOCD, 0, at)
+    return False
 
 
 def refine_zip(detection: Detection, names: Sequence[str], first_member: bytes) -> Detection:

@@ -60,6 +60,10 @@ def inspect(
         if exc.code in RETRY_CODES:
             raise
         return _refused(name, opener, exc.code, exc.message)
+    except OSError as exc:
+        # the original could not be read (storage, decryption): not the file's fault, so not a verdict.
+        # (Member reads never get here: zipfile and the decompressors' errors become archive.corrupt.)
+        raise BidprocError(Code.STORAGE_UNAVAILABLE, f"cannot read {name}: {exc}") from exc
     except Exception as exc:  # a parser failure nobody foresaw: one file's verdict, never a crashed worker
         log.exception("intake of %s failed unexpectedly", name)
         return _refused(name, opener, Code.PARSE_CRASHED, f"intake failed: {type(exc).__name__}: {exc}")
@@ -235,12 +239,13 @@ def _archive(
     if first_bad is not None and (
         overall is Verdict.QUARANTINED or first_bad.code in {c.value for c in RESOURCE_CODES}
     ):
-        # nothing further is read from a file with malware; a bomb is not handed to clamd's unpacker
+        # nothing further is read from a file with malware; a bomb is not handed to clamd's unpacker.
+        # Hashing the original is not reading it: the record still names the exact bytes.
         code = Code(first_bad.code) if first_bad.code else Code.ARCHIVE_CORRUPT
         return verdict(
             found.kind,
             found.media_type,
-            "",
+            _hash(opener),
             code,
             f"member {first_bad.file}: {first_bad.message}",
             warnings=tuple(warnings),

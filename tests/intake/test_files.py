@@ -211,3 +211,40 @@ def test_eicar_plain(check: Check) -> None:
     verdict = check("eicar.txt", EICAR)
     assert verdict.verdict is Verdict.QUARANTINED and verdict.malware[0].path == "eicar.txt"
     assert verdict.to_json()["malware"][0]["sha256"] == hashlib.sha256(EICAR).hexdigest()
+
+
+def test_eocd_signature_inside_pdf_data_is_not_a_polyglot(check: Check) -> None:
+    # the 4 signature bytes alone (as in some compressed stream) do not make a ZIP
+    verdict = check("offre.pdf", pdf() + b"% PK\x05\x06 is just bytes here\n")
+    assert verdict.verdict is Verdict.ACCEPTED
+
+
+def test_unreadable_original_is_an_environment_error_not_a_verdict(scanner: object) -> None:
+    from bidproc.errors import BidprocError, Code
+    from bidproc.intake.inspect import inspect
+
+    def broken() -> io.BytesIO:
+        raise OSError("object store went away")
+
+    with pytest.raises(BidprocError) as caught:
+        inspect("offre.pdf", broken, scanner)  # type: ignore[arg-type]
+    assert caught.value.code is Code.STORAGE_UNAVAILABLE
+
+
+def test_legacy_office_macros(check: Check) -> None:
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    with_macros = check("dc1.doc", ole + "_VBA_PROJECT".encode("utf-16-le") + bytes(2000))
+    assert (with_macros.kind, with_macros.verdict) == ("office-legacy", Verdict.ACCEPTED)
+    assert with_macros.warnings == ("office.macros",)
+    assert check("dc2.doc", ole + bytes(2000)).warnings == ()
+
+
+def test_limits_from_a_tender_policy() -> None:
+    from bidproc.errors import BidprocError
+
+    limits = IntakeLimits.from_mapping({"max_depth": "2", "allowed_kinds": ["pdf", "archive"], "max_ratio": 50})
+    assert (limits.max_depth, limits.allowed_kinds, limits.max_ratio) == (2, frozenset({"pdf", "archive"}), 50.0)
+    with pytest.raises(BidprocError):
+        IntakeLimits.from_mapping({"max_dept": 2})
+    with pytest.raises(BidprocError):
+        IntakeLimits.from_mapping({"allowed_kinds": ["pdf", "movie"]})
