@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
 
 from bidproc.signature.report import Modification
 
@@ -68,8 +67,8 @@ def _field_refs(root: generic.DictionaryObject) -> set[generic.Reference]:
     return _refs(fields) if fields is not None else set()
 
 
-def revision_changes(reader: PdfFileReader, revision: int) -> Iterator[tuple[str, str]]:
-    """(kind, detail) for each thing revision ``revision`` did relative to ``revision - 1``."""
+def revision_changes(reader: PdfFileReader, revision: int) -> Iterator[tuple[str, str, bool]]:
+    """(kind, detail, visible) for each thing revision ``revision`` did relative to ``revision - 1``."""
     before = reader.get_historical_resolver(revision - 1)
     after = reader.get_historical_resolver(revision)
     changed = reader.xrefs.explicit_refs_in_revision(revision)
@@ -78,37 +77,52 @@ def revision_changes(reader: PdfFileReader, revision: int) -> Iterator[tuple[str
     old_set, new_set = set(old_pages), set(new_pages)
     for index, ref in enumerate(new_pages):
         if ref not in old_set:
-            yield "page_added", f"page {index + 1} (object {ref.idnum})"
+            yield "page_added", f"page {index + 1} (object {ref.idnum})", True
     for index, ref in enumerate(old_pages):
         if ref not in new_set:
-            yield "page_removed", f"page {index + 1} of the signed revision (object {ref.idnum})"
+            yield "page_removed", f"page {index + 1} of the signed revision (object {ref.idnum})", True
     for index, ref in enumerate(new_pages):
         if ref not in old_set:
             continue
         old_page, new_page = before(ref), after(ref)
         old_contents, new_contents = _refs(_raw(old_page, "/Contents")), _refs(_raw(new_page, "/Contents"))
         if old_contents != new_contents or old_contents & changed:
-            yield "content_changed", f"page {index + 1}: content stream replaced or rewritten"
+            yield "content_changed", f"page {index + 1}: content stream replaced or rewritten", True
         elif ref in changed and _raw(old_page, "/Resources") != _raw(new_page, "/Resources"):
-            yield "content_changed", f"page {index + 1}: resources (fonts, images) changed"
+            yield "content_changed", f"page {index + 1}: resources (fonts, images) changed", True
         old_annots, new_annots = _refs(_raw(old_page, "/Annots")), _refs(_raw(new_page, "/Annots"))
         for ref in sorted((new_annots - old_annots) | (old_annots & changed), key=lambda r: r.idnum):
-            kind, field_name = _annotation_kind(after(ref))
+            annot = after(ref)
+            kind, field_name = _annotation_kind(annot)
             reported.add(ref)
             if kind == "form_filling":
-                yield kind, f"page {index + 1}: field {field_name}"
+                yield kind, f"page {index + 1}: field {field_name}", True
             elif kind == "annotation":
-                yield kind, f"page {index + 1}: annotation {'added' if ref not in old_annots else 'changed'}"
+                subtype = annot.get("/Subtype", "?") if isinstance(annot, generic.DictionaryObject) else "?"
+                what = "added" if ref not in old_annots else "changed"
+                yield kind, f"page {index + 1}: {str(subtype).lstrip('/')} annotation {what}", _visible(annot)
     old_fields = _field_refs(before.root)
     for ref in sorted(
         (_field_refs(after.root) | old_fields) & changed | (_field_refs(after.root) - old_fields), key=lambda r: r.idnum
     ):
         kind, field_name = _annotation_kind(after(ref))
         if ref not in reported and kind != "signature":  # signatures are reported with their names
-            yield "form_filling", f"field {field_name}"
+            yield "form_filling", f"field {field_name}", True
     old_dss = before.root.raw_get("/DSS") if "/DSS" in before.root else None
     if "/DSS" in after.root and (after.root.raw_get("/DSS") != old_dss or _refs(after.root.raw_get("/DSS")) & changed):
-        yield "validation_data", "document security store (certificates, OCSP, CRLs) added or updated"
+        yield "validation_data", "document security store (certificates, OCSP, CRLs) added or updated", False
+
+
+INVISIBLE_SUBTYPES = {"/Popup", "/Link"}  # no appearance of their own over the page
+HIDDEN_FLAGS = 0x2 | 0x20  # ISO 32000 annotation flags Hidden and NoView
+
+
+def _visible(annot: generic.PdfObject) -> bool:
+    if not isinstance(annot, generic.DictionaryObject):
+        return True
+    flags = annot.get("/F", 0)
+    hidden = isinstance(flags, int) and bool(flags & HIDDEN_FLAGS)
+    return not hidden and annot.get("/Subtype") not in INVISIBLE_SUBTYPES
 
 
 def _annotation_kind(obj: generic.PdfObject) -> tuple[str, str]:
@@ -127,26 +141,29 @@ def _annotation_kind(obj: generic.PdfObject) -> tuple[str, str]:
 
 
 def modifications_after(
-    reader: PdfFileReader, signed_revision: int, later_signatures: dict[int, str], allowed_overall: bool, diff: object
+    reader: PdfFileReader,
+    signed_revision: int,
+    later_signatures: dict[int, str],
+    allowed_overall: bool,
+    annotations_permitted: bool,
 ) -> tuple[Modification, ...]:
     """Every change after ``signed_revision``; ``later_signatures`` maps a revision to the signature it added.
 
     pyhanko judges the later revisions as a whole: when it accepts them (``allowed_overall``) every
     change is allowed; when not, signatures and validation data stay allowed (ISO 32000 always permits
-    them) and the rest is not. At FORM_FILLING level, annotations were not what the signer allowed.
+    them) and the rest is not. Stricter than pyhanko on one point, by design: a *visible* annotation
+    added after signing changes what a reader sees (the "hide" shadow attack overlays one on signed
+    text), so it is allowed only where the signer granted annotations explicitly (DocMDP P=3).
     """
-    level = diff.modification_level if isinstance(diff, DiffResult) else ModificationLevel.OTHER
     out: list[Modification] = []
     for revision in range(signed_revision + 1, reader.xrefs.total_revisions):
         if revision in later_signatures:
             out.append(Modification(revision, "signature", True, later_signatures[revision]))
-        for kind, detail in revision_changes(reader, revision):
+        for kind, detail, visible in revision_changes(reader, revision):
             if kind == "validation_data":
                 out.append(Modification(revision, "other", True, detail))
                 continue
-            allowed = allowed_overall
-            if allowed and kind == "annotation" and level.value < ModificationLevel.ANNOTATIONS.value:
-                allowed = False
+            allowed = allowed_overall and not (kind == "annotation" and visible and not annotations_permitted)
             out.append(Modification(revision, kind, allowed, detail))
         if revision not in later_signatures and not any(m.revision == revision for m in out):
             out.append(Modification(revision, "other", allowed_overall, "objects rewritten without visible change"))

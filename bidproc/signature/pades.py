@@ -16,12 +16,12 @@ from typing import Any
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, DiffResult, SuspiciousModification
-from pyhanko.sign.fields import enumerate_sig_fields
+from pyhanko.sign.fields import MDPPerm, enumerate_sig_fields
 from pyhanko.sign.general import find_unique_cms_attribute
 from pyhanko.sign.validation import ades, generic_cms
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.errors import NoDSSFoundError
-from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, read_certification_data
 from pyhanko.sign.validation.policy_decl import LocalKnowledge, PdfSignatureValidationSpec
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 
@@ -173,7 +173,9 @@ async def _validate_one(
     integrity = sig.summarise_integrity_info()
     diff = integrity["diff_result"]
     allowed = bool(integrity["docmdp_ok"]) and isinstance(diff, DiffResult)
-    mods = modifications_after(reader, sig.signed_revision, later, allowed, diff)
+    certification = read_certification_data(reader)
+    annotations_ok = certification is not None and certification.permission is MDPPerm.ANNOTATE
+    mods = modifications_after(reader, sig.signed_revision, later, allowed, annotations_ok)
     certifying = [s for s in all_sigs if s.docmdp_level is not None]
     certified_first = not certifying or min(s.signed_revision for s in all_sigs) == certifying[0].signed_revision
     warnings = _attacks(sig, mods, certified_first)

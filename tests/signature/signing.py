@@ -134,8 +134,8 @@ def flip_signed_byte(signed: bytes, needle: bytes = b"Offre", replacement: bytes
     return signed.replace(needle, replacement, 1)
 
 
-def certify_pdf(pdf: bytes, pki: TestPKI, level: str = "B-T") -> bytes:
-    """A certification signature (DocMDP P=1: no change allowed afterwards)."""
+def certify_pdf(pdf: bytes, pki: TestPKI, level: str = "B-T", permission: int = 1) -> bytes:
+    """A certification signature (DocMDP P=1: no change allowed afterwards; 3: annotations allowed)."""
     from pyhanko.sign.fields import MDPPerm
 
     async def go() -> bytes:
@@ -244,3 +244,29 @@ def add_revocation_values(signed: bytes, ocsps: list[bytes], crls: list[bytes]) 
     attrs = list(si["unsigned_attrs"]) if si["unsigned_attrs"].native else []
     si["unsigned_attrs"] = cms.CMSAttributes([*attrs, attr])
     return bytes(cms.ContentInfo({"content_type": "signed_data", "content": sd}).dump(force=True))
+
+
+def annotate(signed: bytes, hidden: bool = False, subtype: str = "/FreeText") -> bytes:
+    """An incremental update adding an annotation over page 1's text (the shadow "hide" overlay)."""
+    from pyhanko.pdf_utils import generic
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed), strict=False)
+    first = writer.root["/Pages"]["/Kids"].raw_get(0)
+    page = first.get_object()
+    annot = generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject(subtype),
+            generic.NameObject("/Rect"): generic.ArrayObject([generic.NumberObject(n) for n in (60, 740, 500, 790)]),
+            generic.NameObject("/Contents"): generic.TextStringObject("Prix: 1 EUR"),
+            generic.NameObject("/DA"): generic.TextStringObject("/Helv 14 Tf 0 g"),
+            generic.NameObject("/F"): generic.NumberObject(2 if hidden else 4),
+        }
+    )
+    annots = page.get("/Annots")
+    refs = list(annots.iterate()) if isinstance(annots, generic.ArrayObject) else []
+    page["/Annots"] = generic.ArrayObject([*refs, writer.add_object(annot)])
+    writer.mark_update(first)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -10,7 +10,15 @@ from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureReport, SubIndication
 from bidproc.signature.validate import content_sha256, validate_file
 from tests.pki import TestPKI
-from tests.signature.signing import certify_pdf, fetch_crl, fetch_ocsp, flip_signed_byte, sign_pdf, tamper_incremental
+from tests.signature.signing import (
+    annotate,
+    certify_pdf,
+    fetch_crl,
+    fetch_ocsp,
+    flip_signed_byte,
+    sign_pdf,
+    tamper_incremental,
+)
 
 
 def sigs(pki: TestPKI, data: bytes, **policy: object) -> list[SignatureReport]:
@@ -142,3 +150,31 @@ def test_deposit_timestamp_counts_as_proof_of_existence(pki: TestPKI, signed: di
     sig = sigs(pki, data, proofs_of_existence=((content_sha256(data), earlier),))[0]
     assert sig.best_signature_time == earlier
     assert any(t.kind == "deposit" for t in sig.timestamps)
+
+
+def test_visible_annotation_after_approval_signature_is_a_shadow_hide(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    sig = sigs(pki, annotate(signed["B-T"]))[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+    assert [(m.kind, m.allowed) for m in sig.modifications] == [("annotation", False)]
+    assert "FreeText" in sig.modifications[0].detail and "pdf.shadow_attack" in sig.warnings
+
+
+def test_any_annotation_after_signing_is_refused_even_hidden_or_under_p3(
+    pki: TestPKI, pdf: bytes, signed: dict[str, bytes]
+) -> None:
+    """pyhanko's diff policy has no whitelist rule for annotations: even a hidden one, or one on a
+    document certified with P=3, is an unexplained change. Strict (a false alarm at worst, never a
+    false pass); the report still says exactly what was added."""
+    hidden = sigs(pki, annotate(signed["B-T"], hidden=True))[0]
+    assert hidden.indication is Indication.TOTAL_FAILED
+    assert [m.kind for m in hidden.modifications] == ["annotation"]
+    certified = sigs(pki, annotate(certify_pdf(pdf, pki, permission=3)))[0]
+    assert certified.indication is Indication.TOTAL_FAILED
+    assert [m.kind for m in certified.modifications] == ["annotation"]
+
+
+def test_unreadable_signature_dictionary_is_universal_signature_forgery(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    forged = signed["B-T"].replace(b"/ByteRange", b"/ByteRangX", 1)
+    sig = sigs(pki, forged)[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+    assert "pdf.universal_signature_forgery" in sig.warnings
