@@ -70,6 +70,7 @@ class Code(StrEnum):
     ARCHIVE_DEVICE_ENTRY = "archive.device_entry"  # a device, FIFO or socket entry in an archive
     ARCHIVE_UNSUPPORTED = "archive.unsupported"  # a compression method we cannot inflate safely
     TYPE_POLYGLOT = "type.polyglot"  # one file that is two formats at once (e.g. PDF and ZIP)
+    PARSE_UNAVAILABLE = "parse.unavailable"  # the parser sandbox cannot start: retry, like scan.unavailable
 
 
 class Warning_(StrEnum):

@@ -51,7 +51,7 @@ EXECUTABLE_TYPES = frozenset(
 # and a script named as one is refused whatever its content.
 EXECUTABLE_EXTENSIONS = frozenset(
     "exe dll com scr pif bat cmd vbs vbe js jse mjs wsf wsh ps1 psm1 msi msp lnk hta cpl jar sh bash zsh "
-    "py pyc pl rb php reg inf scf gadget application appref-ms elf bin run apk dmg".split()
+    "py pyc pl rb php reg inf scf gadget application appref-ms elf run apk dmg".split()
 )
 ZIP_KINDS = frozenset({"archive", "office-ooxml", "office-odf", "asic"})
 LEGACY_OFFICE_TYPES = frozenset(

@@ -36,7 +36,13 @@ log = logging.getLogger(__name__)
 
 # Not verdicts: the environment failed, the pipeline retries the stage with backoff.
 RETRY_CODES = frozenset(
-    {Code.SCAN_UNAVAILABLE, Code.STORAGE_UNAVAILABLE, Code.STORAGE_NOT_FOUND, Code.STORAGE_INTEGRITY}
+    {
+        Code.SCAN_UNAVAILABLE,
+        Code.PARSE_UNAVAILABLE,
+        Code.STORAGE_UNAVAILABLE,
+        Code.STORAGE_NOT_FOUND,
+        Code.STORAGE_INTEGRITY,
+    }
 )
 # Files refused for their size or shape are not handed to clamd's own unpacker either.
 RESOURCE_CODES = frozenset(

@@ -121,8 +121,8 @@ def run_isolated(task: str, data: bytes, bounds: Bounds) -> tuple[dict[str, Any]
     started = time.monotonic()
     try:
         channel = _zygote.submit({"task": task, "cpu": cpu, "memory": bounds.memory_bytes, "wall": wall})
-    except OSError as exc:
-        raise IsolationFailure(Code.PARSE_CRASHED, f"the parser sandbox is not available: {exc}") from exc
+    except OSError as exc:  # not the file's fault: the caller retries later
+        raise IsolationFailure(Code.PARSE_UNAVAILABLE, f"the parser sandbox cannot start: {exc}") from exc
     with channel:
         channel.settimeout(bounds.wall_seconds + 2)
         reply = bytearray()
@@ -146,6 +146,8 @@ def run_isolated(task: str, data: bytes, bounds: Bounds) -> tuple[dict[str, Any]
         raise IsolationFailure(Code.PARSE_CRASHED, "the parser died without answering") from exc
     if header.get("isolation") == "memory":
         raise IsolationFailure(Code.PARSE_CRASHED, f"the parser needed more than {bounds.memory_bytes} bytes")
+    if header.get("isolation") == "error":
+        raise IsolationFailure(Code.PARSE_CRASHED, f"the parser failed: {header.get('error', '')}"[:500])
     return header, blobs
 
 
@@ -204,6 +206,8 @@ def _child(channel: socket.socket, order: dict[str, Any]) -> None:
         header, blobs = task(_recv_exactly(channel, size))
     except MemoryError:
         header, blobs = {"isolation": "memory"}, []
+    except Exception as exc:  # an unforeseen failure on this input: said, so it can be diagnosed
+        header, blobs = {"isolation": "error", "error": f"{type(exc).__name__}: {exc}"[:300]}, []
     for part in _encode(header, blobs):
         channel.sendall(part)
     channel.shutdown(socket.SHUT_RDWR)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from bidproc.errors import Code, Warning_
+from bidproc.errors import BidprocError, Code, Warning_
 from bidproc.intake.isolate import Bounds, IsolationFailure, run_isolated
 from bidproc.intake.limits import IntakeLimits
 from bidproc.intake.pdfclean import pack_request
@@ -48,6 +48,8 @@ def normalise_pdf(name: str, data: bytes, source_sha256: str, limits: IntakeLimi
     try:
         header, blobs = run_isolated("bidproc.intake.pdfclean:normalise_task", request, bounds)
     except IsolationFailure as failure:
+        if failure.code is Code.PARSE_UNAVAILABLE:
+            raise BidprocError(failure.code, failure.message) from failure
         return PdfOutcome(code=failure.code, message=failure.message)
     status = header.get("status")
     if status == "encrypted":

@@ -73,3 +73,20 @@ def test_round_trip_of_blobs() -> None:
     bounds = Bounds(cpu_seconds=5, memory_bytes=1 << 30, wall_seconds=30, max_reply_bytes=1 << 20)
     header, blobs = run_isolated("bidproc.intake.probes:probe_echo", b"abc\x00def", bounds)
     assert header == {"n": 7} and blobs == [b"abc\x00def", b""]
+
+
+def test_task_failure_is_reported_with_its_cause() -> None:
+    bounds = Bounds(cpu_seconds=5, memory_bytes=1 << 30, wall_seconds=30, max_reply_bytes=1 << 20)
+    try:
+        run_isolated("bidproc.intake.probes:probe_no_such_probe", b"", bounds)
+    except IsolationFailure as failure:
+        assert failure.code is Code.PARSE_CRASHED and "AttributeError" in failure.message
+    else:
+        raise AssertionError("the failure was not reported")
+
+
+def test_many_parses_in_a_row_stay_fast(check: Check) -> None:
+    started = time.monotonic()
+    for _ in range(20):
+        assert check("offre.pdf", pdf()).verdict is Verdict.ACCEPTED
+    assert time.monotonic() - started < 10  # a fork from the zygote, not an interpreter start, per PDF
