@@ -97,12 +97,19 @@ class Warning_(StrEnum):
     ARCHIVE_EMPTY_MEMBER = "archive.empty_member"
 
 
-@dataclass(frozen=True)
 class BidprocError(Exception):
-    """An expected failure with a stable code and a message for humans."""
+    """An expected failure with a stable code and a message for humans.
 
-    code: Code
-    message: str
+    Not a frozen dataclass: the interpreter sets ``__traceback__`` on exceptions as they propagate.
+    """
+
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"BidprocError({self.code.value!r}, {self.message!r})"
 
     def __str__(self) -> str:
         return f"{self.code.value}: {self.message}"
