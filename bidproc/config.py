@@ -57,6 +57,9 @@ class QueueSettings:
     reconcile_every_seconds: int = 60
     # Seconds before a dead worker's messages are handed to another worker (Redis broker).
     heartbeat_timeout_seconds: int = 60
+    # How long a worker's hold on a bid lasts without renewal (renewed every third of it while alive).
+    lease_seconds: int = 120
+    worker_threads: int = 2
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ and nowhere else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 

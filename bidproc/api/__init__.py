@@ -1,0 +1,1 @@
+"""The HTTP API (ASGI, FastAPI): a thin layer over the deposit desk and the pipeline."""

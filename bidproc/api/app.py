@@ -1,0 +1,161 @@
+"""Routes under ``/v1``; errors as ``{"code", "message"}`` with the status of :func:`bidproc.errors.http_status`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from bidproc import __version__
+from bidproc.desk import Desk
+from bidproc.errors import BidprocError, Code, http_status
+from bidproc.pipeline.queue import Pipeline
+from bidproc.runtime import Runtime
+from bidproc.tenants import authenticate
+
+UPLOAD_BUFFER = 1 << 20  # hand the encryptor 1 MiB at a time: fewer thread hops, memory stays flat
+
+
+class TenderIn(BaseModel):
+    reference: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=1000)
+    buyer: str = Field(min_length=1, max_length=500)
+    deadline: datetime
+
+
+class BidIn(BaseModel):
+    bidder: str = Field(min_length=1, max_length=500)
+
+
+def tenant(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The calling platform, from ``Authorization: Bearer <api key>``."""
+    rt: Runtime = request.app.state.runtime
+    scheme, _, key = (authorization or "").partition(" ")
+    return authenticate(rt.db, key.strip() if scheme.lower() == "bearer" else None, rt.clock())
+
+
+Tenant = Annotated[str, Depends(tenant)]
+
+
+def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
+    app = FastAPI(
+        title="bidproc",
+        version=__version__,
+        description="Receipt, scanning, signature validation and archiving of electronic bids.",
+    )
+    app.state.runtime = rt
+    desk = Desk(rt)
+
+    @app.exception_handler(BidprocError)
+    async def _error(_: Request, exc: BidprocError) -> JSONResponse:
+        return JSONResponse({"code": exc.code.value, "message": exc.message}, status_code=http_status(exc.code))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = exc.errors()
+        return JSONResponse(
+            {
+                "code": Code.REQUEST_INVALID.value,
+                "message": "invalid request",
+                "detail": json.loads(json.dumps(detail, default=str)),
+            },
+            status_code=422,
+        )
+
+    @app.get("/healthz", tags=["operations"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/v1/tenders", status_code=201, tags=["tenders"])
+    def create_tender(body: TenderIn, who: Tenant) -> dict[str, Any]:
+        row = desk.create_tender(who, body.reference, body.title, body.buyer, body.deadline)
+        return {
+            "id": row.id,
+            "reference": row.reference,
+            "title": row.title,
+            "buyer": row.buyer,
+            "deadline": row.deadline.isoformat(),
+        }
+
+    @app.post("/v1/tenders/{tender_id}/bids", status_code=201, tags=["bids"])
+    def create_bid(tender_id: str, body: BidIn, who: Tenant) -> dict[str, Any]:
+        row = desk.create_bid(who, tender_id, body.bidder)
+        return {"id": row.id, "tender": row.tender_id, "bidder": row.bidder, "status": row.status}
+
+    @app.put(
+        "/v1/bids/{bid_id}/files/{name}",
+        status_code=201,
+        tags=["bids"],
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                "required": True,
+            }
+        },
+    )
+    async def upload(bid_id: str, name: str, request: Request, who: Tenant) -> dict[str, Any]:
+        """Streams the body in; it is encrypted as it arrives and never held whole in memory."""
+        up = await run_in_threadpool(desk.begin_upload, who, bid_id, name)
+        buffer = bytearray()
+        try:
+            async for chunk in request.stream():
+                buffer += chunk
+                if len(buffer) >= UPLOAD_BUFFER:
+                    await run_in_threadpool(up.write, bytes(buffer))
+                    buffer.clear()
+            await run_in_threadpool(up.write, bytes(buffer))
+        except BaseException as exc:
+            await run_in_threadpool(up.abort, exc)
+            raise
+        row = await run_in_threadpool(up.commit)
+        return {"name": row.name, "size": row.size, "sha256": row.sha256}
+
+    @app.post("/v1/bids/{bid_id}/submit", status_code=201, tags=["bids"])
+    def submit(bid_id: str, who: Tenant) -> Response:
+        bid, receipt = desk.submit(who, bid_id)
+        if bid.late:
+            return JSONResponse(
+                {
+                    "code": Code.DEADLINE_PASSED.value,
+                    "bid": bid.id,
+                    "status": bid.status,
+                    "message": "the upload ended after the deadline: the bid is kept, marked late",
+                    "receipt": json.loads(receipt.body),
+                },
+                status_code=409,
+            )
+        pipeline.enqueue(bid.id)
+        return Response(receipt.body, status_code=201, media_type="application/json")
+
+    @app.get("/v1/bids/{bid_id}", tags=["bids"])
+    def status(bid_id: str, who: Tenant) -> dict[str, Any]:
+        return desk.status(who, bid_id)
+
+    @app.get("/v1/bids/{bid_id}/receipt", tags=["receipts"])
+    def receipt_json(bid_id: str, who: Tenant) -> Response:
+        """The receipt's exact bytes: the RFC 3161 token's imprint is their SHA-256."""
+        return Response(desk.receipt(who, bid_id).body, media_type="application/json")
+
+    @app.get("/v1/bids/{bid_id}/receipt.tsr", tags=["receipts"])
+    def receipt_tsr(bid_id: str, who: Tenant) -> Response:
+        return Response(desk.receipt(who, bid_id).timestamp_token, media_type="application/timestamp-reply")
+
+    @app.get("/v1/bids/{bid_id}/receipt.p7s", tags=["receipts"])
+    def receipt_p7s(bid_id: str, who: Tenant) -> Response:
+        return Response(desk.receipt(who, bid_id).seal, media_type="application/pkcs7-signature")
+
+    @app.get("/v1/timestamping/certificates", tags=["receipts"])
+    def tsa_certificates() -> Response:
+        return Response(rt.tsa.certificates_pem(), media_type="application/x-pem-file")
+
+    @app.get("/v1/seal/certificates", tags=["receipts"])
+    def seal_certificates() -> Response:
+        return Response(rt.local_pki.chain_pem(rt.local_pki.seal), media_type="application/x-pem-file")
+
+    return app

@@ -1,0 +1,29 @@
+"""``bidproc serve``: the HTTP API (with in-process workers when the queue is embedded)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bidproc.config import load_settings
+from bidproc.errors import BidprocError
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bidproc serve", description="Run the HTTP API.")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args(argv)
+    from bidproc.ops import serve
+
+    try:
+        settings = load_settings()
+        serve(
+            settings,
+            host=args.host or settings.api.host,
+            port=args.port or settings.api.port,
+            workers=settings.queue.backend == "embedded",
+        )
+    except BidprocError as exc:
+        print(f"bidproc serve: {exc}")
+        return 2
+    return 0

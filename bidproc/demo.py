@@ -1,0 +1,169 @@
+"""``bidproc demo``: a tender, a bid with a clean file and the EICAR test file, followed to the end.
+
+Runs the real service in-process on a free loopback port (embedded defaults unless configured
+otherwise), talks to it over HTTP like a platform would, and checks the receipt with openssl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bidproc.config import load_settings, replace
+from bidproc.errors import BidprocError
+
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def sample_pdf() -> bytes:
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bidproc demo", description=__doc__)
+    parser.add_argument("--data-dir", default=None, help="default: the configured data_dir")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    from bidproc.api.app import create_app
+    from bidproc.ops import ensure_clamd
+    from bidproc.pipeline.queue import Pipeline
+    from bidproc.runtime import Runtime
+    from bidproc.tenants import create_api_key
+
+    try:
+        settings = load_settings()
+        if args.data_dir:
+            settings = replace(settings, service={"data_dir": args.data_dir})
+        print(f"[1/6] clamd: {ensure_clamd(settings)}")
+        rt = Runtime(settings)
+        pipeline = Pipeline(rt)
+        pipeline.start()
+        key = create_api_key(rt.db, "demo-platform", rt.clock())
+    except (BidprocError, subprocess.CalledProcessError) as exc:
+        print(f"bidproc demo: {exc}")
+        return 2
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(rt, pipeline), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    print(f"[2/6] service up at {base} (data in {settings.data_path})")
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+            deadline = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+            tender = _ok(
+                http.post(
+                    "/v1/tenders",
+                    json={
+                        "reference": f"DEMO-{int(time.time())}",
+                        "title": "Demo works",
+                        "buyer": "Ville de Démo",
+                        "deadline": deadline,
+                    },
+                )
+            )
+            bid = _ok(http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "ACME SAS"}))
+            print(f"[3/6] tender {tender['reference']} and bid {bid['id']} created")
+            for name, data in (
+                ("offre.pdf", sample_pdf()),
+                ("memoire.txt", b"Memoire technique\n"),
+                ("eicar.com", EICAR),
+            ):
+                r = http.put(f"/v1/bids/{bid['id']}/files/{name}", content=data)
+                r.raise_for_status()
+                print(f"      uploaded {name}: {r.json()['size']} bytes, sha256 {r.json()['sha256'][:16]}...")
+            submitted = http.post(f"/v1/bids/{bid['id']}/submit")
+            submitted.raise_for_status()
+            print("[4/6] deposit receipt:")
+            print(submitted.text)
+            print(f"      timestamp check by openssl: {_openssl_check(http, bid['id'], rt)}")
+            print("[5/6] waiting for the pipeline", end="", flush=True)
+            status = _wait(http, bid["id"], args.timeout)
+            print()
+            print("[6/6] outcome:")
+            for f in status["files"]:
+                malware = (f.get("detail") or {}).get("malware") or []
+                extra = f" ({malware[0]['signature']})" if malware else ""
+                print(f"      {f['name']:<12} {f['verdict']:<12} {f['code'] or ''}{extra}")
+            print(f"      bid status: {status['status']}")
+            return 0 if status["status"] == "quarantined" else 1
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        pipeline.stop()
+        rt.close()
+
+
+def _ok(response: httpx.Response) -> dict[str, str]:
+    if response.is_error:
+        raise SystemExit(
+            f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}"
+        )
+    body: dict[str, str] = response.json()
+    return body
+
+
+def _wait(http: httpx.Client, bid_id: str, timeout: float) -> dict[str, Any]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        status: dict[str, Any] = http.get(f"/v1/bids/{bid_id}").json()
+        if status["status"] in {"processed", "quarantined", "failed", "late"}:
+            return status
+        print(".", end="", flush=True)
+        time.sleep(0.5)
+    raise SystemExit(f"\nbid {bid_id} not processed after {timeout}s")
+
+
+def _openssl_check(http: httpx.Client, bid_id: str, rt: object) -> str:
+    if not shutil.which("openssl"):
+        return "openssl not installed"
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "receipt.json").write_bytes(http.get(f"/v1/bids/{bid_id}/receipt").content)
+        (d / "receipt.tsr").write_bytes(http.get(f"/v1/bids/{bid_id}/receipt.tsr").content)
+        chain = http.get("/v1/timestamping/certificates").text
+        (d / "tsa.pem").write_text(chain)
+        # The chain's last certificate is the root the local TSA was issued by.
+        proc = subprocess.run(
+            [
+                "openssl",
+                "ts",
+                "-verify",
+                "-data",
+                str(d / "receipt.json"),
+                "-in",
+                str(d / "receipt.tsr"),
+                "-CAfile",
+                str(d / "tsa.pem"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        return (proc.stdout.strip() or proc.stderr.strip()).splitlines()[-1]

@@ -1,0 +1,1 @@
+"""The queue and the actors that carry a bid through intake, signature and archive."""

@@ -1,0 +1,47 @@
+"""``bidproc worker``: queue workers and the reconciler, until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from bidproc.config import load_settings
+from bidproc.errors import BidprocError
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bidproc worker", description="Run queue workers.")
+    parser.add_argument("--threads", type=int, help="worker threads (default: queue.worker_threads)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bidproc.config import replace
+    from bidproc.pipeline.queue import Pipeline
+    from bidproc.runtime import Runtime
+
+    try:
+        settings = load_settings()
+        if args.threads:
+            settings = replace(settings, queue={"worker_threads": args.threads})
+        if settings.queue.backend == "embedded":
+            print(
+                "bidproc worker: queue.backend is 'embedded' (in-process); use `bidproc up`, or set "
+                "BIDPROC_QUEUE_BACKEND=redis for separate workers"
+            )
+            return 2
+        rt = Runtime(settings)
+        rt.scanner.ping()
+        pipeline = Pipeline(rt)
+        pipeline.start()
+    except BidprocError as exc:
+        print(f"bidproc worker: {exc}")
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    logging.getLogger("bidproc").info("worker %s ready", pipeline.worker_id)
+    stop.wait()
+    pipeline.stop()
+    rt.close()
+    return 0

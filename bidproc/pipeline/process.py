@@ -1,0 +1,150 @@
+"""Carry one bid through its stages, exactly once, whatever the redeliveries and crashes.
+
+Idempotency: a stage's completion is a ``stage_runs`` row keyed (bid, stage), written in the same
+transaction as its results; a redelivered message skips completed stages and documents that already
+have a verdict. The final status and its journal entry are written once, under the bid's row lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from bidproc.desk import bid_prefix
+from bidproc.domain import BidStatus, Stage, Verdict
+from bidproc.journal.chain import append
+from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, StageRunRow
+from bidproc.pipeline import lease, stages
+from bidproc.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    bid_id: str
+    status: str
+    ran: tuple[str, ...] = ()
+    note: str = ""
+
+
+class BidProcessor:
+    def __init__(self, rt: Runtime, worker_id: str) -> None:
+        self.rt = rt
+        self.worker_id = worker_id
+
+    def process(self, bid_id: str) -> Outcome:
+        with lease.held(self.rt, bid_id, self.worker_id, self.rt.settings.queue.lease_seconds) as mine:
+            if not mine:
+                return Outcome(bid_id, "held", note="another worker holds this bid")
+            return self._process(bid_id)
+
+    def _process(self, bid_id: str) -> Outcome:
+        rt = self.rt
+        with rt.db.session() as s:
+            bid = s.get(BidRow, bid_id)
+            if bid is None:
+                return Outcome(bid_id, "missing", note="no such bid")
+            if BidStatus(bid.status).final or bid.status == BidStatus.DRAFT.value:
+                return Outcome(bid_id, bid.status, note="nothing to do")
+            if bid.status == BidStatus.SUBMITTED.value:
+                bid.status = BidStatus.PROCESSING.value
+                bid.updated_at = rt.clock()
+            bid.attempts += 1
+            key = rt.service_key.unwrap(bid.wrapped_key)
+            prefix = bid_prefix(bid.tender_id, bid.id)
+            receipt = s.get(ReceiptRow, bid_id)
+            assert receipt is not None, "a submitted bid always has its receipt"
+            content_hash = hashlib.sha256(receipt.body).hexdigest()
+            done = {r.stage for r in s.execute(select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()}
+        ran: list[str] = []
+
+        if Stage.INTAKE.value not in done:
+            for doc in self._documents(bid_id):
+                if doc.verdict != Verdict.PENDING.value:
+                    continue  # decided by an earlier delivery
+                result = stages.intake_document(rt, key, doc, prefix)
+                with rt.db.session() as s:
+                    row = s.get(DocumentRow, doc.id)
+                    assert row is not None
+                    row.verdict, row.code, row.detail = result["verdict"], result["code"], result["detail"]
+                    if result["detail"]["malware"]:
+                        append(
+                            s,
+                            actor=self.worker_id,
+                            action="malware.detected",
+                            subject=bid_id,
+                            now=rt.clock(),
+                            detail={"document": doc.id, "malware": result["detail"]["malware"]},
+                        )
+            self._complete(bid_id, Stage.INTAKE, content_hash, {})
+            ran.append(Stage.INTAKE.value)
+
+        docs = self._documents(bid_id)
+        quarantined = any(d.verdict == Verdict.QUARANTINED.value for d in docs)
+        summaries: dict[str, Any] = {}
+        if Stage.SIGNATURE.value not in done:
+            # French rule: a bid in which malware was found is not read any further.
+            summary = (
+                {"skipped": "malware.detected"}
+                if quarantined
+                else stages.signature_reports(rt, key, docs, receipt, prefix)
+            )
+            self._complete(bid_id, Stage.SIGNATURE, content_hash, summary)
+            ran.append(Stage.SIGNATURE.value)
+        with rt.db.session() as s:
+            summaries = {
+                r.stage: r.result for r in s.execute(select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()
+            }
+        if Stage.ARCHIVE.value not in done:
+            result = stages.archive_manifest(rt, docs, receipt, prefix, summaries)
+            self._complete(bid_id, Stage.ARCHIVE, content_hash, result)
+            ran.append(Stage.ARCHIVE.value)
+        return self._finish(bid_id, docs, quarantined, tuple(ran))
+
+    def _documents(self, bid_id: str) -> list[DocumentRow]:
+        with self.rt.db.session() as s:
+            return list(
+                s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid_id).order_by(DocumentRow.name)).scalars()
+            )
+
+    def _complete(self, bid_id: str, stage: Stage, content_hash: str, result: dict[str, Any]) -> None:
+        now = self.rt.clock()
+        with self.rt.db.session() as s:
+            if s.get(StageRunRow, (bid_id, stage.value)) is not None:
+                return
+            s.add(
+                StageRunRow(
+                    bid_id=bid_id, stage=stage.value, content_hash=content_hash, completed_at=now, result=result
+                )
+            )
+            bid = s.get(BidRow, bid_id)
+            if bid is not None:
+                bid.updated_at = now
+            append(s, actor=self.worker_id, action=f"stage.{stage.value}.done", subject=bid_id, now=now)
+
+    def _finish(self, bid_id: str, docs: list[DocumentRow], quarantined: bool, ran: tuple[str, ...]) -> Outcome:
+        now = self.rt.clock()
+        status = BidStatus.QUARANTINED if quarantined else BidStatus.PROCESSED
+        with self.rt.db.session() as s:
+            bid = s.execute(select(BidRow).where(BidRow.id == bid_id).with_for_update()).scalar_one()
+            if BidStatus(bid.status).final:
+                return Outcome(bid_id, bid.status, ran, "already final")
+            bid.status, bid.updated_at = status.value, now
+            bid.outcome = {
+                "verdicts": {d.name: {"verdict": d.verdict, "code": d.code} for d in docs},
+                "malware": [m for d in docs for m in (d.detail or {}).get("malware", [])],
+            }
+            append(
+                s,
+                actor=self.worker_id,
+                action="bid.processed",
+                subject=bid_id,
+                now=now,
+                detail={"status": status.value, "attempts": bid.attempts},
+            )
+        return Outcome(bid_id, status.value, ran)

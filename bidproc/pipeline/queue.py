@@ -1,0 +1,180 @@
+"""The queue: dramatiq on Redis (default for services), RabbitMQ, or in-process (embedded).
+
+The queue only carries "work on bid X"; the database says what is left to do. Retries with backoff
+are dramatiq's ``Retries`` middleware; a bid whose retries run out is marked failed by
+:class:`BidFailureJournal`; the :class:`Reconciler` re-enqueues bids left behind by a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware
+from sqlalchemy import or_, select
+
+from bidproc.domain import BidStatus
+from bidproc.errors import BidprocError, Code
+from bidproc.intake.inspect import RETRY_CODES
+from bidproc.journal.chain import append
+from bidproc.metadata.models import BidRow
+from bidproc.pipeline.process import BidProcessor
+from bidproc.runtime import Runtime
+
+log = logging.getLogger(__name__)
+ACTOR = "process_bid"
+QUEUE = "bids"
+RETRY_DELAY_MS = {Code.SCAN_UNAVAILABLE: 5_000, Code.STORAGE_UNAVAILABLE: 5_000, Code.TIMESTAMP_UNAVAILABLE: 5_000}
+
+
+def make_broker(rt: Runtime) -> dramatiq.Broker:
+    q = rt.settings.queue
+    broker: dramatiq.Broker
+    if q.backend == "redis":
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
+            url=q.redis_url, namespace=q.namespace, heartbeat_timeout=q.heartbeat_timeout_seconds * 1000
+        )
+    elif q.backend == "rabbitmq":
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=q.rabbitmq_url)
+    elif q.backend == "embedded":
+        from dramatiq.brokers.stub import StubBroker
+
+        broker = StubBroker()
+    else:
+        raise BidprocError(Code.CONFIG_INVALID, f"queue.backend must be embedded, redis or rabbitmq, not {q.backend!r}")
+    broker.add_middleware(BidFailureJournal(rt))
+    return broker
+
+
+class BidFailureJournal(Middleware):
+    """When dramatiq gives up on a message, the bid is marked failed and the journal says why."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def after_process_message(
+        self, broker: Any, message: Any, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        if exception is None or not message.failed or message.actor_name != ACTOR:
+            return
+        bid_id = str(message.args[0])
+        with self.rt.db.session() as s:
+            bid = s.get(BidRow, bid_id)
+            if bid is None or BidStatus(bid.status).final:
+                return
+            bid.status, bid.updated_at = BidStatus.FAILED.value, self.rt.clock()
+            bid.outcome = {
+                "error": getattr(getattr(exception, "code", None), "value", type(exception).__name__),
+                "message": str(exception),
+            }
+            append(s, actor="pipeline", action="bid.failed", subject=bid_id, now=self.rt.clock(), detail=bid.outcome)
+
+
+class Pipeline:
+    """The broker, the actor, and (when asked) workers and the reconciler of this process."""
+
+    def __init__(self, rt: Runtime, *, max_retries: int = 50) -> None:
+        self.rt = rt
+        self.broker = make_broker(rt)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.processor = BidProcessor(rt, self.worker_id)
+        self._worker: dramatiq.Worker | None = None
+        self._reconciler: Reconciler | None = None
+
+        def process_bid(bid_id: str) -> None:
+            try:
+                outcome = self.processor.process(bid_id)
+            except BidprocError as exc:
+                if exc.code in RETRY_CODES or exc.code in RETRY_DELAY_MS:
+                    log.warning("bid %s waits: %s", bid_id, exc)
+                    raise dramatiq.Retry(str(exc), delay=RETRY_DELAY_MS.get(exc.code, 5_000)) from exc
+                raise
+            log.info("bid %s: %s %s", bid_id, outcome.status, ",".join(outcome.ran))
+
+        decorate = dramatiq.actor(
+            broker=self.broker,
+            actor_name=ACTOR,
+            queue_name=QUEUE,
+            max_retries=max_retries,
+            min_backoff=1_000,
+            max_backoff=300_000,
+            time_limit=6 * 3600 * 1000,
+        )
+        self.actor = decorate(process_bid)
+
+    def enqueue(self, bid_id: str) -> None:
+        self.actor.send(bid_id)
+
+    def start(self, *, reconcile: bool = True) -> None:
+        self._worker = dramatiq.Worker(
+            self.broker, worker_threads=self.rt.settings.queue.worker_threads, worker_timeout=200
+        )
+        self._worker.start()
+        if reconcile:
+            self._reconciler = Reconciler(self)
+            self._reconciler.start()
+
+    def stop(self) -> None:
+        if self._reconciler:
+            self._reconciler.stop()
+        if self._worker:
+            self._worker.stop(timeout=30_000)
+        self.broker.close()
+
+
+class Reconciler(threading.Thread):
+    """Re-enqueues submitted bids that nobody holds and that have not moved for a while.
+
+    On start it also picks up every such bid at once: after a crash of an embedded (in-memory) queue,
+    the database still knows which bids were in flight.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        super().__init__(name="reconciler", daemon=True)
+        self.pipeline = pipeline
+        self._halt = threading.Event()
+
+    def stuck(self, older_than_seconds: float) -> list[str]:
+        rt = self.pipeline.rt
+        now = rt.clock()
+        with rt.db.session() as s:
+            return list(
+                s.execute(
+                    select(BidRow.id)
+                    .where(BidRow.status.in_([BidStatus.SUBMITTED.value, BidStatus.PROCESSING.value]))
+                    .where(or_(BidRow.lease_until.is_(None), BidRow.lease_until < now))
+                    .where(BidRow.updated_at < now - timedelta(seconds=older_than_seconds))
+                ).scalars()
+            )
+
+    def run_once(self, older_than_seconds: float) -> list[str]:
+        found = self.stuck(older_than_seconds)
+        for bid_id in found:
+            log.info("reconciler: re-enqueuing bid %s", bid_id)
+            self.pipeline.enqueue(bid_id)
+        return found
+
+    def run(self) -> None:
+        q = self.pipeline.rt.settings.queue
+        first = True
+        while not self._halt.is_set():
+            try:
+                self.run_once(0 if first else q.stuck_after_seconds)
+                first = False
+            except Exception:  # the reconciler must outlive a database hiccup
+                log.exception("reconciler pass failed")
+            self._halt.wait(q.reconcile_every_seconds)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)

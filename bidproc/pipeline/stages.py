@@ -1,0 +1,134 @@
+"""The stages as the pipeline runs them: each reads the bid's encrypted files and writes its results.
+
+Each function here is a thin adapter between the object store / database and a pure stage core
+(:func:`bidproc.intake.inspect.inspect`, :func:`bidproc.signature.validate.validate_files`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any, BinaryIO, cast
+
+from bidproc.archive.store import StoredObject
+from bidproc.domain import Verdict
+from bidproc.encryption.stream import DecryptingReader, encrypt_bytes
+from bidproc.intake.inspect import FileVerdict, inspect
+from bidproc.intake.limits import IntakeLimits
+from bidproc.metadata.models import DocumentRow, ReceiptRow
+from bidproc.runtime import Runtime
+from bidproc.signature.policy import ValidationPolicy
+from bidproc.signature.report import ValidationReport
+from bidproc.signature.validate import validate_files
+
+# Signature validation holds a document in memory; bigger files are reported, not validated.
+MAX_SIGNED_DOCUMENT_BYTES = 256 << 20
+
+
+def opener(rt: Runtime, key: bytes, object_key: str) -> BinaryIO:
+    return cast(BinaryIO, DecryptingReader(key, StoredObject(rt.store, object_key)))
+
+
+def intake_document(rt: Runtime, key: bytes, doc: DocumentRow, prefix: str) -> dict[str, Any]:
+    """Inspect one document; store its renditions encrypted; return what the documents row records."""
+    verdict: FileVerdict = inspect(doc.name, lambda: opener(rt, key, doc.object_key), rt.scanner, IntakeLimits())
+    renditions = []
+    for r in verdict.renditions:
+        object_key = f"{prefix}/renditions/{doc.id}/{hashlib.sha256(r.name.encode()).hexdigest()[:16]}.enc"
+        rt.store.put_bytes(object_key, encrypt_bytes(key, r.data))
+        renditions.append({**r.to_json(), "object_key": object_key})
+    report = verdict.to_json()
+    report["renditions"] = renditions
+    return {
+        "verdict": verdict.verdict.value,
+        "code": verdict.code,
+        "detail": {
+            "report": report,
+            "malware": [{"path": m.path, "signature": m.signature, "sha256": m.sha256} for m in verdict.malware],
+            "message": verdict.message,
+        },
+    }
+
+
+def signature_reports(
+    rt: Runtime, key: bytes, docs: Sequence[DocumentRow], receipt: ReceiptRow, prefix: str
+) -> dict[str, Any]:
+    """Validate every signature in the bid's accepted documents; store each report encrypted."""
+    files: dict[str, bytes] = {}
+    skipped: list[str] = []
+    for doc in docs:
+        if doc.verdict != Verdict.ACCEPTED.value:
+            continue
+        if doc.size > MAX_SIGNED_DOCUMENT_BYTES:
+            skipped.append(doc.name)
+            continue
+        files[doc.name] = opener(rt, key, doc.object_key).read()
+    # The deposit's RFC 3161 timestamp is a proof of existence for every file the receipt lists.
+    received = json.loads(receipt.body)
+    from asn1crypto import tsp
+
+    token_time = (
+        tsp.TimeStampResp.load(receipt.timestamp_token)["time_stamp_token"]["content"]["encap_content_info"]["content"]
+        .parsed["gen_time"]
+        .native
+    )
+    poe = tuple((f["sha256"], token_time) for f in received["files"])
+    policy = ValidationPolicy(at=rt.clock(), proofs_of_existence=poe)
+    reports: dict[str, ValidationReport] = validate_files(files, policy) if files else {}
+    summary: dict[str, Any] = {"skipped_too_large": skipped, "reports": {}}
+    by_name = {d.name: d for d in docs}
+    for name, report in reports.items():
+        doc = by_name[name]
+        object_key = f"{prefix}/reports/{doc.id}.json.enc"
+        body = json.dumps(report.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8")
+        rt.store.put_bytes(object_key, encrypt_bytes(key, body))
+        summary["reports"][name] = {"object_key": object_key, "signatures": len(report.signatures)}
+    return summary
+
+
+def archive_manifest(
+    rt: Runtime, docs: Sequence[DocumentRow], receipt: ReceiptRow, prefix: str, stages: dict[str, Any]
+) -> dict[str, Any]:
+    """Put the receipt and a manifest of every stored object next to the bid's encrypted files."""
+    rt.store.put_bytes(f"{prefix}/receipt.json", receipt.body)
+    rt.store.put_bytes(f"{prefix}/receipt.tsr", receipt.timestamp_token)
+    rt.store.put_bytes(f"{prefix}/receipt.p7s", receipt.seal)
+    objects = []
+    for key in sorted(rt.store.keys(prefix + "/")):
+        if key.endswith("/manifest.json"):
+            continue
+        objects.append({"key": key, "sha256": _object_sha256(rt, key)})
+    manifest = {
+        "type": "bidproc.bid-manifest",
+        "version": 1,
+        "receipt_sha256": hashlib.sha256(receipt.body).hexdigest(),
+        "documents": [
+            {
+                "id": d.id,
+                "name": d.name,
+                "size": d.size,
+                "sha256": d.sha256,
+                "verdict": d.verdict,
+                "code": d.code,
+                "object_key": d.object_key,
+            }
+            for d in docs
+        ],
+        "objects": objects,
+        "stages": stages,
+    }
+    rt.store.put_bytes(f"{prefix}/manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
+    return {"objects": len(objects)}
+
+
+def _object_sha256(rt: Runtime, key: str, step: int = 8 << 20) -> str:
+    """SHA-256 of a stored object, read in ranges so memory does not grow with its size."""
+    digest, size, offset = hashlib.sha256(), rt.store.size(key), 0
+    while offset < size:
+        piece = rt.store.read_at(key, offset, min(step, size - offset))
+        if not piece:
+            break
+        digest.update(piece)
+        offset += len(piece)
+    return digest.hexdigest()

@@ -1,0 +1,67 @@
+"""What one bidproc process needs, built once from the settings: the adapters every stage shares.
+
+The clock is a parameter (``clock``), never read deep inside logic, so tests can move time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+
+from bidproc.archive.seal import Sealer
+from bidproc.archive.store import ObjectStore, open_store
+from bidproc.config import Settings
+from bidproc.encryption.keys import ServiceKey
+from bidproc.intake.scan import ClamdScanner, Scanner
+from bidproc.metadata.db import Database
+from bidproc.timestamps.localca import LocalPKI, load_or_create
+from bidproc.timestamps.tsa import LocalTSA, RemoteTSA, TimestampAuthority
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    @cached_property
+    def db(self) -> Database:
+        db = Database(self.settings.database_url)
+        db.migrate()
+        return db
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return open_store(self.settings)
+
+    @cached_property
+    def service_key(self) -> ServiceKey:
+        return ServiceKey.load(self.settings.service.service_key, self.settings.data_path)
+
+    @cached_property
+    def local_pki(self) -> LocalPKI:
+        return load_or_create(self.settings.data_path / "keys" / "local-ca", self.clock())
+
+    @cached_property
+    def tsa(self) -> TimestampAuthority:
+        ts = self.settings.timestamping
+        if ts.tsa_url:
+            return RemoteTSA(ts.tsa_url, ts.timeout_seconds)
+        return LocalTSA(self.local_pki)
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        return Sealer.from_local_pki(self.local_pki)
+
+    @cached_property
+    def scanner(self) -> Scanner:
+        return ClamdScanner(self.settings.clamd)
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.dispose()

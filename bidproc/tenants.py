@@ -1,0 +1,65 @@
+"""Platforms (tenants) and their API keys. Keys are shown once and kept only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bidproc.errors import BidprocError, Code
+from bidproc.journal.chain import append
+from bidproc.metadata.db import Database
+from bidproc.metadata.models import ApiKeyRow, TenantRow
+
+KEY_PREFIX = "bpk_"
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_api_key(db: Database, tenant_name: str, now: datetime) -> str:
+    """A new key for ``tenant_name`` (the tenant is created on first use). The key is returned once."""
+    if not tenant_name.strip():
+        raise BidprocError(Code.REQUEST_INVALID, "tenant name is empty")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with db.session() as s:
+        tenant = s.execute(select(TenantRow).where(TenantRow.name == tenant_name)).scalar_one_or_none()
+        if tenant is None:
+            tenant = TenantRow(id=str(uuid.uuid4()), name=tenant_name, created_at=now)
+            s.add(tenant)
+            s.flush()
+        row = ApiKeyRow(id=str(uuid.uuid4()), tenant_id=tenant.id, key_hash=_hash(key), created_at=now)
+        s.add(row)
+        append(
+            s,
+            actor="cli",
+            action="apikey.created",
+            subject=tenant.id,
+            now=now,
+            detail={"tenant": tenant_name, "key_id": row.id},
+        )
+    return key
+
+
+def authenticate(db: Database, key: str | None, now: datetime) -> str:
+    """The tenant id a key belongs to; failures are journalled (Annex IV (g): attempts are detectable)."""
+    if not key:
+        raise BidprocError(Code.AUTH_MISSING, "an API key is required: Authorization: Bearer <key>")
+    with db.session() as s:
+        row = s.execute(select(ApiKeyRow).where(ApiKeyRow.key_hash == _hash(key))).scalar_one_or_none()
+        if row is None or row.revoked_at is not None:
+            append(
+                s,
+                actor="anonymous",
+                action="access.denied",
+                subject="api",
+                now=now,
+                detail={"reason": "unknown or revoked API key", "key_hash_prefix": _hash(key)[:12]},
+            )
+        else:
+            return row.tenant_id
+    raise BidprocError(Code.AUTH_DENIED, "unknown or revoked API key")
