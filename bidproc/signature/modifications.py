@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from bidproc.errors import Warning_
 from bidproc.signature.report import Modification
 
 MAX_PAGES_WALKED = 10_000  # a hostile page tree must not make us loop forever
@@ -168,3 +169,26 @@ def modifications_after(
         if revision not in later_signatures and not any(m.revision == revision for m in out):
             out.append(Modification(revision, "other", allowed_overall, "objects rewritten without visible change"))
     return tuple(out)
+
+
+def name_attacks(
+    mods: tuple[Modification, ...], wrapped: bool, certification: bool, certified_first: bool
+) -> list[str]:
+    """Name the known attack the disallowed changes amount to (Mainka, Mladenov et al., pdf-insecurity.org).
+
+    ``wrapped``: the byte range does not cover exactly one revision; ``certification``: the signature
+    is a certification (DocMDP) one; ``certified_first``: no approval signature precedes the certification.
+    """
+    found: list[str] = []
+    if wrapped:
+        found.append(Warning_.PDF_SIGNATURE_WRAPPING)
+    bad = [m for m in mods if not m.allowed]
+    if any(m.kind in {"page_added", "page_removed", "content_changed", "other"} for m in bad):
+        found.append(Warning_.PDF_INCREMENTAL_SAVING_ATTACK)
+    if any(m.kind in {"content_changed", "annotation", "form_filling"} for m in bad):
+        found.append(Warning_.PDF_SHADOW_ATTACK)
+    if (certification and bad) or not certified_first:
+        found.append(Warning_.PDF_CERTIFICATION_ATTACK)
+    if bad or found:
+        found.insert(0, Warning_.PDF_MODIFIED_AFTER_SIGNING)
+    return [str(w) for w in dict.fromkeys(found)]

@@ -28,7 +28,7 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from bidproc.errors import Warning_
 from bidproc.signature.context import Context
 from bidproc.signature.french import with_french_rule
-from bidproc.signature.modifications import modifications_after
+from bidproc.signature.modifications import modifications_after, name_attacks
 from bidproc.signature.outcome import (
     check_digest_algorithm,
     claimed_time,
@@ -45,14 +45,11 @@ from bidproc.signature.rawpdf import raw_signatures
 from bidproc.signature.report import (
     Indication,
     Level,
-    Modification,
     SignatureFormat,
     SignatureReport,
     SubIndication,
     TimestampInfo,
 )
-
-VISIBLE = {"page_added", "page_removed", "content_changed", "annotation", "form_filling", "other"}
 
 
 def _fields(reader: PdfFileReader) -> list[tuple[str, generic.DictionaryObject]]:
@@ -128,23 +125,6 @@ async def _doc_timestamp(sig: EmbeddedPdfSignature, ctx: Context) -> Any:
     )
 
 
-def _attacks(sig: EmbeddedPdfSignature, mods: tuple[Modification, ...], certified_first: bool) -> list[str]:
-    """Name the known attack a set of disallowed changes amounts to (Mladenov et al., PDF-Insecurity)."""
-    found: list[str] = []
-    if sig.coverage is not None and sig.coverage < SignatureCoverageLevel.ENTIRE_REVISION:
-        found.append(Warning_.PDF_SIGNATURE_WRAPPING)
-    bad = [m for m in mods if not m.allowed]
-    if any(m.kind in {"page_added", "page_removed", "content_changed", "other"} for m in bad):
-        found.append(Warning_.PDF_INCREMENTAL_SAVING_ATTACK)
-    if any(m.kind in {"content_changed", "annotation", "form_filling"} for m in bad):
-        found.append(Warning_.PDF_SHADOW_ATTACK)
-    if (sig.docmdp_level is not None and bad) or not certified_first:
-        found.append(Warning_.PDF_CERTIFICATION_ATTACK)
-    if bad or found:
-        found.insert(0, Warning_.PDF_MODIFIED_AFTER_SIGNING)
-    return list(dict.fromkeys(found))
-
-
 async def _validate_one(
     name: str,
     data: bytes,
@@ -178,7 +158,8 @@ async def _validate_one(
     mods = modifications_after(reader, sig.signed_revision, later, allowed, annotations_ok)
     certifying = [s for s in all_sigs if s.docmdp_level is not None]
     certified_first = not certifying or min(s.signed_revision for s in all_sigs) == certifying[0].signed_revision
-    warnings = _attacks(sig, mods, certified_first)
+    wrapped = sig.coverage is not None and sig.coverage < SignatureCoverageLevel.ENTIRE_REVISION
+    warnings = name_attacks(mods, wrapped, sig.docmdp_level is not None, certified_first)
     if isinstance(diff, SuspiciousModification):
         warnings.append(f"pdf.diff_analysis: {diff}")
     poe = ctx.deposit_poe(hashlib.sha256(data).hexdigest())
@@ -224,6 +205,10 @@ async def _validate_one(
             or (not is_doc_ts and not allowed and sig.coverage != SignatureCoverageLevel.ENTIRE_FILE)
         ):
             indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
+        elif getattr(status, "seed_value_ok", True) is False:  # the field's seed value constraints
+            indication, sub = Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
+        elif getattr(status, "bottom_line", True) is False:  # pyhanko's own summary must agree, always
+            indication, sub = Indication.INDETERMINATE, SubIndication.GENERIC
     elif indication is Indication.INDETERMINATE and any(not m.allowed for m in mods):
         # whoever signed, the document a reader sees is not the one signed: that is decided already
         indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
