@@ -14,6 +14,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import IO
 
 import magic
 from asn1crypto import cms
@@ -199,20 +200,28 @@ class UnsafeXml(Exception):
     """XML declaring entities (billion laughs, external entities): refused, never expanded."""
 
 
-def classify_xml(data: bytes, media_type: str) -> Detection:
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
+def classify_xml(stream: IO[bytes], media_type: str) -> Detection:
+    """Plain XML or an XML signature, parsed as a stream: elements are dropped once seen, and the
+    parse stops at the first ``ds:Signature``, so memory does not grow with the document."""
+    events = etree.iterparse(
+        stream, events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
+    first = True
     try:
-        root = etree.fromstring(data, parser=parser)  # safe parser configured above
+        for event, element in events:
+            if first:
+                first = False
+                dtd = element.getroottree().docinfo.internalDTD
+                if dtd is not None and any(True for _ in dtd.iterentities()):
+                    raise UnsafeXml("the XML declares entities")
+            if event == "start" and element.tag == XMLDSIG_SIGNATURE:
+                return Detection(media_type, "xml-signature")
+            if event == "end":
+                element.clear()
+                while element.getprevious() is not None:
+                    del element.getparent()[0]
     except etree.XMLSyntaxError:
         return Detection(media_type, "text" if media_type.startswith("text/") else "unknown")
-    tree = root.getroottree()
-    dtd = tree.docinfo.internalDTD
-    if dtd is not None and any(True for _ in dtd.iterentities()):
-        raise UnsafeXml("the XML declares entities")
-    if root.tag == XMLDSIG_SIGNATURE or next(root.iter(XMLDSIG_SIGNATURE), None) is not None:
-        return Detection(media_type, "xml-signature")
     return Detection(media_type, "xml")
 
 

@@ -202,9 +202,9 @@ def _classify_structured(
     """XML and CMS, which libmagic cannot tell apart from other XML and DER, by parsing (size-bounded)."""
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if found.kind == "xml" or stripped.startswith(b"<"):
-        data = read_bounded(opener, limits.max_signature_parse_bytes, "XML")
         try:
-            return detect.classify_xml(data, found.media_type), None
+            with opener() as stream:
+                return detect.classify_xml(stream, found.media_type), None
         except detect.UnsafeXml as exc:
             return found, (Code.XML_UNSAFE, str(exc))
     if found.kind == "cms-signature":

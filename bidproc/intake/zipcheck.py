@@ -48,7 +48,7 @@ class Listing:
     mimetype: bytes = b""  # content of a first, small "mimetype" entry (ODF and ASiC announce themselves so)
 
 
-def entry_count(stream: IO[bytes]) -> int:
+def entry_count(stream: IO[bytes], max_entries: int) -> int:
     """Entries the end-of-central-directory record announces (ZIP64 aware); hand-parsed."""
     end = stream.seek(0, 2)
     stream.seek(max(0, end - (_EOCD.size + 0xFFFF)))
@@ -56,7 +56,11 @@ def entry_count(stream: IO[bytes]) -> int:
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < _EOCD.size:
         raise ArchiveProblem(Code.ARCHIVE_CORRUPT, "no end of central directory record")
-    _, _, _, _, entries, _, _, _ = _EOCD.unpack_from(tail, at)
+    _, _, _, _, entries, cd_size, _, _ = _EOCD.unpack_from(tail, at)
+    # zipfile reads the whole directory into memory: its size must fit the entry limit (4 KiB an
+    # entry is generous: 46 bytes plus name, extra field and comment)
+    if cd_size > max_entries * 4096:
+        raise ArchiveProblem(Code.ARCHIVE_TOO_MANY_ENTRIES, f"a central directory of {cd_size} bytes")
     if entries == 0xFFFF and at >= _ZIP64_LOCATOR.size:
         sig, _, eocd64_offset, _ = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
         if sig == b"PK\x06\x07" and eocd64_offset < end:
@@ -104,7 +108,7 @@ def list_zip(stream: IO[bytes], limits: IntakeLimits, budget: int) -> Listing:
 
     ``budget`` is what is left of ``max_total_uncompressed_bytes`` for the whole uploaded file.
     """
-    count = entry_count(stream)
+    count = entry_count(stream, limits.max_entries)
     if count > limits.max_entries:
         raise ArchiveProblem(Code.ARCHIVE_TOO_MANY_ENTRIES, f"{count} entries, the limit is {limits.max_entries}")
     stream.seek(0)

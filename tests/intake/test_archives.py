@@ -194,3 +194,12 @@ def test_asic_container_is_unpacked(check: Check) -> None:
     )
     verdict = check("offre.asice", data)
     assert verdict.kind == "asic" and verdict.verdict is Verdict.ACCEPTED and len(verdict.members) == 3
+
+
+def test_end_record_claiming_a_huge_directory(check: Check) -> None:
+    data = bytearray(zip_of([("a.txt", b"some text\n")]))
+    at = data.rindex(b"PK\x05\x06")
+    data[at + 12 : at + 16] = (0xFFFFFFF0).to_bytes(4, "little")  # central directory size: 4 GB
+    before = _peak_rss_mb()
+    verdict = check("offre.zip", bytes(data))
+    assert verdict.code == "archive.too_many_entries" and _peak_rss_mb() - before < 50

@@ -248,3 +248,14 @@ def test_limits_from_a_tender_policy() -> None:
         IntakeLimits.from_mapping({"max_dept": 2})
     with pytest.raises(BidprocError):
         IntakeLimits.from_mapping({"allowed_kinds": ["pdf", "movie"]})
+
+
+def test_large_xml_is_classified_as_a_stream(check: Check) -> None:
+    import resource
+
+    body = b"<Ligne><Prix>12.50</Prix><Libelle>Fourniture</Libelle></Ligne>" * 400_000  # 25 MB
+    signed = b"<Bordereau>" + body + b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/></Bordereau>'
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    verdict = check("bordereau.xml", signed)
+    assert verdict.kind == "xml-signature"
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before < 150
