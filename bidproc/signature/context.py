@@ -25,6 +25,7 @@ from pyhanko.sign.validation.policy_decl import (
 )
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+from pyhanko_certvalidator.fetchers.api import Fetchers
 from pyhanko_certvalidator.ltv.poe import KnownPOE, POEType, digest_for_poe
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
@@ -85,6 +86,24 @@ class Context:
         return replace(self.spec, local_knowledge=knowledge)
 
 
+class RunFetcherBackend(AIOHttpFetcherBackend):
+    """One set of fetchers, hence one cache, for a whole validation run (the revocation "cache").
+
+    pyhanko asks its backend for fresh fetchers for every validation operation, so each signature of a
+    bid would fetch the same OCSP responses and CRLs again (and wait again on a responder that is down:
+    failures are cached too). Within one run, an answer fetched once serves every signature.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, per_request_timeout: float) -> None:
+        super().__init__(session, per_request_timeout=per_request_timeout)
+        self._shared: Fetchers | None = None
+
+    def get_fetchers(self) -> Fetchers:
+        if self._shared is None:
+            self._shared = super().get_fetchers()
+        return self._shared
+
+
 def build_context(policy: ValidationPolicy, session: aiohttp.ClientSession | None) -> Context:
     """pyhanko settings for ``policy``; ``session`` is required online and must be ``None`` offline."""
     anchors = [x509.Certificate.load(der) for der in policy.trust_anchors]
@@ -101,7 +120,7 @@ def build_context(policy: ValidationPolicy, session: aiohttp.ClientSession | Non
             raise ValueError("online validation needs an aiohttp session")
         gathering = RevocationInfoGatheringSpec(
             online_fetching_rule=RevinfoOnlineFetchingRule.ALWAYS_FETCH,
-            fetcher_backend=AIOHttpFetcherBackend(session, per_request_timeout=policy.fetch_timeout_seconds),
+            fetcher_backend=RunFetcherBackend(session, per_request_timeout=policy.fetch_timeout_seconds),
         )
     knowledge = LocalKnowledge(
         known_certs=[x509.Certificate.load(der) for der in policy.extra_certificates],

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,7 @@ class TestPKI:
     base_url: str
     t0: datetime
     dead_ocsp_url: str
+    requests: list[str] = field(default_factory=list)  # paths served, in order
 
     def cert(self, label: str) -> x509.Certificate:
         return self.arch.get_cert(CertLabel(label))
@@ -225,7 +226,12 @@ def build_pki(
 def serve(pki: TestPKI, port: int) -> Iterator[BaseWSGIServer]:
     """Serve OCSP, CRLs, certificates and the TSA on 127.0.0.1:port in a daemon thread."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per OCSP request is noise
-    app = Animator(AnimatorArchStore({pki.arch.arch_label: pki.arch}), with_web_ui=False)
+    animator = Animator(AnimatorArchStore({pki.arch.arch_label: pki.arch}), with_web_ui=False)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        pki.requests.append(str(environ.get("PATH_INFO", "")))  # tests count fetches (revocation cache)
+        return animator(environ, start_response)
+
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="certomancer", daemon=True)
     thread.start()

@@ -8,7 +8,7 @@ import pytest
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureReport, SubIndication
-from bidproc.signature.validate import content_sha256, validate_file
+from bidproc.signature.validate import content_sha256, validate_file, validate_files
 from tests.pki import TestPKI
 from tests.signature.signing import (
     annotate,
@@ -178,3 +178,13 @@ def test_unreadable_signature_dictionary_is_universal_signature_forgery(pki: Tes
     sig = sigs(pki, forged)[0]
     assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
     assert "pdf.universal_signature_forgery" in sig.warnings
+
+
+def test_revocation_data_fetched_once_per_run(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    """Online, an OCSP answer fetched for one signature serves the others of the same bid."""
+    files = {f"{n}.pdf": sign_pdf(signed["B-T"], pki, field=f"Extra{n}") for n in range(3)}
+    before = len(pki.requests)
+    reports = validate_files(files, ValidationPolicy(trust_anchors=(pki.root_der,)))
+    assert all(r.bottom_line for r in reports.values()) and sum(len(r.signatures) for r in reports.values()) == 6
+    ocsp = [p for p in pki.requests[before:] if "/ocsp/" in p]
+    assert len(ocsp) == 1, pki.requests[before:]
