@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from tests.signature.signing import make_pdf, sign_pdf
 
 
 def make_corpus(pki: TestPKI, count: int) -> dict[str, bytes]:
+    """Sequential on purpose: signing is GIL-bound here (the TSA and OCSP responder run in-process),
+    threads made it slower."""
     out: dict[str, bytes] = {}
     base = make_pdf("Offre de prix", pages=2)
     for i in range(count):

@@ -17,7 +17,7 @@ from dataclasses import replace
 from bidproc.errors import Code
 from bidproc.signature import discover
 from bidproc.signature.asic import manifest_problems
-from bidproc.signature.cades import validate_cms
+from bidproc.signature.cades import enveloped_content, load_signed_data, validate_cms
 from bidproc.signature.context import Context, run
 from bidproc.signature.discover import Found, Kind
 from bidproc.signature.french import with_french_rule
@@ -130,6 +130,13 @@ def validate_file(
     """The report for one file; ``detached`` are the other files its signatures may sign."""
     reports = validate_files({**detached, name: data}, policy, only=lambda n: n == name)
     return reports.get(name) or ValidationReport(subject=name, problems=("no signature found",))
+
+
+def enveloped_content_of(data: bytes) -> bytes | None:
+    """The document inside an enveloping CAdES signature (.p7m), for the pipeline to send through intake;
+    None when ``data`` is not an enveloping CMS signature."""
+    sd = load_signed_data(data)
+    return None if sd is None else enveloped_content(sd)
 
 
 def content_sha256(data: bytes) -> str:

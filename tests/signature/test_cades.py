@@ -9,7 +9,7 @@ import pytest
 from bidproc.signature.cades import enveloped_content, load_signed_data
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, SubIndication
-from bidproc.signature.validate import validate_file, validate_files
+from bidproc.signature.validate import enveloped_content_of, validate_file, validate_files
 from tests.pki import TestPKI
 from tests.signature.signing import (
     add_revocation_values,
@@ -64,6 +64,8 @@ def test_enveloping_p7m_and_its_content(pki: TestPKI) -> None:
     assert (sig.indication, sig.level) == (Indication.TOTAL_PASSED, Level.B_T)
     sd = load_signed_data(p7m)
     assert sd is not None and enveloped_content(sd) == BID
+    assert enveloped_content_of(p7m) == BID and enveloped_content_of(sign_cms(BID, pki)) is None
+    assert enveloped_content_of(b"%PDF-1.7") is None
 
 
 def test_basic_cades_without_timestamp(pki: TestPKI) -> None:
