@@ -89,6 +89,7 @@ class Warning_(StrEnum):
     PDF_SIGNATURE_WRAPPING = "pdf.signature_wrapping"
     PDF_UNIVERSAL_SIGNATURE_FORGERY = "pdf.universal_signature_forgery"
     PDF_CERTIFICATION_ATTACK = "pdf.certification_attack"
+    PDF_NOT_PADES_BASELINE = "pdf.not_pades_baseline"  # /SubFilter is not ETSI.CAdES.detached (EN 319 142-1)
     SIGNATURE_OFFLINE_NO_REVOCATION = "signature.offline_no_revocation"
     SIGNATURE_DETACHED_PAIRED_BY_DIGEST = "signature.detached_paired_by_digest"
     # intake (added with issue 4)

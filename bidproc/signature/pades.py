@@ -160,6 +160,9 @@ async def _validate_one(
     certified_first = not certifying or min(s.signed_revision for s in all_sigs) == certifying[0].signed_revision
     wrapped = sig.coverage is not None and sig.coverage < SignatureCoverageLevel.ENTIRE_REVISION
     warnings = name_attacks(mods, wrapped, sig.docmdp_level is not None, certified_first)
+    subfilter = sig.sig_object.get("/SubFilter")
+    if not is_doc_ts and subfilter != "/ETSI.CAdES.detached":  # e.g. adbe.pkcs7.detached: PDF, not PAdES baseline
+        warnings.append(f"{Warning_.PDF_NOT_PADES_BASELINE.value}: SubFilter {subfilter}")
     if isinstance(diff, SuspiciousModification):
         warnings.append(f"pdf.diff_analysis: {diff}")
     poe = ctx.deposit_poe(hashlib.sha256(data).hexdigest())

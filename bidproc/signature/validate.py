@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from bidproc.errors import Code
@@ -65,10 +65,10 @@ def _xades(name: str, data: bytes, policy: ValidationPolicy, files: Mapping[str,
 def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
     members = discover.asic_members(data)
     signed = discover.asic_signed_files(members)
-    inner = validate_files(
+    inner = _validate(
         {n: d for n, d in members.items() if n.startswith("META-INF/")} | signed,
         policy,
-        only=lambda n: n.startswith("META-INF/") and "manifest" not in n.lower(),
+        lambda n: n.startswith("META-INF/") and "manifest" not in n.lower(),
     )
     sigs: list[SignatureReport] = []
     problems: list[str] = []
@@ -86,14 +86,19 @@ def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
     return ValidationReport(subject=name, signatures=_finish(sigs), problems=tuple(problems))
 
 
-def validate_files(
-    files: Mapping[str, bytes], policy: ValidationPolicy, *, only: object = None
+def validate_files(files: Mapping[str, bytes], policy: ValidationPolicy) -> dict[str, ValidationReport]:
+    """File name -> report, for the files that are or carry signatures (detached ones paired across ``files``)."""
+    return _validate(files, policy, lambda _name: True)
+
+
+def _validate(
+    files: Mapping[str, bytes], policy: ValidationPolicy, wanted: Callable[[str], bool]
 ) -> dict[str, ValidationReport]:
-    """File name -> report, for the files that are or carry signatures (``only``: a name filter, internal)."""
+    """Reports for the files ``wanted`` selects; every file of ``files`` may be signed data."""
     found: dict[str, Found] = {}
     problems: dict[str, list[str]] = {}
     for name, data in files.items():
-        if callable(only) and not only(name):
+        if not wanted(name):
             continue
         try:
             found[name] = discover.classify(name, data)
@@ -128,7 +133,7 @@ def validate_file(
     name: str, data: bytes, policy: ValidationPolicy, detached: Mapping[str, bytes] = NO_DETACHED
 ) -> ValidationReport:
     """The report for one file; ``detached`` are the other files its signatures may sign."""
-    reports = validate_files({**detached, name: data}, policy, only=lambda n: n == name)
+    reports = _validate({**detached, name: data}, policy, lambda n: n == name)
     return reports.get(name) or ValidationReport(subject=name, problems=("no signature found",))
 
 
