@@ -102,6 +102,16 @@ class Stack:
         self.workers.append(proc)
         return proc
 
+    def wait_worker_ready(self, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+        index = self.workers.index(proc)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if " ready" in (self.tmp / f"worker-{index}.log").read_text(errors="replace"):
+                return
+            assert proc.poll() is None, self.worker_logs()
+            time.sleep(0.1)
+        raise AssertionError(f"worker not ready after {timeout}s\n{self.worker_logs()}")
+
     def worker_logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker-*.log")))
 
