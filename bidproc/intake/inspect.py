@@ -122,20 +122,8 @@ def _inspect(run: Run, label: str, path: str, opener: Opener, depth: int, size: 
         v = Verdict.ACCEPTED if code is None else Verdict.REJECTED
         if code is Code.MALWARE_DETECTED:
             v = Verdict.QUARANTINED
-        return FileVerdict(
-            label,
-            sha,
-            size,
-            media,
-            kind,
-            v,
-            None if code is None else code.value,
-            warnings,
-            members,
-            renditions,
-            malware,
-            message,
-        )
+        value = None if code is None else code.value
+        return FileVerdict(label, sha, size, media, kind, v, value, warnings, members, renditions, malware, message)
 
     if size == 0:
         return verdict("unknown", "application/x-empty", _EMPTY_SHA256, Code.FILE_EMPTY, "the file is empty")
