@@ -12,10 +12,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from asn1crypto import cms, core, crl, ocsp
-from pyhanko.sign.general import find_unique_cms_attribute
+from pyhanko.sign.general import extract_certificate_info, find_unique_cms_attribute
 from pyhanko.sign.validation import ades, generic_cms
 from pyhanko.sign.validation.policy_decl import LocalKnowledge
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
@@ -34,7 +33,15 @@ from bidproc.signature.outcome import (
     signer_of,
     timestamp_info,
 )
-from bidproc.signature.report import Indication, Level, SignatureFormat, SignatureReport, SubIndication, TimestampInfo
+from bidproc.signature.report import (
+    Indication,
+    Level,
+    SignatureFormat,
+    SignatureReport,
+    Signer,
+    SubIndication,
+    TimestampInfo,
+)
 
 # CAdES-LT material (EN 319 122-2 §5.5): ETSI unsigned attributes asn1crypto does not name.
 CERT_VALUES = "1.2.840.113549.1.9.16.2.23"
@@ -202,7 +209,7 @@ async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mappi
             return replace(
                 base,
                 subindication=SubIndication.SIGNED_DATA_NOT_FOUND,
-                signer=_cert_signer(sd, si),
+                signer=_cert_signer(sd),
                 level=level_of(si),
                 errors=("no file of the bid has the signed message digest",),
             )
@@ -234,7 +241,7 @@ async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mappi
         indication=indication,
         subindication=sub,
         level=level,
-        signer=signer_of(status.signing_cert) if status is not None else _cert_signer(sd, si),
+        signer=signer_of(status.signing_cert) if status is not None else _cert_signer(sd),
         signing_time=claimed_time(status),
         best_signature_time=best,
         timestamps=tuple(stamps),
@@ -244,12 +251,9 @@ async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mappi
     )
 
 
-def _cert_signer(sd: cms.SignedData, si: cms.SignerInfo) -> Any:
+def _cert_signer(sd: cms.SignedData) -> Signer | None:
+    """The signer named by the CMS itself, for reports where validation did not get that far."""
     try:
-        from pyhanko.sign.general import extract_certificate_info
-
-        info = extract_certificate_info(sd)
-        return signer_of(info.signer_cert)
-    except Exception:  # no signer certificate: reported by validation as NO_SIGNING_CERTIFICATE_FOUND
-        del si
+        return signer_of(extract_certificate_info(sd).signer_cert)
+    except Exception:  # no signer certificate: validation reports NO_SIGNING_CERTIFICATE_FOUND
         return None
