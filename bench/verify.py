@@ -61,7 +61,7 @@ def no_network() -> Iterator[list[Any]]:
         attempts.append(address)
         raise OSError("network access during offline validation")
 
-    socket.socket.connect = refuse  # type: ignore[method-assign]
+    socket.socket.connect = refuse  # type: ignore[method-assign, assignment]
     try:
         yield attempts
     finally:

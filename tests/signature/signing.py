@@ -1,5 +1,8 @@
 """Making signed test material with pyhanko against the test PKI (the signer side of the tests)."""
 
+# pyhanko's PDF object constructors and writer methods carry no annotations
+# mypy: disable-error-code="no-untyped-call"
+
 from __future__ import annotations
 
 import asyncio
@@ -157,7 +160,7 @@ def certify_pdf(pdf: bytes, pki: TestPKI, level: str = "B-T", permission: int = 
 def fetch_ocsp(pki: TestPKI, label: str, at: datetime) -> bytes:
     """The OCSP response the test responder gives for ``label`` as of ``at`` (its fake-time header)."""
     from pyhanko_certvalidator.authority import AuthorityWithCert
-    from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpOCSPFetcher
+    from pyhanko_certvalidator.fetchers.aiohttp_fetchers.ocsp_client import AIOHttpOCSPFetcher
 
     async def go() -> bytes:
         async with aiohttp.ClientSession(headers={"X-Certomancer-Fake-Time": at.isoformat()}) as session:
