@@ -10,11 +10,20 @@ cmd=${1:-start}
 if [ "$cmd" = stop ]; then
   rundir=${2:-$here/var/clamd}
   if [ -f "$rundir/clamd.pid" ]; then kill "$(cat "$rundir/clamd.pid")" 2>/dev/null || true; fi
+  if [ -f "$rundir/clamd.conf" ]; then
+    spool=$(awk '/^TemporaryDirectory /{print $2}' "$rundir/clamd.conf")
+    case "$spool" in /dev/shm/bidproc-clamd-*) rm -rf "$spool";; esac
+  fi
   exit 0
 fi
 port=${2:-3310}
 rundir=${3:-$here/var/clamd}
 mkdir -p "$rundir"
+# clamd spools INSTREAM data to its TemporaryDirectory while scanning: keep bid plaintext off disk by
+# putting it on tmpfs (/dev/shm) when there is one.
+tmpdir="$rundir/tmp"
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then tmpdir="/dev/shm/bidproc-clamd-$port"; fi
+mkdir -p "$tmpdir" && chmod 700 "$tmpdir"
 clamd_bin=$(command -v clamd || echo /usr/sbin/clamd)
 [ -x "$clamd_bin" ] || { echo "clamd not found: apt-get install clamav-daemon" >&2; exit 2; }
 if [ -f "$rundir/clamd.pid" ] && kill -0 "$(cat "$rundir/clamd.pid")" 2>/dev/null; then
@@ -26,7 +35,7 @@ TCPSocket $port
 TCPAddr 127.0.0.1
 PidFile $rundir/clamd.pid
 LogFile $rundir/clamd.log
-TemporaryDirectory $rundir
+TemporaryDirectory $tmpdir
 Foreground false
 # Bids are large: the defaults (25 MB stream) would refuse them.
 StreamMaxLength 4000M

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import queue
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,7 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bidproc import __version__
-from bidproc.desk import Desk
+from bidproc.desk import Desk, Upload
 from bidproc.errors import BidprocError, Code, http_status
 from bidproc.pipeline.queue import Pipeline
 from bidproc.runtime import Runtime
@@ -31,6 +33,44 @@ class TenderIn(BaseModel):
 
 class BidIn(BaseModel):
     bidder: str = Field(min_length=1, max_length=500)
+
+
+async def _stream_into(request: Request, up: Upload) -> None:
+    """Receive on the event loop while a thread encrypts and writes: the two overlap on two cores.
+
+    The queue is bounded, so a slow disk slows the client down instead of filling memory.
+    """
+    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+    failure: list[BaseException] = []
+
+    def drain() -> None:
+        while (piece := pieces.get()) is not None:
+            if not failure:
+                try:
+                    up.write(piece)
+                except BaseException as exc:  # re-raised on the event loop below
+                    failure.append(exc)
+
+    writer = asyncio.get_running_loop().run_in_executor(None, drain)
+    buffer = bytearray()
+    try:
+        async for chunk in request.stream():
+            buffer += chunk
+            if len(buffer) >= UPLOAD_BUFFER:
+                if failure:
+                    break
+                try:
+                    pieces.put_nowait(bytes(buffer))
+                except queue.Full:
+                    await run_in_threadpool(pieces.put, bytes(buffer))
+                buffer.clear()
+        if not failure:
+            await run_in_threadpool(pieces.put, bytes(buffer))
+    finally:
+        await run_in_threadpool(pieces.put, None)
+        await writer
+    if failure:
+        raise failure[0]
 
 
 def tenant(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
@@ -102,14 +142,8 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     async def upload(bid_id: str, name: str, request: Request, who: Tenant) -> dict[str, Any]:
         """Streams the body in; it is encrypted as it arrives and never held whole in memory."""
         up = await run_in_threadpool(desk.begin_upload, who, bid_id, name)
-        buffer = bytearray()
         try:
-            async for chunk in request.stream():
-                buffer += chunk
-                if len(buffer) >= UPLOAD_BUFFER:
-                    await run_in_threadpool(up.write, bytes(buffer))
-                    buffer.clear()
-            await run_in_threadpool(up.write, bytes(buffer))
+            await _stream_into(request, up)
         except BaseException as exc:
             await run_in_threadpool(up.abort, exc)
             raise

@@ -76,9 +76,15 @@ class Encryptor:
         self.size += len(data)
         self._buffer += data
         # Keep at least one byte back: the final chunk must be sealed with the final flag.
-        while len(self._buffer) > self._chunk:
-            self._seal(bytes(self._buffer[: self._chunk]), final=False)
-            del self._buffer[: self._chunk]
+        if len(self._buffer) > self._chunk:
+            full = (len(self._buffer) - 1) // self._chunk
+            view = memoryview(self._buffer)
+            try:
+                for i in range(full):  # sealed straight from the buffer, no intermediate copies
+                    self._seal(view[i * self._chunk : (i + 1) * self._chunk], final=False)
+            finally:
+                view.release()
+            del self._buffer[: full * self._chunk]
 
     def finish(self) -> str:
         """Seal the last chunk; returns the plaintext's SHA-256 (hex)."""
@@ -88,7 +94,7 @@ class Encryptor:
             self._finished = True
         return self._sha.hexdigest()
 
-    def _seal(self, plain: bytes, final: bool) -> None:
+    def _seal(self, plain: bytes | memoryview, final: bool) -> None:
         aad = self._header + (b"\x01" if final else b"\x00")
         self._sink(self._aead.encrypt(_nonce(self._index), plain, aad))
         self._index += 1

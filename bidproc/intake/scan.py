@@ -80,13 +80,17 @@ class ClamdScanner:
 
     def __init__(self, settings: ClamdSettings) -> None:
         self._chunk = max(4096, settings.chunk_bytes)
-        timeout = settings.timeout_seconds
-        self._client: _NetworkClamd | _UnixClamd = (
-            _UnixClamd(settings.socket, timeout=timeout)
-            if settings.socket
-            else _NetworkClamd(settings.host, settings.port, timeout=timeout)
-        )
+        self._settings = settings
         self._where = settings.socket or f"{settings.host}:{settings.port}"
+
+    @property
+    def _client(self) -> _NetworkClamd | _UnixClamd:
+        """A fresh client per call: the clamd classes keep their socket on the instance, so one shared
+        client would have concurrent worker threads write into each other's connections."""
+        s = self._settings
+        if s.socket:
+            return _UnixClamd(s.socket, timeout=s.timeout_seconds)
+        return _NetworkClamd(s.host, s.port, timeout=s.timeout_seconds)
 
     def ping(self) -> None:
         try:

@@ -1,0 +1,104 @@
+"""Ingest benchmark: stream files through the HTTP API into storage, encrypted on the way.
+
+    .venv/bin/python bench/ingest.py [--sizes 1,100,1000] [--data-dir DIR]
+
+Starts ``bidproc serve`` (embedded defaults, a temporary data directory) as its own process, uploads
+each size with a streaming client, and prints MB/s, the ratio to a baseline measured in this same run
+(SHA-256 plus AES-256-GCM over the same bytes, in one process, no I/O) and the API process's peak RSS.
+Targets (issue 3): at least 0.5x the baseline's speed; peak RSS under 200 MB for the 1 GB file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+MB = 1 << 20
+BLOCK = os.urandom(MB)
+
+
+def chunks(size: int) -> Iterator[bytes]:
+    """Distinct 1 MiB blocks without holding the file in memory (a counter varies each block)."""
+    sent = 0
+    while sent < size:
+        n = min(MB, size - sent)
+        yield (sent.to_bytes(8, "big") + BLOCK[8:])[:n]
+        sent += n
+
+
+def baseline(size: int) -> float:
+    aead, sha, start = AESGCM(os.urandom(32)), hashlib.sha256(), time.perf_counter()
+    for i, block in enumerate(chunks(size)):
+        sha.update(block)
+        aead.encrypt(i.to_bytes(12, "big"), block, None)
+    return size / MB / (time.perf_counter() - start)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1,100,1000", help="file sizes in MB (default 1,100,1000)")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    sizes = [int(s) * MB for s in args.sizes.split(",")]
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="bidproc-bench-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "BIDPROC_SERVICE_DATA_DIR": str(data_dir), "BIDPROC_STORAGE_BACKEND": "local",
+           "BIDPROC_DATABASE_URL": "", "BIDPROC_QUEUE_BACKEND": "embedded", "BIDPROC_API_MAX_FILE_BYTES": str(8 << 30)}
+    key = subprocess.run([sys.executable, "-m", "bidproc.cli", "apikey", "create", "--tenant", "bench"], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    api = subprocess.Popen([sys.executable, "-m", "bidproc.cli", "serve", "--port", str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"},
+                            timeout=600)
+        for _ in range(200):
+            try:
+                http.get("/healthz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        deadline = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 86400))
+        tender = http.post("/v1/tenders", json={"reference": f"BENCH-{time.time()}", "title": "bench",
+                                                "buyer": "bench", "deadline": deadline}).json()
+        bid = http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "bench"}).json()
+        print(f"{'size':>8} {'API MB/s':>10} {'baseline MB/s':>14} {'ratio':>6} {'API peak RSS':>13}")
+        for size in sizes:
+            base = baseline(size)
+            start = time.perf_counter()
+            r = http.put(f"/v1/bids/{bid['id']}/files/f{size}.bin", content=chunks(size))
+            elapsed = time.perf_counter() - start
+            r.raise_for_status()
+            assert r.json()["size"] == size
+            speed = size / MB / elapsed
+            print(f"{size // MB:>6}MB {speed:>10.1f} {base:>14.1f} {speed / base:>6.2f} {peak_rss_mb(api.pid):>10.1f} MB",
+                  flush=True)
+    finally:
+        api.send_signal(signal.SIGINT)
+        api.wait(30)
+    print(f"(targets: ratio >= 0.50; peak RSS < 200 MB at 1 GB; data in {data_dir})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
