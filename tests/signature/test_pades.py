@@ -188,3 +188,30 @@ def test_revocation_data_fetched_once_per_run(pki: TestPKI, signed: dict[str, by
     assert all(r.bottom_line for r in reports.values()) and sum(len(r.signatures) for r in reports.values()) == 6
     ocsp = [p for p in pki.requests[before:] if "/ocsp/" in p]
     assert len(ocsp) == 1, pki.requests[before:]
+
+
+def test_three_years_later_after_signer_expiry(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    """With that day's revocation data (the validator would fetch it online), the timestamps prove the
+    signatures existed while the certificate was valid; B-B has no such proof."""
+    later = pki.t0 + timedelta(days=3 * 365)
+    assert later > pki.cert("signer")["tbs_certificate"]["validity"]["not_after"].native
+    crls = (fetch_crl(pki, "root", later), fetch_crl(pki, "interm", later))
+    policy = dict(offline=True, at=later, extra_crls=crls, extra_ocsps=(fetch_ocsp(pki, "signer", later),))
+    for level in ("B-T", "B-LT", "B-LTA"):
+        sig = sigs(pki, signed[level], **policy)[0]
+        assert sig.indication is Indication.TOTAL_PASSED, (level, sig.subindication, sig.errors)
+        assert sig.best_signature_time is not None and sig.best_signature_time < pki.t0 + timedelta(minutes=10)
+    bare = sigs(pki, signed["B-B"], **policy)[0]
+    assert (bare.indication, bare.subindication) == (Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE)
+
+
+def test_offline_a_year_later_without_fresh_revocation_data_is_indeterminate(
+    pki: TestPKI, signed: dict[str, bytes]
+) -> None:
+    """Documented offline behaviour: embedded revocation data ages (pyhanko judges it within its
+    thisUpdate..nextUpdate window); without fresher data the verdict is INDETERMINATE, never a pass."""
+    later = pki.t0 + timedelta(days=365)
+    for level in ("B-LT", "B-LTA"):
+        sig = sigs(pki, signed[level], offline=True, at=later)[0]
+        assert sig.indication is Indication.INDETERMINATE, level
+        assert sig.subindication in {SubIndication.TRY_LATER, SubIndication.NO_POE}
