@@ -91,7 +91,7 @@ class Warning_(StrEnum):
     PDF_CERTIFICATION_ATTACK = "pdf.certification_attack"
     PDF_NOT_PADES_BASELINE = "pdf.not_pades_baseline"  # /SubFilter is not ETSI.CAdES.detached (EN 319 142-1)
     SIGNATURE_OFFLINE_NO_REVOCATION = "signature.offline_no_revocation"
-    SIGNATURE_DETACHED_PAIRED_BY_DIGEST = "signature.detached_paired_by_digest"
+    SIGNATURE_DETACHED_PAIRED_BY_NAME = "signature.detached_paired_by_name"
     # intake (added with issue 4)
     PDF_NOT_NORMALISED = "pdf.not_normalised"  # too large for a reading rendition; the original stands
     ARCHIVE_EMPTY_MEMBER = "archive.empty_member"

@@ -214,11 +214,8 @@ async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mappi
                 errors=("no file of the bid has the signed message digest",),
             )
         signed_name, content = pairing.name or name, pairing.data
-        warnings.append(
-            Warning_.SIGNATURE_DETACHED_PAIRED_BY_DIGEST.value
-            if pairing.by_digest
-            else "signature.detached_paired_by_name: no file has the signed digest"
-        )
+        if not pairing.by_digest:  # paired by name only: validation will say how the file differs
+            warnings.append(f"{Warning_.SIGNATURE_DETACHED_PAIRED_BY_NAME.value}: no file has the signed digest")
         raw_digest = _digest(si["digest_algorithm"]["algorithm"].native, pairing.data)
     level = level_of(si)
     poe = ctx.deposit_poe(hashlib.sha256(content).hexdigest()) if content is not None else None

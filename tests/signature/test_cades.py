@@ -50,6 +50,7 @@ def test_detached_over_the_wrong_file_is_a_hash_failure(pki: TestPKI, p7s: bytes
     sig = report.signatures[0]
     assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
     assert sig.signed_data == ("offre.txt",)
+    assert any(w.startswith("signature.detached_paired_by_name") for w in sig.warnings)
     assert sig.french_rule is not None and "integrity" in sig.french_rule.failed
 
 
