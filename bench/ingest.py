@@ -91,8 +91,8 @@ def main() -> int:
             r.raise_for_status()
             assert r.json()["size"] == size
             speed = size / MB / elapsed
-            print(f"{size // MB:>6}MB {speed:>10.1f} {base:>14.1f} {speed / base:>6.2f} {peak_rss_mb(api.pid):>10.1f} MB",
-                  flush=True)
+            rss = peak_rss_mb(api.pid)
+            print(f"{size // MB:>6}MB {speed:>10.1f} {base:>14.1f} {speed / base:>6.2f} {rss:>10.1f} MB", flush=True)
     finally:
         api.send_signal(signal.SIGINT)
         api.wait(30)
