@@ -116,6 +116,9 @@ async def _ades(sig: EmbeddedPdfSignature, level: Level, ctx: Context, poe: Any)
     return await ades.ades_lta_validation(sig, PdfSignatureValidationSpec(spec), timing_info=ctx.timing())
 
 
+ARCHIVE_DETAIL = "document timestamp "
+
+
 async def _doc_timestamp(sig: EmbeddedPdfSignature, ctx: Context) -> Any:
     return await ades.ades_timestamp_validation(
         sig.signed_data,
@@ -186,8 +189,8 @@ async def _validate_one(
                 TimestampInfo(
                     kind="archive",
                     time=s.self_reported_timestamp or ctx.now,
-                    valid=True,
-                    detail=f"document timestamp {s.field_name} (validated on its own)",
+                    valid=False,  # set from the timestamp's own verdict by validate_pdf
+                    detail=f"{ARCHIVE_DETAIL}{s.field_name}",
                 )
             )
     if poe is not None:
@@ -281,4 +284,18 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
                     errors=(msg,),
                 )
             )
-    return reports
+    return _link_archive_stamps(reports)
+
+
+def _link_archive_stamps(reports: list[SignatureReport]) -> list[SignatureReport]:
+    """An archive timestamp listed on a signature is valid exactly when its own report passed."""
+    passed = {f"{ARCHIVE_DETAIL}{r.signature_id}": r.bottom_line for r in reports}
+    return [
+        replace(
+            r,
+            timestamps=tuple(
+                replace(t, valid=passed.get(t.detail or "", False)) if t.kind == "archive" else t for t in r.timestamps
+            ),
+        )
+        for r in reports
+    ]
