@@ -248,43 +248,39 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
         try:
             sigs.append(EmbeddedPdfSignature(reader, field, field_name))
         except Exception as exc:  # a signature dictionary we cannot even read: universal signature forgery
-            ind, sub, msg = indication_for_exception(exc)
-            reports.append(
-                SignatureReport(
-                    file=name,
-                    format=SignatureFormat.PADES,
-                    indication=Indication.TOTAL_FAILED,
-                    subindication=sub if ind is Indication.TOTAL_FAILED else SubIndication.FORMAT_FAILURE,
-                    signature_id=field_name,
-                    warnings=(Warning_.PDF_UNIVERSAL_SIGNATURE_FORGERY.value,),
-                    errors=(msg,),
-                )
-            )
+            reports.append(_failed(name, field_name, exc, None, unreadable=True))
     sigs.sort(key=lambda s: s.signed_revision)
     for sig in sigs:
         try:
             with path_errors():  # also keeps pyhanko's diff-analysis tracebacks out of the logs: reported
                 reports.append(await _validate_one(name, data, reader, sig, sigs, ctx))
         except Exception as exc:
-            ind, sub, msg = indication_for_exception(exc)
-            warn = (Warning_.PDF_UNIVERSAL_SIGNATURE_FORGERY.value,) if ind is Indication.TOTAL_FAILED else ()
-            try:
-                signer = signer_of(sig.signer_cert)
-            except Exception:  # no certificate to name: the verdict says so already
-                signer = None
-            reports.append(
-                SignatureReport(
-                    file=name,
-                    format=SignatureFormat.PADES,
-                    indication=ind,
-                    subindication=sub,
-                    signer=signer,
-                    signature_id=str(sig.field_name),
-                    warnings=warn,
-                    errors=(msg,),
-                )
-            )
+            reports.append(_failed(name, str(sig.field_name), exc, sig, unreadable=False))
     return _link_archive_stamps(reports)
+
+
+def _failed(
+    name: str, field_name: str, exc: Exception, sig: EmbeddedPdfSignature | None, unreadable: bool
+) -> SignatureReport:
+    """The report of a signature whose validation raised (the verdict comes from the one mapping)."""
+    ind, sub, msg = indication_for_exception(exc)
+    if unreadable:  # not even a signature dictionary: whatever the error, the format failed
+        ind, sub = Indication.TOTAL_FAILED, sub if ind is Indication.TOTAL_FAILED else SubIndication.FORMAT_FAILURE
+    try:
+        signer = signer_of(sig.signer_cert) if sig is not None else None
+    except Exception:  # no certificate to name: the verdict says so already
+        signer = None
+    usf = (Warning_.PDF_UNIVERSAL_SIGNATURE_FORGERY.value,) if ind is Indication.TOTAL_FAILED else ()
+    return SignatureReport(
+        file=name,
+        format=SignatureFormat.PADES,
+        indication=ind,
+        subindication=sub,
+        signer=signer,
+        signature_id=field_name,
+        warnings=usf,
+        errors=(msg,),
+    )
 
 
 def _link_archive_stamps(reports: list[SignatureReport]) -> list[SignatureReport]:
