@@ -186,9 +186,14 @@ def level_of(si: cms.SignerInfo) -> Level:
         return Level.B_B
     attrs = si["unsigned_attrs"]
     oids = set() if isinstance(attrs, core.Void) else {a["type"].dotted for a in attrs}
-    if REVOCATION_VALUES in oids and ARCHIVE_TS_V3 in oids:
-        return Level.B_LTA
+    # B-LTA (archive-time-stamp-v3) is not claimed: pyhanko does not validate CAdES archive timestamps,
+    # and a level is only reported when its material was checked (validate_cms warns instead)
     return Level.B_LT if REVOCATION_VALUES in oids else Level.B_T
+
+
+def has_archive_timestamp(si: cms.SignerInfo) -> bool:
+    attrs = si["unsigned_attrs"]
+    return not isinstance(attrs, core.Void) and any(a["type"].dotted == ARCHIVE_TS_V3 for a in attrs)
 
 
 async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mapping[str, bytes]) -> SignatureReport:
@@ -201,6 +206,8 @@ async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mappi
         warnings.append(f"cms.signer_count: {len(sd['signer_infos'])} signers, only the first is validated")
     si = sd["signer_infos"][0]
     check_digest_algorithm(si["digest_algorithm"]["algorithm"].native)
+    if has_archive_timestamp(si):
+        warnings.append("cades.archive_timestamp_not_validated: level reported without B-LTA")
     raw_digest = None
     signed_name, content = name, enveloped_content(sd)
     if is_detached(sd):
