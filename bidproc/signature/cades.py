@@ -203,11 +203,13 @@ async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mappi
     )
     warnings: list[str] = []
     if len(sd["signer_infos"]) != 1:
-        warnings.append(f"cms.signer_count: {len(sd['signer_infos'])} signers, only the first is validated")
+        warnings.append(
+            f"{Warning_.CMS_SIGNER_COUNT.value}: {len(sd['signer_infos'])} signers, only the first is validated"
+        )
     si = sd["signer_infos"][0]
     check_digest_algorithm(si["digest_algorithm"]["algorithm"].native)
     if has_archive_timestamp(si):
-        warnings.append("cades.archive_timestamp_not_validated: level reported without B-LTA")
+        warnings.append(f"{Warning_.CADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value}: level reported without B-LTA")
     raw_digest = None
     signed_name, content = name, enveloped_content(sd)
     if is_detached(sd):

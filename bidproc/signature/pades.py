@@ -167,7 +167,7 @@ async def _validate_one(
     if not is_doc_ts and subfilter != "/ETSI.CAdES.detached":  # e.g. adbe.pkcs7.detached: PDF, not PAdES baseline
         warnings.append(f"{Warning_.PDF_NOT_PADES_BASELINE.value}: SubFilter {subfilter}")
     if isinstance(diff, SuspiciousModification):
-        warnings.append(f"pdf.diff_analysis: {diff}")
+        warnings.append(f"{Warning_.PDF_DIFF_ANALYSIS.value}: {diff}")
     poe = ctx.deposit_poe(hashlib.sha256(data).hexdigest())
     level = None if is_doc_ts else _level(sig, reader, doc_ts_revs)
     with path_errors() as seen:
