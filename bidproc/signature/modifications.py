@@ -192,3 +192,11 @@ def name_attacks(
     if bad or found:
         found.insert(0, Warning_.PDF_MODIFIED_AFTER_SIGNING)
     return [str(w) for w in dict.fromkeys(found)]
+
+
+def signed_revision_text(reader: PdfFileReader, revision: int) -> str:
+    """What a signature covers, in words: its revision, that revision's page count, the later ones."""
+    pages = len(_pages(reader.get_historical_resolver(revision).root))
+    total = reader.xrefs.total_revisions
+    later = total - 1 - revision
+    return f"revision {revision} ({pages} page{'s' * (pages != 1)}), {later} later revision{'s' * (later != 1)}"

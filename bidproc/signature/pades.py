@@ -28,7 +28,7 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from bidproc.errors import Warning_
 from bidproc.signature.context import Context
 from bidproc.signature.french import with_french_rule
-from bidproc.signature.modifications import modifications_after, name_attacks
+from bidproc.signature.modifications import modifications_after, name_attacks, signed_revision_text
 from bidproc.signature.outcome import (
     check_digest_algorithm,
     claimed_time,
@@ -142,7 +142,7 @@ async def _validate_one(
         format=SignatureFormat.PADES,
         indication=Indication.INDETERMINATE,
         signature_id=str(sig.field_name),
-        signed_data=(f"revision {sig.signed_revision}",),
+        signed_data=(signed_revision_text(reader, sig.signed_revision),),
     )
     check_digest_algorithm(sig.md_algorithm)  # else pyhanko fails deep inside with an AttributeError
     sig.compute_integrity_info(diff_policy=DEFAULT_DIFF_POLICY)  # type: ignore[no-untyped-call]

@@ -107,6 +107,7 @@ def test_page_added_and_text_changed_after_signing(pki: TestPKI, signed: dict[st
     sig = sigs(pki, tamper_incremental(signed["B-T"]))[0]
     assert sig.indication is not Indication.TOTAL_PASSED
     assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+    assert sig.signed_data == ("revision 1 (1 page), 1 later revision",)
     kinds = {m.kind for m in sig.modifications if not m.allowed}
     assert {"page_added", "content_changed"} <= kinds
     assert "pdf.incremental_saving_attack" in sig.warnings and "pdf.shadow_attack" in sig.warnings
