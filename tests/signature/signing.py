@@ -273,3 +273,16 @@ def annotate(signed: bytes, hidden: bool = False, subtype: str = "/FreeText") ->
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def overwrite_content(signed: bytes, new_text: str = "Prix total: 1 EUR") -> bytes:
+    """Shadow "replace": page 1's existing content stream object redefined (same object number)."""
+    from pyhanko.pdf_utils import generic
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed), strict=False)
+    ref = writer.root["/Pages"]["/Kids"][0].raw_get("/Contents")
+    stream = generic.StreamObject(stream_data=f"BT /F1 14 Tf 72 760 Td ({new_text}) Tj ET".encode("latin-1"))
+    writer.objects[(ref.generation, ref.idnum)] = stream
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -16,6 +16,7 @@ from tests.signature.signing import (
     fetch_crl,
     fetch_ocsp,
     flip_signed_byte,
+    overwrite_content,
     sign_pdf,
     tamper_incremental,
 )
@@ -216,3 +217,10 @@ def test_offline_a_year_later_without_fresh_revocation_data_is_indeterminate(
         sig = sigs(pki, signed[level], offline=True, at=later)[0]
         assert sig.indication is Indication.INDETERMINATE, level
         assert sig.subindication in {SubIndication.TRY_LATER, SubIndication.NO_POE}
+
+
+def test_content_object_redefined_after_signing_is_shadow_replace(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    sig = sigs(pki, overwrite_content(signed["B-T"]))[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+    assert [(m.kind, m.allowed) for m in sig.modifications] == [("content_changed", False)]
+    assert "pdf.shadow_attack" in sig.warnings and "pdf.incremental_saving_attack" in sig.warnings
