@@ -1,1 +1,15 @@
-"""Signature discovery and validation (PAdES, CAdES, XAdES) under ETSI EN 319 102-1."""
+"""Signature discovery and validation (PAdES, CAdES, XAdES) under ETSI EN 319 102-1.
+
+Entry points (the pipeline and ``bidproc verify`` use nothing else):
+
+- :func:`bidproc.signature.validate.validate_files` ``(files, policy) -> {name: ValidationReport}``:
+  every file of a bid that is or carries a signature; detached signatures paired by signed digest.
+- :func:`bidproc.signature.validate.validate_file` ``(name, data, policy, detached={})``.
+- :func:`bidproc.signature.validate.enveloped_content_of` ``(data) -> bytes | None``: a .p7m's document.
+
+Layout: ``discover`` (what is a signature), ``pades`` / ``cades`` / ``xades`` (per format, pyhanko and
+signxml do the cryptography), ``modifications`` (what changed after a PDF signature, attack names),
+``context`` (ValidationPolicy -> pyhanko settings: trust anchors only, hard-fail revocation, offline
+means no fetcher), ``outcome`` (results and exceptions -> indications, in one place), ``french``
+(arrêté of 22 March 2019), ``report`` (the verdict model), ``cli`` (``bidproc verify``).
+"""
