@@ -9,6 +9,7 @@ name each change; whether the signer's DocMDP/FieldMDP permissions allowed it st
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -168,6 +169,10 @@ def modifications_after(
             out.append(Modification(revision, kind, allowed, detail))
         if revision not in later_signatures and not any(m.revision == revision for m in out):
             out.append(Modification(revision, "other", allowed_overall, "objects rewritten without visible change"))
+    if not allowed_overall and all(m.allowed for m in out):
+        # pyhanko refused the changes and only signatures were added: a signature is the refused change
+        # (e.g. a new visible signature field after a certification, the "sneaky signature" attack)
+        out = [replace(m, allowed=False) if m.kind == "signature" else m for m in out]
     return tuple(out)
 
 

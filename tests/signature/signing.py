@@ -57,7 +57,13 @@ def _vc(pki: TestPKI, session: aiohttp.ClientSession) -> ValidationContext:
 
 
 async def _sign_pdf(
-    pdf: bytes, pki: TestPKI, label: str, level: str, field: str, headers: dict[str, str] | None
+    pdf: bytes,
+    pki: TestPKI,
+    label: str,
+    level: str,
+    field: str,
+    headers: dict[str, str] | None,
+    box: tuple[int, int, int, int] | None = None,
 ) -> bytes:
     async with aiohttp.ClientSession(headers=headers) as session:
         meta = PdfSignatureMetadata(
@@ -69,7 +75,9 @@ async def _sign_pdf(
         )
         stamper = HTTPTimeStamper(pki.tsa_url, session=session, headers=headers) if level != "B-B" else None
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-        out = await PdfSigner(meta, signer_for(pki, label), timestamper=stamper).async_sign_pdf(writer)
+        spec = fields.SigFieldSpec(field, box=box) if box else None
+        signer = PdfSigner(meta, signer_for(pki, label), timestamper=stamper, new_field_spec=spec)
+        out = await signer.async_sign_pdf(writer)
         return out.getvalue()  # type: ignore[no-any-return]
 
 
@@ -80,10 +88,12 @@ def sign_pdf(
     level: str = "B-T",
     field: str = "Signature1",
     at: datetime | None = None,
+    box: tuple[int, int, int, int] | None = None,
 ) -> bytes:
-    """PAdES-signed copy of ``pdf`` at ``level`` (B-B, B-T, B-LT, B-LTA); ``at`` fakes the TSA/OCSP time."""
+    """PAdES-signed copy of ``pdf`` at ``level`` (B-B, B-T, B-LT, B-LTA); ``at`` fakes the TSA/OCSP time,
+    ``box`` makes a new visible signature field there."""
     headers = {"X-Certomancer-Fake-Time": at.isoformat()} if at else None
-    return asyncio.run(_sign_pdf(pdf, pki, label, level, field, headers))
+    return asyncio.run(_sign_pdf(pdf, pki, label, level, field, headers, box))
 
 
 async def _sign_cms(data: bytes, pki: TestPKI, label: str, detached: bool, timestamp: bool) -> bytes:
@@ -147,7 +157,7 @@ def certify_pdf(pdf: bytes, pki: TestPKI, level: str = "B-T", permission: int = 
                 field_name="Certification",
                 subfilter=fields.SigSeedSubFilter.PADES,
                 certify=True,
-                docmdp_permissions=MDPPerm.NO_CHANGES,
+                docmdp_permissions=MDPPerm(permission),
             )
             stamper = HTTPTimeStamper(pki.tsa_url, session=session) if level != "B-B" else None
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)

@@ -224,3 +224,16 @@ def test_content_object_redefined_after_signing_is_shadow_replace(pki: TestPKI, 
     assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
     assert [(m.kind, m.allowed) for m in sig.modifications] == [("content_changed", False)]
     assert "pdf.shadow_attack" in sig.warnings and "pdf.incremental_saving_attack" in sig.warnings
+
+
+def test_sneaky_signature_after_certification(pki: TestPKI, pdf: bytes) -> None:
+    """Certified with P=2 (form filling and signing allowed), then a new *visible* signature field whose
+    appearance can cover the certified content: refused (pyhanko's rule, stricter than Acrobat)."""
+    from tests.signature.signing import certify_pdf
+
+    certified = certify_pdf(pdf, pki, permission=2)
+    invisible = sigs(pki, sign_pdf(certified, pki, field="Approval"))
+    assert [s.indication for s in invisible] == [Indication.TOTAL_PASSED, Indication.TOTAL_PASSED]
+    visible = sigs(pki, sign_pdf(certified, pki, field="Approval", box=(60, 700, 540, 800)))
+    assert visible[0].indication is Indication.TOTAL_FAILED
+    assert "pdf.certification_attack" in visible[0].warnings
