@@ -78,6 +78,14 @@ class TimestampSettings:
 
 
 @dataclass(frozen=True)
+class SignatureSettings:
+    # Certificates (PEM or DER files, separated by ':') that validation may chain to. With none, no
+    # signature can come out TOTAL_PASSED: the OS trust store is never used.
+    trust_anchor_files: str = ""
+    offline: bool = False  # no OCSP/CRL fetching: only revocation data embedded in signatures counts
+
+
+@dataclass(frozen=True)
 class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -93,6 +101,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     clamd: ClamdSettings = field(default_factory=ClamdSettings)
     timestamping: TimestampSettings = field(default_factory=TimestampSettings)
+    signature: SignatureSettings = field(default_factory=SignatureSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
 
     @property

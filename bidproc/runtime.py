@@ -9,13 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 from bidproc.archive.seal import Sealer
 from bidproc.archive.store import ObjectStore, open_store
 from bidproc.config import Settings
 from bidproc.encryption.keys import ServiceKey
+from bidproc.errors import BidprocError, Code
 from bidproc.intake.scan import ClamdScanner, Scanner
 from bidproc.metadata.db import Database
+from bidproc.signature.policy import ValidationPolicy
 from bidproc.timestamps.localca import LocalPKI, load_or_create
 from bidproc.timestamps.tsa import LocalTSA, RemoteTSA, TimestampAuthority
 
@@ -61,6 +65,23 @@ class Runtime:
     @cached_property
     def scanner(self) -> Scanner:
         return ClamdScanner(self.settings.clamd)
+
+    @cached_property
+    def trust_anchors(self) -> tuple[bytes, ...]:
+        """DER certificates from ``signature.trust_anchor_files`` (each file PEM, possibly several, or DER)."""
+        from asn1crypto import pem
+
+        anchors: list[bytes] = []
+        for name in filter(None, self.settings.signature.trust_anchor_files.split(":")):
+            try:
+                data = Path(name).read_bytes()
+            except OSError as exc:
+                raise BidprocError(Code.CONFIG_INVALID, f"trust anchor file {name}: {exc}") from exc
+            anchors += [der for _, _, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
+        return tuple(anchors)
+
+    def validation_policy(self, **extra: Any) -> ValidationPolicy:
+        return ValidationPolicy(trust_anchors=self.trust_anchors, offline=self.settings.signature.offline, **extra)
 
     def close(self) -> None:
         if "db" in self.__dict__:

@@ -18,7 +18,6 @@ from bidproc.intake.inspect import FileVerdict, inspect
 from bidproc.intake.limits import IntakeLimits
 from bidproc.metadata.models import DocumentRow, ReceiptRow
 from bidproc.runtime import Runtime
-from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import ValidationReport
 from bidproc.signature.validate import validate_files
 
@@ -74,7 +73,7 @@ def signature_reports(
         .native
     )
     poe = tuple((f["sha256"], token_time) for f in received["files"])
-    policy = ValidationPolicy(at=rt.clock(), proofs_of_existence=poe)
+    policy = rt.validation_policy(proofs_of_existence=poe)
     reports: dict[str, ValidationReport] = validate_files(files, policy) if files else {}
     summary: dict[str, Any] = {"skipped_too_large": skipped, "reports": {}}
     by_name = {d.name: d for d in docs}
@@ -83,7 +82,11 @@ def signature_reports(
         object_key = f"{prefix}/reports/{doc.id}.json.enc"
         body = json.dumps(report.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8")
         rt.store.put_bytes(object_key, encrypt_bytes(key, body))
-        summary["reports"][name] = {"object_key": object_key, "signatures": len(report.signatures)}
+        summary["reports"][name] = {
+            "object_key": object_key,
+            "bottom_line": report.bottom_line,
+            "indications": [s.indication.value for s in report.signatures],
+        }
     return summary
 
 

@@ -54,7 +54,8 @@ def drop_database(name: str) -> None:
 
 
 class Stack:
-    def __init__(self, tmp: Path, s3_endpoint: str, clamd: ClamdSettings, *, lease_seconds: int = 30) -> None:
+    def __init__(self, tmp: Path, s3_endpoint: str, clamd: ClamdSettings, *, lease_seconds: int = 30,
+                 env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
         self.db_name, db_url = fresh_database()
         self.env = {
@@ -74,6 +75,7 @@ class Stack:
             "BIDPROC_CLAMD_PORT": str(clamd.port),
             "BIDPROC_CLAMD_TIMEOUT_SECONDS": "120",
             "TMPDIR": str(tmp / "tmp"),
+            **(env or {}),
         }
         (tmp / "tmp").mkdir(parents=True, exist_ok=True)
         self.settings: Settings = load_settings(env=self.env)
