@@ -31,7 +31,10 @@ def main(argv: list[str]) -> int:
             )
             return 2
         rt = Runtime(settings)
-        rt.scanner.ping()
+        try:
+            rt.scanner.ping()
+        except BidprocError as exc:  # bids wait (scan.unavailable, retried) until clamd answers
+            logging.getLogger("bidproc").warning("%s; bids will wait for it", exc)
         pipeline = Pipeline(rt)
         pipeline.start()
     except BidprocError as exc:

@@ -16,6 +16,8 @@ from sqlalchemy import select
 
 from bidproc.desk import bid_prefix
 from bidproc.domain import BidStatus, Stage, Verdict
+from bidproc.errors import BidprocError
+from bidproc.intake.inspect import RETRY_CODES
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, StageRunRow
 from bidproc.pipeline import lease, stages
@@ -41,7 +43,20 @@ class BidProcessor:
         with lease.held(self.rt, bid_id, self.worker_id, self.rt.settings.queue.lease_seconds) as mine:
             if not mine:
                 return Outcome(bid_id, "held", note="another worker holds this bid")
-            return self._process(bid_id)
+            try:
+                outcome = self._process(bid_id)
+            except BidprocError as exc:
+                if exc.code in RETRY_CODES:
+                    self._waiting(bid_id, exc)
+                raise
+            return outcome
+
+    def _waiting(self, bid_id: str, exc: BidprocError) -> None:
+        """Say on the bid why it waits (e.g. clamd down), so the platform sees it in the status."""
+        with self.rt.db.session() as s:
+            bid = s.get(BidRow, bid_id)
+            if bid is not None and not BidStatus(bid.status).final:
+                bid.outcome = {**(bid.outcome or {}), "waiting": exc.code.value, "message": exc.message}
 
     def _process(self, bid_id: str) -> Outcome:
         rt = self.rt

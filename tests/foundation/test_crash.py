@@ -68,3 +68,35 @@ def test_worker_killed_mid_bid_then_bid_completes_exactly_once(tmp_path: Path, s
             pass
         stack.close()
         subprocess.run([str(ROOT / "scripts/clamd.sh"), "stop", str(rundir)], check=False)
+
+
+def test_clamd_down_bids_wait_then_pass(tmp_path: Path, s3_endpoint: str, redis_url: str, postgres_url: str,
+                                        clamd_settings: ClamdSettings) -> None:
+    port, rundir = free_port(), tmp_path / "clamd"
+    script = str(ROOT / "scripts/clamd.sh")
+    subprocess.run([script, "start", str(port), str(rundir)], check=True, capture_output=True)
+    stack = Stack(tmp_path / "stack", s3_endpoint, ClamdSettings(port=port))
+    try:
+        stack.wait_worker_ready(stack.start_worker())
+        subprocess.run([script, "stop", str(rundir)], check=True)
+        time.sleep(0.5)
+        http = stack.client()
+        tender = stack.new_tender(http)
+        bid = http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "ACME"}).json()
+        assert http.put(f"/v1/bids/{bid['id']}/files/offre.txt", content=b"offre").status_code == 201
+        assert http.post(f"/v1/bids/{bid['id']}/submit").status_code == 201  # the receipt does not wait
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            status = http.get(f"/v1/bids/{bid['id']}").json()
+            if status["outcome"].get("waiting") == "scan.unavailable":
+                break
+            time.sleep(0.2)
+        assert status["outcome"].get("waiting") == "scan.unavailable", status
+        assert status["files"][0]["verdict"] == "pending"  # never "accepted unscanned"
+        subprocess.run([script, "start", str(port), str(rundir)], check=True, capture_output=True)
+        status = stack.wait_status(http, bid["id"], timeout=90)
+        assert status["status"] == "processed" and status["files"][0]["verdict"] == "accepted"
+        assert "waiting" not in status["outcome"]
+    finally:
+        stack.close()
+        subprocess.run([script, "stop", str(rundir)], check=False)
