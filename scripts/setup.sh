@@ -37,9 +37,19 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && break; sleep 0.2; done
 fi
 
+# RabbitMQ on 127.0.0.1:5672 (guest/guest), for the test that runs the pipeline on it.
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rabbitmq-server >/dev/null
+  fi
+  $SUDO rabbitmq-server -detached || true
+  for _ in $(seq 1 150); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 0.4; done
+fi
+
 # Python environment.
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import bidproc, pyhanko, pikepdf, magic, dramatiq, minio" 
-echo "setup: ready (.venv, clamd binary, PostgreSQL, Redis)"
+echo "setup: ready (.venv, clamd binary, PostgreSQL, Redis, RabbitMQ)"

@@ -96,6 +96,14 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    url = "amqp://guest:guest@127.0.0.1:5672/"
+    if not wait_port(5672, 2):
+        unavailable("RabbitMQ at 127.0.0.1:5672")
+    return url
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto_server as the S3 endpoint on a free loopback port (no MinIO server can run here)."""
     exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")

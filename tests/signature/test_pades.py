@@ -237,3 +237,18 @@ def test_sneaky_signature_after_certification(pki: TestPKI, pdf: bytes) -> None:
     visible = sigs(pki, sign_pdf(certified, pki, field="Approval", box=(60, 700, 540, 800)))
     assert visible[0].indication is Indication.TOTAL_FAILED
     assert "pdf.certification_attack" in visible[0].warnings
+
+
+def test_hostile_counts_are_bounded(pki: TestPKI, signed: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of revisions or signatures cost a bounded amount of work and never pass (caps lowered here)."""
+    from bidproc.signature import modifications, pades
+
+    two = sign_pdf(signed["B-T"], pki, field="Signature2")
+    monkeypatch.setattr(pades, "MAX_SIGNATURES", 1)
+    reports = sigs(pki, two)
+    assert [r.indication for r in reports] == [Indication.TOTAL_FAILED, Indication.TOTAL_PASSED]
+    assert "too many signatures" in reports[0].errors[0]
+    monkeypatch.setattr(modifications, "MAX_REVISIONS_WALKED", 1)
+    first = sigs(pki, tamper_incremental(two, add_page=False))[1]
+    assert first.indication is Indication.TOTAL_FAILED
+    assert [(m.kind, m.allowed) for m in first.modifications] == [("other", False)]
