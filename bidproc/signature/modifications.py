@@ -18,6 +18,7 @@ from bidproc.errors import Warning_
 from bidproc.signature.report import Modification
 
 MAX_PAGES_WALKED = 10_000  # a hostile page tree must not make us loop forever
+MAX_REVISIONS_WALKED = 500  # nor a file with thousands of incremental updates
 
 
 def _pages(root: generic.DictionaryObject) -> list[generic.Reference]:
@@ -158,7 +159,11 @@ def modifications_after(
     text), so it is allowed only where the signer granted annotations explicitly (DocMDP P=3).
     """
     out: list[Modification] = []
-    for revision in range(signed_revision + 1, reader.xrefs.total_revisions):
+    total = reader.xrefs.total_revisions
+    if total - signed_revision > MAX_REVISIONS_WALKED:  # hostile: thousands of incremental updates
+        detail = f"{total - 1 - signed_revision} later revisions: too many to list, none accepted"
+        return (Modification(signed_revision + 1, "other", False, detail),)
+    for revision in range(signed_revision + 1, total):
         if revision in later_signatures:
             out.append(Modification(revision, "signature", True, later_signatures[revision]))
         for kind, detail, visible in revision_changes(reader, revision):

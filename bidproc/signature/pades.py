@@ -17,12 +17,9 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, DiffResult, SuspiciousModification
 from pyhanko.sign.fields import MDPPerm, enumerate_sig_fields
-from pyhanko.sign.general import find_unique_cms_attribute
-from pyhanko.sign.validation import ades, generic_cms
-from pyhanko.sign.validation.dss import DocumentSecurityStore
-from pyhanko.sign.validation.errors import NoDSSFoundError
+from pyhanko.sign.validation import ades
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, read_certification_data
-from pyhanko.sign.validation.policy_decl import LocalKnowledge, PdfSignatureValidationSpec
+from pyhanko.sign.validation.policy_decl import PdfSignatureValidationSpec
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 
 from bidproc.errors import Warning_
@@ -41,6 +38,7 @@ from bidproc.signature.outcome import (
     signer_of,
     timestamp_info,
 )
+from bidproc.signature.pdf_levels import embedded_validation_data, pdf_level
 from bidproc.signature.rawpdf import raw_signatures
 from bidproc.signature.report import (
     Indication,
@@ -56,32 +54,6 @@ def _fields(reader: PdfFileReader) -> list[tuple[str, generic.DictionaryObject]]
     return [(name, ref.get_object()) for name, _value, ref in enumerate_sig_fields(reader, filled_status=True)]
 
 
-def _has_dss(reader: PdfFileReader) -> bool:
-    try:
-        DocumentSecurityStore.read_dss(reader)
-    except NoDSSFoundError:
-        return False
-    return True
-
-
-def _has_adobe_revinfo(sig: EmbeddedPdfSignature) -> bool:
-    try:
-        find_unique_cms_attribute(sig.signer_info["signed_attrs"], "adobe_revocation_info_archival")
-    except (KeyError, ValueError):
-        return False
-    return True
-
-
-def _level(sig: EmbeddedPdfSignature, reader: PdfFileReader, doc_ts_revisions: list[int]) -> Level:
-    """The level the signature's material supports (EN 319 142-1): validation then tells if it holds."""
-    has_ts = any(True for _ in generic_cms.extract_tst_data_iter(sig.signer_info, signed=False))
-    if not has_ts:
-        return Level.B_B
-    if not (_has_dss(reader) or _has_adobe_revinfo(sig)):
-        return Level.B_T
-    return Level.B_LTA if any(r > sig.signed_revision for r in doc_ts_revisions) else Level.B_LT
-
-
 async def _ades(sig: EmbeddedPdfSignature, level: Level, ctx: Context, poe: Any) -> Any:
     """Run the EN 319 102-1 process matching ``level``.
 
@@ -91,14 +63,7 @@ async def _ades(sig: EmbeddedPdfSignature, level: Level, ctx: Context, poe: Any)
     """
     # B-LT without a document timestamp: the DSS / Adobe revocation attribute is the validation data
     # (pyhanko reads it only inside ades_lta_validation; its readers are private but pinned with 0.38.*)
-    extra = None
-    if level is Level.B_LT:
-        dss, adobe = ades._dss_to_local_knowledge(sig.reader), ades._adobe_revinfo_archival_to_local_knowledge(sig)
-        extra = LocalKnowledge(
-            known_ocsps=dss.known_ocsps + adobe.known_ocsps,
-            known_crls=dss.known_crls + adobe.known_crls,
-            known_certs=dss.known_certs,
-        )
+    extra = embedded_validation_data(sig) if level is Level.B_LT else None
     spec = ctx.spec_for(sig.signer_info["signature"].native, poe, extra)
     if level is Level.B_B:
         # basic validation builds a plain CMS status whatever status class it is given: no PDF kwargs
@@ -117,6 +82,7 @@ async def _ades(sig: EmbeddedPdfSignature, level: Level, ctx: Context, poe: Any)
 
 
 ARCHIVE_DETAIL = "document timestamp "
+MAX_SIGNATURES = 200  # per PDF; beyond, one failed report stands for the rest
 
 
 async def _doc_timestamp(sig: EmbeddedPdfSignature, ctx: Context) -> Any:
@@ -169,7 +135,7 @@ async def _validate_one(
     if isinstance(diff, SuspiciousModification):
         warnings.append(f"{Warning_.PDF_DIFF_ANALYSIS.value}: {diff}")
     poe = ctx.deposit_poe(hashlib.sha256(data).hexdigest())
-    level = None if is_doc_ts else _level(sig, reader, doc_ts_revs)
+    level = None if is_doc_ts else pdf_level(sig, reader, doc_ts_revs)
     with path_errors() as seen:
         result = await (_doc_timestamp(sig, ctx) if level is None else _ades(sig, level, ctx, poe))
     indication, sub = indication_of(result.ades_subindic)
@@ -244,6 +210,13 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
         return raw_signatures(name, data, f"{type(exc).__name__}: {exc}")
     sigs: list[EmbeddedPdfSignature] = []
     reports: list[SignatureReport] = []
+    if len(found) > MAX_SIGNATURES:  # hostile: each signature costs a full validation
+        reports.append(
+            _failed(
+                name, f"{len(found) - MAX_SIGNATURES} more", ValueError("too many signatures"), None, unreadable=True
+            )
+        )
+        found = found[:MAX_SIGNATURES]
     for field_name, field in found:
         try:
             sigs.append(EmbeddedPdfSignature(reader, field, field_name))
