@@ -59,7 +59,14 @@ def _parser() -> argparse.ArgumentParser:
         help="a trusted root certificate, PEM or DER (repeatable); the OS store is never used",
     )
     p.add_argument("--at", help="validation time, ISO 8601 (default: now)")
-    p.add_argument("--offline", action="store_true", help="no network: only revocation data in the signature")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help=(
+            "no network: only revocation data embedded in the signature counts (B-B and B-T signatures "
+            "then come out INDETERMINATE/TRY_LATER with a signature.offline_no_revocation warning)"
+        ),
+    )
     p.add_argument("--format", choices=("json", "text"), default="json")
     p.add_argument("-o", "--output", type=Path, metavar="OUT")
     return p
