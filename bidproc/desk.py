@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bidproc.domain import BidStatus, Tender, clean_file_name, utc
 from bidproc.encryption.stream import Encryptor
 from bidproc.errors import BidprocError, Code
+from bidproc.intake.limits import IntakeLimits
 from bidproc.intake.receive import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, TenderRow
@@ -37,9 +38,22 @@ class Desk:
         self.rt = runtime
 
     # -- tenders -------------------------------------------------------------------------------
-    def create_tender(self, tenant: str, reference: str, title: str, buyer: str, deadline: datetime) -> TenderRow:
+    def create_tender(
+        self,
+        tenant: str,
+        reference: str,
+        title: str,
+        buyer: str,
+        deadline: datetime,
+        intake_policy: dict[str, Any] | None = None,
+    ) -> TenderRow:
         now = self.rt.clock()
         deadline = utc(deadline)
+        if intake_policy:
+            try:
+                IntakeLimits.from_mapping(intake_policy)  # refuse a policy the pipeline could not apply
+            except BidprocError as exc:
+                raise BidprocError(Code.REQUEST_INVALID, f"intake policy: {exc.message}") from exc
         if deadline <= now:
             raise BidprocError(Code.DEADLINE_INVALID, "the deadline must be in the future")
         with self.rt.db.session() as s:
@@ -56,6 +70,7 @@ class Desk:
                 buyer=buyer,
                 deadline=deadline,
                 created_at=now,
+                intake_policy=intake_policy or None,
             )
             s.add(row)
             append(
@@ -67,6 +82,10 @@ class Desk:
                 detail={"reference": reference, "deadline": deadline.isoformat()},
             )
             return row
+
+    def tender(self, tenant: str, tender_id: str) -> TenderRow:
+        with self.rt.db.session() as s:
+            return self._tender(s, tenant, tender_id)
 
     def _tender(self, s: Session, tenant: str, tender_id: str) -> TenderRow:
         row = s.get(TenderRow, tender_id)

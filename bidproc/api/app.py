@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from bidproc import __version__
 from bidproc.desk import Desk, Upload
 from bidproc.errors import BidprocError, Code, http_status
+from bidproc.metadata.models import TenderRow
 from bidproc.pipeline.queue import Pipeline
 from bidproc.runtime import Runtime
 from bidproc.tenants import authenticate
@@ -29,6 +30,9 @@ class TenderIn(BaseModel):
     title: str = Field(min_length=1, max_length=1000)
     buyer: str = Field(min_length=1, max_length=500)
     deadline: datetime
+    intake: dict[str, Any] | None = Field(
+        default=None, description='IntakeLimits fields this tender changes, e.g. {"allowed_kinds": ["pdf"]}'
+    )
 
 
 class BidIn(BaseModel):
@@ -73,6 +77,17 @@ async def _stream_into(request: Request, up: Upload) -> None:
         raise failure[0]
 
 
+def _tender_json(row: TenderRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "reference": row.reference,
+        "title": row.title,
+        "buyer": row.buyer,
+        "deadline": row.deadline.isoformat(),
+        "intake": row.intake_policy or {},
+    }
+
+
 def tenant(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
     """The calling platform, from ``Authorization: Bearer <api key>``."""
     rt: Runtime = request.app.state.runtime
@@ -114,14 +129,13 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
 
     @app.post("/v1/tenders", status_code=201, tags=["tenders"])
     def create_tender(body: TenderIn, who: Tenant) -> dict[str, Any]:
-        row = desk.create_tender(who, body.reference, body.title, body.buyer, body.deadline)
-        return {
-            "id": row.id,
-            "reference": row.reference,
-            "title": row.title,
-            "buyer": row.buyer,
-            "deadline": row.deadline.isoformat(),
-        }
+        return _tender_json(
+            desk.create_tender(who, body.reference, body.title, body.buyer, body.deadline, body.intake)
+        )
+
+    @app.get("/v1/tenders/{tender_id}", tags=["tenders"])
+    def get_tender(tender_id: str, who: Tenant) -> dict[str, Any]:
+        return _tender_json(desk.tender(who, tender_id))
 
     @app.post("/v1/tenders/{tender_id}/bids", status_code=201, tags=["bids"])
     def create_bid(tender_id: str, body: BidIn, who: Tenant) -> dict[str, Any]:

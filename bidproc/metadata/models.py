@@ -59,6 +59,8 @@ class TenderRow(Base):
     buyer: Mapped[str] = mapped_column(String(500))
     deadline: Mapped[datetime]
     created_at: Mapped[datetime]
+    # The tender's own intake policy (IntakeLimits fields it changes, e.g. allowed_kinds); none: defaults.
+    intake_policy: Mapped[dict[str, Any] | None]
 
 
 class BidRow(Base):

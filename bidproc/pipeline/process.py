@@ -18,8 +18,9 @@ from bidproc.desk import bid_prefix
 from bidproc.domain import BidStatus, Stage, Verdict
 from bidproc.errors import BidprocError
 from bidproc.intake.inspect import RETRY_CODES
+from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
-from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, StageRunRow
+from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, StageRunRow, TenderRow
 from bidproc.pipeline import lease, stages
 from bidproc.runtime import Runtime
 
@@ -72,6 +73,9 @@ class BidProcessor:
             bid.attempts += 1
             key = rt.service_key.unwrap(bid.wrapped_key)
             prefix = bid_prefix(bid.tender_id, bid.id)
+            tender = s.get(TenderRow, bid.tender_id)
+            assert tender is not None
+            limits = IntakeLimits.from_mapping(tender.intake_policy or {})
             receipt = s.get(ReceiptRow, bid_id)
             assert receipt is not None, "a submitted bid always has its receipt"
             content_hash = hashlib.sha256(receipt.body).hexdigest()
@@ -82,7 +86,7 @@ class BidProcessor:
             for doc in self._documents(bid_id):
                 if doc.verdict != Verdict.PENDING.value:
                     continue  # decided by an earlier delivery
-                result = stages.intake_document(rt, key, doc, prefix)
+                result = stages.intake_document(rt, key, doc, prefix, limits)
                 with rt.db.session() as s:
                     row = s.get(DocumentRow, doc.id)
                     assert row is not None

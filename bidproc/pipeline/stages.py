@@ -29,9 +29,9 @@ def opener(rt: Runtime, key: bytes, object_key: str) -> BinaryIO:
     return cast(BinaryIO, DecryptingReader(key, StoredObject(rt.store, object_key)))
 
 
-def intake_document(rt: Runtime, key: bytes, doc: DocumentRow, prefix: str) -> dict[str, Any]:
+def intake_document(rt: Runtime, key: bytes, doc: DocumentRow, prefix: str, limits: IntakeLimits) -> dict[str, Any]:
     """Inspect one document; store its renditions encrypted; return what the documents row records."""
-    verdict: FileVerdict = inspect(doc.name, lambda: opener(rt, key, doc.object_key), rt.scanner, IntakeLimits())
+    verdict: FileVerdict = inspect(doc.name, lambda: opener(rt, key, doc.object_key), rt.scanner, limits)
     renditions = []
     for r in verdict.renditions:
         object_key = f"{prefix}/renditions/{doc.id}/{hashlib.sha256(r.name.encode()).hexdigest()[:16]}.enc"
