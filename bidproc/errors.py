@@ -98,6 +98,7 @@ class Warning_(StrEnum):
     # intake (added with issue 4)
     PDF_NOT_NORMALISED = "pdf.not_normalised"  # too large for a reading rendition; the original stands
     ARCHIVE_EMPTY_MEMBER = "archive.empty_member"
+    CMS_CONTENT_NOT_INSPECTED = "cms.content_not_inspected"
 
 
 class BidprocError(Exception):

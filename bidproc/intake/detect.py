@@ -229,3 +229,15 @@ def mismatch(name: str, kind: str) -> bool:
     """The name's extension promises another kind than the content is."""
     expected = _EXT_KINDS.get(extension(name))
     return expected is not None and kind not in expected
+
+
+def enveloped_content(data: bytes) -> bytes | None:
+    """The document inside an enveloping CMS SignedData (.p7m), or None when it is detached or unreadable."""
+    try:
+        info = cms.ContentInfo.load(data, strict=False)
+        if info["content_type"].native != "signed_data":
+            return None
+        content = info["content"]["encap_content_info"]["content"]
+        return None if content.native is None else bytes(content.native)
+    except (ValueError, TypeError, KeyError):
+        return None

@@ -172,7 +172,44 @@ def _inspect(run: Run, label: str, path: str, opener: Opener, depth: int, size: 
         warnings.append(Warning_.OFFICE_MACROS.value)
     if found.kind == "pdf":
         return _pdf(run, verdict, found, label, path, opener, sha, size, warnings)
+    if found.kind == "cms-signature" and found.media_type == "application/pkcs7-mime":
+        return _enveloping(run, verdict, found, label, path, opener, sha, size, depth, warnings)
     return verdict(found.kind, found.media_type, sha, None, warnings=tuple(warnings))
+
+
+def _enveloping(
+    run: Run,
+    verdict: Make,
+    found: detect.Detection,
+    label: str,
+    path: str,
+    opener: Opener,
+    sha: str,
+    size: int,
+    depth: int,
+    warnings: list[str],
+) -> FileVerdict:
+    """An enveloping CAdES (.p7m) carries the signed document: it goes through intake like any file."""
+    if size > run.limits.max_signature_parse_bytes:
+        warnings.append(Warning_.CMS_CONTENT_NOT_INSPECTED.value)
+        return verdict(found.kind, found.media_type, sha, None, warnings=tuple(warnings))
+    content = detect.enveloped_content(read_bounded(opener, run.limits.max_signature_parse_bytes, "CMS"))
+    if not content:
+        return verdict(found.kind, found.media_type, sha, None, warnings=tuple(warnings))
+    name = label[: -len(".p7m")] if label.lower().endswith(".p7m") and len(label) > 4 else f"{label}.content"
+    member = _inspect(run, name, f"{path}/{name}", bytes_opener(content), depth + 1, len(content))
+    code = Code(member.code) if member.code else None
+    message = f"signed content {member.file}: {member.message}" if code else ""
+    return verdict(
+        found.kind,
+        found.media_type,
+        sha,
+        code,
+        message,
+        warnings=tuple(warnings),
+        members=(member,),
+        malware=member.malware,
+    )
 
 
 _EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
