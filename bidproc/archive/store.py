@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, cast
+from typing import BinaryIO, Protocol, cast
 
 from bidproc.config import Settings
 from bidproc.errors import BidprocError, Code
@@ -65,13 +65,12 @@ class LocalStore:
         final = self._path(key)
         temp = self.root / ".incoming" / uuid.uuid4().hex
         try:
-            with temp.open("wb", buffering=0) as fh:
-                flusher = _Flusher(fh.fileno())
+            with temp.open("wb") as fh:
+                writer = _BackgroundFile(fh)
                 try:
-                    yield flusher.wrap(fh)
+                    yield writer
                 finally:
-                    flusher.close()
-                os.fsync(fh.fileno())
+                    writer.close()
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temp, final)
         finally:
@@ -118,52 +117,49 @@ class _UploadAborted(Exception):
     pass
 
 
-class _Flusher:
-    """Flushes a large file to disk in the background while it is still being written.
+class _BackgroundFile:
+    """Writes to a file from a thread of its own, syncing to disk every ``sync_every`` bytes.
 
-    One fsync at the end of a 1 GB upload would stall the request for seconds; syncing every
-    ``every`` bytes from another thread overlaps the disk's work with receiving and encrypting.
+    The caller (who also encrypts) hands over ciphertext and goes on; the disk's work overlaps with
+    receiving and encrypting instead of following them, and one final fsync of a 1 GB file no longer
+    stalls the request. The queue is bounded, so memory stays flat when the disk is slow.
     """
 
-    def __init__(self, fd: int, every: int = 64 << 20) -> None:
-        self._fd, self._every, self._pending = fd, every, 0
-        self._wake = threading.Event()
-        self._done = False
-        self._thread = threading.Thread(target=self._run, name="fsync", daemon=True)
+    def __init__(self, fh: BinaryIO, sync_every: int = 64 << 20) -> None:
+        self._fh, self._sync_every = fh, sync_every
+        self._pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._error: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="store-write", daemon=True)
         self._thread.start()
 
-    def wrap(self, fh: BinaryIO | Any) -> ObjectWriter:
-        flusher = self
-
-        class _Writer:
-            def write(self, data: bytes, /) -> object:
-                view = memoryview(data)
-                while view:  # an unbuffered file may write less than asked
-                    view = view[fh.write(view) :]
-                flusher.wrote(len(data))
-                return len(data)
-
-        return _Writer()
-
-    def wrote(self, n: int) -> None:
-        self._pending += n
-        if self._pending >= self._every:
-            self._pending = 0
-            self._wake.set()
+    def write(self, data: bytes, /) -> object:
+        if self._error:
+            raise BidprocError(Code.STORAGE_UNAVAILABLE, f"writing failed: {self._error[0]}")
+        self._pieces.put(bytes(data))
+        return len(data)
 
     def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._done:
-                return
-            with contextlib.suppress(OSError):
-                os.fdatasync(self._fd)
+        unsynced = 0
+        while (piece := self._pieces.get()) is not None:
+            if self._error:
+                continue
+            try:
+                self._fh.write(piece)
+                unsynced += len(piece)
+                if unsynced >= self._sync_every:
+                    os.fdatasync(self._fh.fileno())
+                    unsynced = 0
+            except OSError as exc:
+                self._error.append(exc)
 
     def close(self) -> None:
-        self._done = True
-        self._wake.set()
+        """Wait for every piece to be written and synced; raise what the writing thread met."""
+        self._pieces.put(None)
         self._thread.join()
+        if self._error:
+            raise BidprocError(Code.STORAGE_UNAVAILABLE, f"writing failed: {self._error[0]}")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
 
 
 class _QueueReader:
