@@ -7,12 +7,16 @@ journalled in the same transaction as what it records.
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn, TypeVar, cast
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bidproc.domain import BidStatus, Tender, clean_file_name, utc
@@ -23,6 +27,32 @@ from bidproc.intake.receive import DepositReceipt, ReceivedFile, issue_receipt, 
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, TenderRow
 from bidproc.runtime import Runtime
+from bidproc.timestamps.tsa import LocalTSA, TimestampAuthority
+
+log = logging.getLogger(__name__)
+
+
+class AccessDenied(BidprocError):
+    """Another tenant's (or no) object: answered as not found, journalled as an attempt."""
+
+    def __init__(self, code: Code, message: str, *, tenant: str, subject: str, what: str) -> None:
+        super().__init__(code, message)
+        self.tenant, self.subject, self.what = tenant, subject, what
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def journals_denials(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: Desk, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except AccessDenied as denied:
+            self.journal_denial(denied)
+            raise
+
+    return cast(F, wrapper)
 
 
 def bid_prefix(tender_id: str, bid_id: str) -> str:
@@ -83,6 +113,7 @@ class Desk:
             )
             return row
 
+    @journals_denials
     def tender(self, tenant: str, tender_id: str) -> TenderRow:
         with self.rt.db.session() as s:
             return self._tender(s, tenant, tender_id)
@@ -91,7 +122,6 @@ class Desk:
         row = s.get(TenderRow, tender_id)
         if row is None or row.tenant_id != tenant:
             self._denied(s, tenant, tender_id, "tender")
-            raise BidprocError(Code.TENDER_NOT_FOUND, f"no tender {tender_id}")
         return row
 
     def _bid(self, s: Session, tenant: str, bid_id: str, *, lock: bool = False) -> tuple[BidRow, TenderRow]:
@@ -100,23 +130,32 @@ class Desk:
         tender = s.get(TenderRow, bid.tender_id) if bid is not None else None
         if bid is None or tender is None or tender.tenant_id != tenant:
             self._denied(s, tenant, bid_id, "bid")
-            raise BidprocError(Code.BID_NOT_FOUND, f"no bid {bid_id}")
         return bid, tender
 
-    def _denied(self, s: Session, tenant: str, subject: str, what: str) -> None:
-        # Another tenant's object answers "not found" (no existence leak), but the attempt is journalled
-        # in its own transaction so that the caller's rollback does not erase it.
-        with self.rt.db.session() as js:
+    def _denied(self, s: Session, tenant: str, subject: str, what: str) -> NoReturn:
+        # Another tenant's object answers "not found" (no existence leak); the attempt is journalled by
+        # @journals_denials once the caller's transaction is over (SQLite allows one writer at a time).
+        raise AccessDenied(
+            Code.TENDER_NOT_FOUND if what == "tender" else Code.BID_NOT_FOUND,
+            f"no {what} {subject}",
+            tenant=tenant,
+            subject=subject,
+            what=what,
+        )
+
+    def journal_denial(self, denied: AccessDenied) -> None:
+        with self.rt.db.session() as s:
             append(
-                js,
-                actor=tenant,
+                s,
+                actor=denied.tenant,
                 action="access.denied",
-                subject=subject,
+                subject=denied.subject,
                 now=self.rt.clock(),
-                detail={"what": what, "reason": "not found for this tenant"},
+                detail={"what": denied.what, "reason": "not found for this tenant"},
             )
 
     # -- bids ----------------------------------------------------------------------------------
+    @journals_denials
     def create_bid(self, tenant: str, tender_id: str, bidder: str) -> BidRow:
         now = self.rt.clock()
         if not bidder.strip():
@@ -141,6 +180,7 @@ class Desk:
             append(s, actor=tenant, action="bid.created", subject=row.id, now=now, detail={"tender": tender.id})
             return row
 
+    @journals_denials
     def begin_upload(self, tenant: str, bid_id: str, name: str) -> Upload:
         name = clean_file_name(name)
         with self.rt.db.session() as s:
@@ -162,8 +202,15 @@ class Desk:
             object_key = f"{bid_prefix(tender.id, bid.id)}/files/{doc_id}.enc"
         return Upload(self, tenant, bid_id, doc_id, name, object_key, key)
 
+    @journals_denials
     def submit(self, tenant: str, bid_id: str) -> tuple[BidRow, DepositReceipt]:
-        """Close the bid and issue its receipt. Late bids get a receipt marked late, then ``deadline.passed``."""
+        """Close the bid and issue its receipt. Late bids get a receipt marked late, then ``deadline.passed``.
+
+        The time of this request ends the upload and decides lateness (French rule). The TSA is called
+        outside any database transaction (a remote TSA may take seconds; SQLite has one writer), and if
+        the configured TSA is down the embedded one stamps the receipt, which says so: an outage never
+        turns an on-time bid into a late one.
+        """
         with self.rt.db.session() as s:
             bid, tender_row = self._bid(s, tenant, bid_id, lock=True)
             if bid.status != BidStatus.DRAFT.value:
@@ -171,20 +218,18 @@ class Desk:
             docs = s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid_id)).scalars().all()
             if not docs:
                 raise BidprocError(Code.BID_EMPTY, "a bid needs at least one file")
-            # The upload ends with this request: its time decides lateness (French rule).
             received_at = self.rt.clock()
-            tender = tender_of(tender_row)
-            body = receipt_body(
-                tender=tender,
-                bid_id=bid.id,
-                bidder=bid.bidder,
-                received_at=received_at,
-                files=[ReceivedFile(d.name, d.size, d.sha256) for d in docs],
-                tsa_name=self.rt.tsa.name,
-                tsa_qualified=False,
-            )
-            receipt = issue_receipt(body, self.rt.tsa, self.rt.sealer, received_at)
-            late = tender.is_late(received_at)
+            tender, bidder = tender_of(tender_row), bid.bidder
+        files = [ReceivedFile(d.name, d.size, d.sha256) for d in docs]
+        receipt = self._receipt(tender, bid_id, bidder, files, received_at)
+        late = tender.is_late(received_at)
+        with self.rt.db.session() as s:
+            bid, _ = self._bid(s, tenant, bid_id, lock=True)
+            if bid.status != BidStatus.DRAFT.value:
+                raise BidprocError(Code.BID_ALREADY_SUBMITTED, f"bid is already {bid.status}")
+            now_docs = s.execute(select(DocumentRow.id).where(DocumentRow.bid_id == bid_id)).scalars().all()
+            if sorted(now_docs) != sorted(d.id for d in docs):
+                raise BidprocError(Code.BID_CHANGED, "a file was added while the bid was being submitted: submit again")
             bid.status = (BidStatus.LATE if late else BidStatus.SUBMITTED).value
             bid.late, bid.upload_ended_at, bid.updated_at = late, received_at, received_at
             s.add(
@@ -202,11 +247,44 @@ class Desk:
                 action="bid.late" if late else "bid.submitted",
                 subject=bid.id,
                 now=received_at,
-                detail={"receipt_sha256": receipt.sha256, "files": len(docs), "tender": tender.id},
+                detail={
+                    "receipt_sha256": receipt.sha256,
+                    "files": len(docs),
+                    "tender": tender.id,
+                    "tsa": receipt.timestamp.tsa,
+                },
             )
         return bid, receipt
 
+    def _receipt(
+        self, tender: Tender, bid_id: str, bidder: str, files: list[ReceivedFile], received_at: datetime
+    ) -> DepositReceipt:
+        def issue(tsa: TimestampAuthority, name: str) -> DepositReceipt:
+            body = receipt_body(
+                tender=tender,
+                bid_id=bid_id,
+                bidder=bidder,
+                received_at=received_at,
+                files=files,
+                tsa_name=name,
+                tsa_qualified=False,
+            )
+            return issue_receipt(body, tsa, self.rt.sealer, received_at)
+
+        try:
+            return issue(self.rt.tsa, self.rt.tsa.name)
+        except BidprocError as exc:
+            if isinstance(self.rt.tsa, LocalTSA) or exc.code not in {
+                Code.TIMESTAMP_UNAVAILABLE,
+                Code.TIMESTAMP_INVALID,
+            }:
+                raise
+            log.warning("TSA %s failed (%s): the receipt is stamped by the embedded TSA", self.rt.tsa.name, exc)
+            local = LocalTSA(self.rt.local_pki)
+            return issue(local, f"{local.name}; fallback because {self.rt.tsa.name} failed: {exc.code.value}")
+
     # -- reading -------------------------------------------------------------------------------
+    @journals_denials
     def status(self, tenant: str, bid_id: str) -> dict[str, Any]:
         with self.rt.db.session() as s:
             bid, tender = self._bid(s, tenant, bid_id)
@@ -235,12 +313,13 @@ class Desk:
                 "outcome": bid.outcome or {},
             }
 
+    @journals_denials
     def receipt(self, tenant: str, bid_id: str) -> ReceiptRow:
         with self.rt.db.session() as s:
             self._bid(s, tenant, bid_id)
             row = s.get(ReceiptRow, bid_id)
             if row is None:
-                raise BidprocError(Code.BID_NOT_FOUND, "this bid has no receipt yet: submit it first")
+                raise BidprocError(Code.BID_NOT_SUBMITTED, "this bid has no receipt yet: submit it first")
             append(s, actor=tenant, action="bid.receipt.read", subject=bid_id, now=self.rt.clock())
             return row
 
@@ -260,7 +339,7 @@ class Upload:
     def __post_init__(self) -> None:
         self._stack = contextlib.ExitStack()
         writer = self._stack.enter_context(self.desk.rt.store.open_writer(self.object_key))
-        self._encryptor = Encryptor(self.data_key, writer.write)
+        self._encryptor = Encryptor(self.data_key, writer.write, context=self.object_key.encode())
         self._limit = self.desk.rt.settings.api.max_file_bytes
 
     def write(self, data: bytes) -> None:
@@ -272,11 +351,20 @@ class Upload:
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
 
     def commit(self) -> DocumentRow:
-        sha = self._encryptor.finish()
+        self._sha256 = self._encryptor.finish()
         self._stack.close()  # the object is now complete under its final key
         rt = self.desk.rt
-        now = rt.clock()
-        with rt.db.session() as s:
+        try:
+            return self._record(rt.clock())
+        except BaseException as exc:
+            # No row, no object: a refused or failed upload leaves nothing behind under the bid.
+            rt.store.delete(self.object_key)
+            if isinstance(exc, IntegrityError):
+                raise BidprocError(Code.FILE_DUPLICATE, f"file {self.name!r} is already in this bid") from exc
+            raise
+
+    def _record(self, now: datetime) -> DocumentRow:
+        with self.desk.rt.db.session() as s:
             bid, _ = self.desk._bid(s, self.tenant, self.bid_id, lock=True)
             if bid.status != BidStatus.DRAFT.value:
                 raise BidprocError(Code.BID_ALREADY_SUBMITTED, "the bid was submitted during this upload")
@@ -285,7 +373,7 @@ class Upload:
                 bid_id=self.bid_id,
                 name=self.name,
                 size=self._encryptor.size,
-                sha256=sha,
+                sha256=self._sha256,
                 object_key=self.object_key,
                 uploaded_at=now,
                 verdict="pending",
@@ -298,6 +386,6 @@ class Upload:
                 action="file.received",
                 subject=self.bid_id,
                 now=now,
-                detail={"document": self.doc_id, "size": row.size, "sha256": sha},
+                detail={"document": self.doc_id, "size": row.size, "sha256": self._sha256},
             )
         return row

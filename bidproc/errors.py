@@ -47,6 +47,10 @@ class Code(StrEnum):
     BID_NOT_FOUND = "bid.not_found"
     BID_ALREADY_SUBMITTED = "bid.already_submitted"
     BID_EMPTY = "bid.empty"
+    BID_CHANGED = "bid.changed"
+    BID_NOT_SUBMITTED = "bid.not_submitted"
+    SERVICE_BUSY = "service.busy"
+    INTERNAL_ERROR = "internal.error"
     TENDER_NOT_FOUND = "tender.not_found"
     TENDER_DUPLICATE = "tender.duplicate"
     OPENING_TOO_EARLY = "opening.too_early"
@@ -99,6 +103,9 @@ class Warning_(StrEnum):
     PDF_NOT_NORMALISED = "pdf.not_normalised"  # too large for a reading rendition; the original stands
     ARCHIVE_EMPTY_MEMBER = "archive.empty_member"
     CMS_CONTENT_NOT_INSPECTED = "cms.content_not_inspected"
+    # XAdES levels beyond B-T
+    XADES_VALIDATION_DATA_INCOMPLETE = "xades.validation_data_incomplete"  # embedded values do not cover: no B-LT
+    XADES_ARCHIVE_TIMESTAMP_INVALID = "xades.archive_timestamp_invalid"  # an ArchiveTimeStamp not verified: no B-LTA
 
 
 class BidprocError(Exception):
@@ -128,6 +135,14 @@ HTTP_STATUS: dict[Code, int] = {
     Code.FILE_NOT_FOUND: 404,
     Code.DEADLINE_PASSED: 409,
     Code.BID_ALREADY_SUBMITTED: 409,
+    Code.BID_CHANGED: 409,
+    Code.BID_NOT_SUBMITTED: 409,
+    Code.SERVICE_BUSY: 503,
+    Code.INTERNAL_ERROR: 500,
+    Code.STORAGE_INTEGRITY: 500,
+    Code.STORAGE_NOT_FOUND: 500,
+    Code.CONFIG_INVALID: 500,
+    Code.JOURNAL_BROKEN: 500,
     Code.TENDER_DUPLICATE: 409,
     Code.FILE_DUPLICATE: 409,
     Code.OPENING_TOO_EARLY: 409,

@@ -41,6 +41,10 @@ class ObjectStore(Protocol):
 
     def keys(self, prefix: str = "") -> Iterator[str]: ...
 
+    def delete(self, key: str) -> None:
+        """Remove an object (only for uploads that never became part of a bid); absent is fine."""
+        ...
+
 
 def _check_key(key: str) -> str:
     parts = key.split("/")
@@ -102,6 +106,9 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         for path in sorted(self.root.rglob("*")):
@@ -317,6 +324,10 @@ class S3Store:
             if exc.code is Code.STORAGE_NOT_FOUND:
                 return False
             raise
+
+    def delete(self, key: str) -> None:
+        with self._errors(f"delete {key}"):
+            self._client.remove_object(self.bucket, _check_key(key))
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         with self._errors(f"list {prefix}"):

@@ -37,10 +37,12 @@ TAG_LEN = 16
 DEFAULT_CHUNK = 1 << 20
 
 
-def _file_key(data_key: bytes, salt: bytes) -> AESGCM:
+def _file_key(data_key: bytes, salt: bytes, context: bytes) -> AESGCM:
     if len(data_key) != 32:
         raise ValueError("data keys are 32 bytes (AES-256)")
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"bidproc file v1").derive(data_key)
+    # The context (the object's key in the store) is bound into the file key: an object moved or
+    # swapped to another key of the same bid no longer decrypts.
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"bidproc file v1\0" + context).derive(data_key)
     return AESGCM(key)
 
 
@@ -54,12 +56,13 @@ class Encryptor:
     ``sink`` receives ciphertext; nothing else sees the plaintext. Call :meth:`finish` once.
     """
 
-    def __init__(self, data_key: bytes, sink: Callable[[bytes], object], chunk_size: int = DEFAULT_CHUNK) -> None:
+    def __init__(self, data_key: bytes, sink: Callable[[bytes], object], chunk_size: int = DEFAULT_CHUNK,
+                 *, context: bytes = b"") -> None:
         if not 4096 <= chunk_size <= 64 << 20:
             raise ValueError("chunk_size must be between 4 KiB and 64 MiB")
         salt = os.urandom(16)
         self._header = MAGIC + struct.pack(">I", chunk_size) + salt
-        self._aead = _file_key(data_key, salt)
+        self._aead = _file_key(data_key, salt, context)
         self._chunk = chunk_size
         self._sink = sink
         self._buffer = bytearray()
@@ -100,9 +103,9 @@ class Encryptor:
         self._index += 1
 
 
-def encrypt_bytes(data_key: bytes, data: bytes, chunk_size: int = DEFAULT_CHUNK) -> bytes:
+def encrypt_bytes(data_key: bytes, data: bytes, chunk_size: int = DEFAULT_CHUNK, *, context: bytes = b"") -> bytes:
     out = io.BytesIO()
-    enc = Encryptor(data_key, out.write, chunk_size)
+    enc = Encryptor(data_key, out.write, chunk_size, context=context)
     enc.write(data)
     enc.finish()
     return out.getvalue()
@@ -132,7 +135,7 @@ class DecryptingReader(io.RawIOBase):
     several GB. Any tampering raises ``storage.integrity``.
     """
 
-    def __init__(self, data_key: bytes, source: RangeSource) -> None:
+    def __init__(self, data_key: bytes, source: RangeSource, *, context: bytes = b"") -> None:
         super().__init__()
         if source.size < HEADER_LEN + TAG_LEN:
             raise BidprocError(Code.STORAGE_INTEGRITY, "encrypted object is truncated")
@@ -140,8 +143,10 @@ class DecryptingReader(io.RawIOBase):
         if header[: len(MAGIC)] != MAGIC:
             raise BidprocError(Code.STORAGE_INTEGRITY, "not a bidproc encrypted object")
         (self._chunk,) = struct.unpack(">I", header[len(MAGIC) : len(MAGIC) + 4])
+        if not 4096 <= self._chunk <= 64 << 20:  # read before it is authenticated: bound it
+            raise BidprocError(Code.STORAGE_INTEGRITY, "encrypted object has an impossible chunk size")
         self._header = header
-        self._aead = _file_key(data_key, header[len(MAGIC) + 4 :])
+        self._aead = _file_key(data_key, header[len(MAGIC) + 4 :], context)
         self._source = source
         body = source.size - HEADER_LEN
         stride = self._chunk + TAG_LEN
@@ -205,5 +210,5 @@ class DecryptingReader(io.RawIOBase):
         return b"".join(parts)
 
 
-def decrypt_bytes(data_key: bytes, blob: bytes) -> bytes:
-    return DecryptingReader(data_key, BytesSource(blob)).read()
+def decrypt_bytes(data_key: bytes, blob: bytes, *, context: bytes = b"") -> bytes:
+    return DecryptingReader(data_key, BytesSource(blob), context=context).read()

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO, cast
 from bidproc.archive.store import StoredObject
 from bidproc.domain import Verdict
 from bidproc.encryption.stream import DecryptingReader, encrypt_bytes
+from bidproc.errors import BidprocError, Code
 from bidproc.intake.inspect import FileVerdict, inspect
 from bidproc.intake.limits import IntakeLimits
 from bidproc.metadata.models import DocumentRow, ReceiptRow
@@ -26,16 +27,23 @@ MAX_SIGNED_DOCUMENT_BYTES = 256 << 20
 
 
 def opener(rt: Runtime, key: bytes, object_key: str) -> BinaryIO:
-    return cast(BinaryIO, DecryptingReader(key, StoredObject(rt.store, object_key)))
+    reader = DecryptingReader(key, StoredObject(rt.store, object_key), context=object_key.encode())
+    return cast(BinaryIO, reader)
+
+
+def put_encrypted(rt: Runtime, key: bytes, object_key: str, data: bytes) -> None:
+    rt.store.put_bytes(object_key, encrypt_bytes(key, data, context=object_key.encode()))
 
 
 def intake_document(rt: Runtime, key: bytes, doc: DocumentRow, prefix: str, limits: IntakeLimits) -> dict[str, Any]:
     """Inspect one document; store its renditions encrypted; return what the documents row records."""
     verdict: FileVerdict = inspect(doc.name, lambda: opener(rt, key, doc.object_key), rt.scanner, limits)
+    if verdict.sha256 != doc.sha256:  # the stored object is not the file the receipt lists
+        raise BidprocError(Code.STORAGE_INTEGRITY, f"{doc.object_key} does not hash to the received {doc.sha256}")
     renditions = []
     for r in verdict.renditions:
         object_key = f"{prefix}/renditions/{doc.id}/{hashlib.sha256(r.name.encode()).hexdigest()[:16]}.enc"
-        rt.store.put_bytes(object_key, encrypt_bytes(key, r.data))
+        put_encrypted(rt, key, object_key, r.data)
         renditions.append({**r.to_json(), "object_key": object_key})
     report = verdict.to_json()
     report["renditions"] = renditions
@@ -81,7 +89,7 @@ def signature_reports(
         doc = by_name[name]
         object_key = f"{prefix}/reports/{doc.id}.json.enc"
         body = json.dumps(report.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8")
-        rt.store.put_bytes(object_key, encrypt_bytes(key, body))
+        put_encrypted(rt, key, object_key, body)
         summary["reports"][name] = {
             "object_key": object_key,
             "bottom_line": report.bottom_line,

@@ -68,6 +68,16 @@ def test_chunked_encryption_round_trip_seek_and_tamper() -> None:
         assert err.value.code is Code.STORAGE_INTEGRITY
     with pytest.raises(BidprocError):
         decrypt_bytes(os.urandom(32), bytes(blob))
+    # bound to where it is stored: the same ciphertext under another object key does not decrypt
+    bound = encrypt_bytes(key, b"offre", context=b"tenders/t/bids/b/files/1.enc")
+    assert decrypt_bytes(key, bound, context=b"tenders/t/bids/b/files/1.enc") == b"offre"
+    with pytest.raises(BidprocError):
+        decrypt_bytes(key, bound, context=b"tenders/t/bids/b/files/2.enc")
+    # a header whose (unauthenticated) chunk size is absurd is refused before it is used
+    forged = bytearray(bound)
+    forged[8:12] = b"\x00\x00\x00\x00"
+    with pytest.raises(BidprocError):
+        decrypt_bytes(key, bytes(forged), context=b"tenders/t/bids/b/files/1.enc")
 
 
 @pytest.mark.parametrize("backend", ["local", "s3"])

@@ -43,7 +43,8 @@ def test_signed_pdf_in_a_bid_gets_a_stored_report(tmp_path: Path, s3_endpoint: s
         # the report is stored encrypted under the bid's key, and says what a legal team needs
         blob = stack.rt.store.get_bytes(entry["object_key"])
         assert b"TOTAL_PASSED" not in blob
-        report = json.loads(decrypt_bytes(stack.rt.service_key.unwrap(wrapped), blob))
+        report = json.loads(decrypt_bytes(stack.rt.service_key.unwrap(wrapped), blob,
+                                          context=entry["object_key"].encode()))
         sig = report["signatures"][0]
         assert sig["format"] == "PAdES" and sig["indication"] == "TOTAL_PASSED" and sig["signer"]["common_name"]
     finally:

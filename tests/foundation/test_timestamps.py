@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from asn1crypto import pem
 from sqlalchemy import select
 
 from bidproc.config import replace
 from bidproc.desk import Desk
-from bidproc.errors import BidprocError, Code
 from bidproc.metadata.models import TenantRow
 from bidproc.runtime import Runtime
 from bidproc.tenants import create_api_key
@@ -35,7 +34,8 @@ def test_remote_tsa_token_verifies_with_openssl(pki: TestPKI, tmp_path: Path) ->
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_submit_with_tsa_down_keeps_the_bid_a_draft(stack: Stack) -> None:
+def test_tsa_down_at_submit_falls_back_to_the_embedded_tsa(stack: Stack, tmp_path: Path) -> None:
+    """An outage of the configured TSA must not make an on-time bid late: the embedded TSA stamps it."""
     settings = replace(stack.settings, timestamping={"tsa_url": f"http://127.0.0.1:{free_port()}/tsa",
                                                       "timeout_seconds": 3})
     rt = Runtime(settings, clock=stack.clock)
@@ -44,15 +44,22 @@ def test_submit_with_tsa_down_keeps_the_bid_a_draft(stack: Stack) -> None:
         create_api_key(rt.db, "platform-tsa", rt.clock())
         with rt.db.session() as s:
             tenant = s.execute(select(TenantRow.id).where(TenantRow.name == "platform-tsa")).scalar_one()
-        tender = desk.create_tender(tenant, "T-TSA", "t", "b", stack.clock().replace(year=stack.clock().year + 1))
+        tender = desk.create_tender(tenant, "T-TSA", "t", "b", stack.clock() + timedelta(minutes=5))
         bid = desk.create_bid(tenant, tender.id, "ACME")
         up = desk.begin_upload(tenant, bid.id, "offre.txt")
         up.write(b"offre")
         up.commit()
-        with pytest.raises(BidprocError) as err:
-            desk.submit(tenant, bid.id)
-        assert err.value.code is Code.TIMESTAMP_UNAVAILABLE
-        status = desk.status(tenant, bid.id)
-        assert status["status"] == "draft" and [f["name"] for f in status["files"]] == ["offre.txt"]
+        row, receipt = desk.submit(tenant, bid.id)
+        assert row.status == "submitted" and not row.late
+        body = json.loads(receipt.body)
+        assert body["on_time"] is True
+        authority = body["timestamp_authority"]["name"]
+        assert "fallback" in authority and "NOT QUALIFIED" in authority
+        (tmp_path / "r.json").write_bytes(receipt.body)
+        (tmp_path / "r.tsr").write_bytes(receipt.timestamp.response_der)
+        (tmp_path / "tsa.pem").write_bytes(rt.local_pki.chain_pem(rt.local_pki.tsa))
+        proc = subprocess.run(["openssl", "ts", "-verify", "-data", "r.json", "-in", "r.tsr", "-CAfile", "tsa.pem"],
+                              cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
     finally:
         rt.close()
