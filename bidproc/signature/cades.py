@@ -2,7 +2,9 @@
 
 pyhanko's AdES processes do the work (they wrap ``generic_cms.cms_basic_validation``, the core of
 ``async_validate_detached_cms`` / ``async_validate_cms_signature``, and add the signature-timestamp
-handling those lack). Hand-written here: pairing a detached signature with the bid file it signs by
+handling those lack). Every SignerInfo of a CMS is validated and reported on its own (parallel
+signatures); pyhanko validates one SignerInfo per SignedData, so each is presented to it alone
+(:func:`signer_view`). Hand-written here: pairing a detached signature with the bid file it signs by
 the signed message digest, reading CAdES-LT validation data (certificate-values/revocation-values
 unsigned attributes) so B-LT validates offline, and extracting a .p7m's content for intake.
 """
@@ -26,6 +28,7 @@ from bidproc.signature.outcome import (
     check_digest_algorithm,
     claimed_time,
     embedded_timestamps,
+    indication_for_exception,
     indication_of,
     offline_warning,
     path_errors,
@@ -46,7 +49,9 @@ from bidproc.signature.report import (
 # CAdES-LT material (EN 319 122-2 §5.5): ETSI unsigned attributes asn1crypto does not name.
 CERT_VALUES = "1.2.840.113549.1.9.16.2.23"
 REVOCATION_VALUES = "1.2.840.113549.1.9.16.2.24"
-ARCHIVE_TS_V3 = "0.4.0.1733.2.4"
+ARCHIVE_TS_V3 = "0.4.0.1733.2.4"  # id-aa-ets-archiveTimestampV3 (EN 319 122-1)
+ARCHIVE_TS_V2 = "1.2.840.113549.1.9.16.2.48"  # id-aa-ets-archiveTimestampV2 (TS 101 733)
+ARCHIVE_TS = frozenset({ARCHIVE_TS_V3, ARCHIVE_TS_V2})
 
 
 def load_signed_data(data: bytes) -> cms.SignedData | None:
@@ -193,27 +198,84 @@ def level_of(si: cms.SignerInfo) -> Level:
 
 def has_archive_timestamp(si: cms.SignerInfo) -> bool:
     attrs = si["unsigned_attrs"]
-    return not isinstance(attrs, core.Void) and any(a["type"].dotted == ARCHIVE_TS_V3 for a in attrs)
+    return not isinstance(attrs, core.Void) and any(a["type"].dotted in ARCHIVE_TS for a in attrs)
 
 
-async def validate_cms(name: str, sd: cms.SignedData, ctx: Context, files: Mapping[str, bytes]) -> SignatureReport:
-    """One CMS signature file (first signer; multi-signer CMS is rare in bids and reported in warnings)."""
+def signer_view(sd: cms.SignedData, index: int) -> cms.SignedData:
+    """The SignedData as its ``index``-th signer alone would have made it (same content, certificates, CRLs).
+
+    Hand-written because pyhanko 0.38 has no per-SignerInfo entry point: ``generic_cms`` and the
+    ``ades`` processes all take a whole SignedData and call ``extract_signer_info``, which refuses
+    anything but exactly one SignerInfo. Dropping the other SignerInfos changes nothing a signer
+    signed: a SignerInfo's signature covers its own signed attributes (hence the content digest) only,
+    and the signature timestamp covers its own signature value only (RFC 5652 §5.4, RFC 3161 App. A).
+    """
+    if len(sd["signer_infos"]) == 1:
+        return sd
+    view = cms.SignedData.load(sd.untag().dump())
+    view["signer_infos"] = cms.SignerInfos([cms.SignerInfo.load(sd["signer_infos"][index].dump())])
+    return view
+
+
+async def validate_cms(
+    name: str, sd: cms.SignedData, ctx: Context, files: Mapping[str, bytes]
+) -> list[SignatureReport]:
+    """One CMS signature file: one report per SignerInfo (parallel signatures, e.g. co-signed bids).
+
+    Detached signatures are paired once with the bid file any signer's message digest matches; each
+    signer is then validated on its own against that data, so a signer over other data gets its own
+    HASH_FAILURE. An exception while validating one signer is that signer's verdict only.
+    """
+    count = len(sd["signer_infos"])
+    if count == 0:
+        return [
+            SignatureReport(
+                file=name,
+                format=SignatureFormat.CADES,
+                indication=Indication.TOTAL_FAILED,
+                subindication=SubIndication.FORMAT_FAILURE,
+                signature_id="0",
+                errors=("CMS SignedData without any SignerInfo",),
+            )
+        ]
+    pairing = pair_detached(name, sd, files) if is_detached(sd) else None
+    reports = []
+    for index in range(count):
+        view = None
+        try:
+            view = signer_view(sd, index)
+            reports.append(await _validate_signer(name, view, str(index), ctx, pairing))
+        except Exception as exc:  # this signer's verdict; the others are still validated
+            ind, sub, msg = indication_for_exception(exc)
+            reports.append(
+                SignatureReport(
+                    file=name,
+                    format=SignatureFormat.CADES,
+                    indication=ind,
+                    subindication=sub,
+                    signature_id=str(index),
+                    signer=_cert_signer(view) if view is not None else None,
+                    errors=(msg,),
+                )
+            )
+    return reports
+
+
+async def _validate_signer(
+    name: str, sd: cms.SignedData, signature_id: str, ctx: Context, pairing: Pairing | None
+) -> SignatureReport:
+    """The single signer of ``sd`` (see :func:`signer_view`), validated per EN 319 102-1."""
     base = SignatureReport(
-        file=name, format=SignatureFormat.CADES, indication=Indication.INDETERMINATE, signature_id="0"
+        file=name, format=SignatureFormat.CADES, indication=Indication.INDETERMINATE, signature_id=signature_id
     )
     warnings: list[str] = []
-    if len(sd["signer_infos"]) != 1:
-        warnings.append(
-            f"{Warning_.CMS_SIGNER_COUNT.value}: {len(sd['signer_infos'])} signers, only the first is validated"
-        )
     si = sd["signer_infos"][0]
     check_digest_algorithm(si["digest_algorithm"]["algorithm"].native)
     if has_archive_timestamp(si):
         warnings.append(f"{Warning_.CADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value}: level reported without B-LTA")
     raw_digest = None
     signed_name, content = name, enveloped_content(sd)
-    if is_detached(sd):
-        pairing = pair_detached(name, sd, files)
+    if pairing is not None:
         if pairing.data is None:
             return replace(
                 base,

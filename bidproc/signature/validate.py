@@ -43,7 +43,7 @@ async def _binary(
         if found.kind is Kind.PDF:
             return await validate_pdf(name, data, ctx)
         assert found.signed_data is not None
-        return [await validate_cms(name, found.signed_data, ctx, files)]
+        return await validate_cms(name, found.signed_data, ctx, files)
     except Exception as exc:
         ind, sub, msg = indication_for_exception(exc)
         fmt = SignatureFormat.PADES if found.kind is Kind.PDF else SignatureFormat.CADES
