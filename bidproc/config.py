@@ -59,6 +59,8 @@ class QueueSettings:
     heartbeat_timeout_seconds: int = 60
     # How long a worker's hold on a bid lasts without renewal (renewed every third of it while alive).
     lease_seconds: int = 120
+    # Deliveries of one bid before it is marked failed (a poison bid must not cycle through workers).
+    max_attempts: int = 25
     worker_threads: int = 2
 
 
@@ -91,6 +93,7 @@ class ApiSettings:
     port: int = 8080
     max_file_bytes: int = 4 << 30
     max_files_per_bid: int = 1000
+    max_concurrent_uploads: int = 64  # beyond: 503 service.busy (each upload holds a writer thread)
 
 
 @dataclass(frozen=True)

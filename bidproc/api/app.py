@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
+import threading
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,6 +24,7 @@ from bidproc.pipeline.queue import Pipeline
 from bidproc.runtime import Runtime
 from bidproc.tenants import authenticate
 
+log = logging.getLogger(__name__)
 UPLOAD_BUFFER = 1 << 20  # hand the encryptor 1 MiB at a time: fewer thread hops, memory stays flat
 
 
@@ -55,7 +58,22 @@ async def _stream_into(request: Request, up: Upload) -> None:
                 except BaseException as exc:  # re-raised on the event loop below
                     failure.append(exc)
 
-    writer = asyncio.get_running_loop().run_in_executor(None, drain)
+    # A thread of the upload's own, not one of the shared executor's: a slow client must not hold a
+    # pool thread that other requests need (uploads are capped by the semaphore instead).
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finished() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def run() -> None:
+        try:
+            drain()
+        finally:
+            loop.call_soon_threadsafe(finished)
+
+    threading.Thread(target=run, name="upload-writer", daemon=True).start()
     buffer = bytearray()
     try:
         async for chunk in request.stream():
@@ -72,7 +90,7 @@ async def _stream_into(request: Request, up: Upload) -> None:
             await run_in_threadpool(pieces.put, bytes(buffer))
     finally:
         await run_in_threadpool(pieces.put, None)
-        await writer
+        await done
     if failure:
         raise failure[0]
 
@@ -106,6 +124,13 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     )
     app.state.runtime = rt
     desk = Desk(rt)
+    uploads = asyncio.Semaphore(rt.settings.api.max_concurrent_uploads)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return JSONResponse({"code": Code.INTERNAL_ERROR.value, "message": "internal error (logged)"},
+                            status_code=500)
 
     @app.exception_handler(BidprocError)
     async def _error(_: Request, exc: BidprocError) -> JSONResponse:
@@ -155,12 +180,15 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     )
     async def upload(bid_id: str, name: str, request: Request, who: Tenant) -> dict[str, Any]:
         """Streams the body in; it is encrypted as it arrives and never held whole in memory."""
-        up = await run_in_threadpool(desk.begin_upload, who, bid_id, name)
-        try:
-            await _stream_into(request, up)
-        except BaseException as exc:
-            await run_in_threadpool(up.abort, exc)
-            raise
+        if uploads.locked():
+            raise BidprocError(Code.SERVICE_BUSY, "too many uploads in progress: retry shortly")
+        async with uploads:
+            up = await run_in_threadpool(desk.begin_upload, who, bid_id, name)
+            try:
+                await _stream_into(request, up)
+            except BaseException as exc:
+                await run_in_threadpool(up.abort, exc)
+                raise
         row = await run_in_threadpool(up.commit)
         return {"name": row.name, "size": row.size, "sha256": row.sha256}
 
@@ -178,7 +206,10 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
                 },
                 status_code=409,
             )
-        pipeline.enqueue(bid.id)
+        try:
+            pipeline.enqueue(bid.id)
+        except Exception:  # the bid is legally submitted; the reconciler will enqueue it
+            log.exception("could not enqueue bid %s now", bid.id)
         return Response(receipt.body, status_code=201, media_type="application/json")
 
     @app.get("/v1/bids/{bid_id}", tags=["bids"])

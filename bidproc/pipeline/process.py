@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,10 @@ class BidProcessor:
         self.worker_id = worker_id
 
     def process(self, bid_id: str) -> Outcome:
-        with lease.held(self.rt, bid_id, self.worker_id, self.rt.settings.queue.lease_seconds) as mine:
+        # A fresh owner per delivery: two deliveries of one bid in two threads of one process must not
+        # both believe they hold it.
+        owner = f"{self.worker_id}:{uuid.uuid4().hex[:8]}"
+        with lease.held(self.rt, bid_id, owner, self.rt.settings.queue.lease_seconds) as mine:
             if not mine:
                 return Outcome(bid_id, "held", note="another worker holds this bid")
             try:
@@ -71,6 +75,14 @@ class BidProcessor:
                 bid.status = BidStatus.PROCESSING.value
                 bid.updated_at = rt.clock()
             bid.attempts += 1
+            if bid.attempts > rt.settings.queue.max_attempts:
+                # A poison bid (it crashes or kills its workers) stops here, kept for a human to look at.
+                bid.status, bid.updated_at = BidStatus.FAILED.value, rt.clock()
+                bid.outcome = {**(bid.outcome or {}), "error": "pipeline.attempts_exhausted",
+                               "message": f"gave up after {rt.settings.queue.max_attempts} attempts"}
+                append(s, actor=self.worker_id, action="bid.failed", subject=bid_id, now=rt.clock(),
+                       detail=bid.outcome)
+                return Outcome(bid_id, bid.status, note="attempts exhausted")
             key = rt.service_key.unwrap(bid.wrapped_key)
             prefix = bid_prefix(bid.tender_id, bid.id)
             tender = s.get(TenderRow, bid.tender_id)

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, Retries
 from sqlalchemy import or_, select
 
 from bidproc.domain import BidStatus
@@ -52,7 +52,9 @@ def make_broker(rt: Runtime) -> dramatiq.Broker:
         broker = StubBroker()
     else:
         raise BidprocError(Code.CONFIG_INVALID, f"queue.backend must be embedded, redis or rabbitmq, not {q.backend!r}")
-    broker.add_middleware(BidFailureJournal(rt))
+    # dramatiq calls after_* hooks in reverse order: placed before Retries, ours runs after it, once
+    # Retries has decided whether the message failed for good.
+    broker.add_middleware(BidFailureJournal(rt), before=Retries)
     return broker
 
 
@@ -83,7 +85,7 @@ class BidFailureJournal(Middleware):
 class Pipeline:
     """The broker, the actor, and (when asked) workers and the reconciler of this process."""
 
-    def __init__(self, rt: Runtime, *, max_retries: int = 50) -> None:
+    def __init__(self, rt: Runtime, *, max_retries: int | None = None) -> None:
         self.rt = rt
         self.broker = make_broker(rt)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -105,7 +107,7 @@ class Pipeline:
             broker=self.broker,
             actor_name=ACTOR,
             queue_name=QUEUE,
-            max_retries=max_retries,
+            max_retries=rt.settings.queue.max_attempts if max_retries is None else max_retries,
             min_backoff=1_000,
             max_backoff=300_000,
             time_limit=6 * 3600 * 1000,

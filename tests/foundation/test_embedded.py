@@ -102,3 +102,39 @@ def test_object_store_is_atomic(backend: str, tmp_path: Path, request: pytest.Fi
     assert err.value.code is Code.STORAGE_NOT_FOUND
     with pytest.raises(BidprocError):
         store.put_bytes("../escape", b"x")
+
+
+def test_sqlite_denied_access_is_quick_and_journalled(tmp_path: Path) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from bidproc.config import replace
+    from bidproc.desk import Desk
+    from bidproc.metadata.models import JournalRow, TenantRow
+    from bidproc.runtime import Runtime
+    from bidproc.tenants import create_api_key
+
+    rt = Runtime(replace(load_settings(env={}), service={"data_dir": str(tmp_path)}))
+    try:
+        desk = Desk(rt)
+        for name in ("tenant-a", "tenant-b"):
+            create_api_key(rt.db, name, rt.clock())
+        with rt.db.session() as s:
+            ids = {name: id_ for name, id_ in s.execute(select(TenantRow.name, TenantRow.id))}
+        a, b = ids["tenant-a"], ids["tenant-b"]
+        tender = desk.create_tender(a, "R-1", "t", "b", datetime.now(UTC) + timedelta(hours=1))
+        bid = desk.create_bid(a, tender.id, "ACME")
+        start = time.monotonic()
+        for call in (lambda: desk.status(b, bid.id), lambda: desk.submit(b, bid.id),
+                     lambda: desk.create_bid(b, tender.id, "Intrus"), lambda: desk.status(a, "nope")):
+            with pytest.raises(BidprocError) as err:
+                call()
+            assert err.value.code in {Code.BID_NOT_FOUND, Code.TENDER_NOT_FOUND}
+        assert time.monotonic() - start < 5
+        with rt.db.session() as s:
+            denied = s.execute(select(JournalRow).where(JournalRow.action == "access.denied")).scalars().all()
+        assert [(d.actor, d.subject) for d in denied] == [(b, bid.id), (b, bid.id), (b, tender.id), (a, "nope")]
+    finally:
+        rt.close()
