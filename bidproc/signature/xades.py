@@ -12,6 +12,9 @@ Who does what:
   TRY_LATER) builds the chain to the policy's trust anchors only, fetches OCSP/CRLs unless offline, and
   yields the ETSI sub-indication.
 - ``xades_timestamp`` validates SignatureTimeStamps (signxml does not).
+- ``xades_ltv`` reads the embedded validation data (CertificateValues, RevocationValues,
+  TimeStampValidationData) into the ValidationContext and decides whether it covers the chain (B-LT);
+  ``xades_archive`` validates ArchiveTimeStamps (B-LTA).
 Hand-written here: locating the XAdES parts of each signature, identifying the signing certificate
 (EN 319 102-1 §5.2.3), the time logic of §5.5 (mirrors pyhanko's ``ades_with_time_validation``, which is
 bound to CMS and cannot take an XML signature), and the verdict/French-rule assembly.
@@ -20,13 +23,17 @@ bound to CMS and cannot take an XML signature), and the verdict/French-rule asse
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -36,7 +43,7 @@ from pyhanko.sign.validation.generic_cms import CertvalidatorOperationResult
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
-from bidproc.errors import Code
+from bidproc.errors import Code, Warning_
 from bidproc.signature import xades_checks as checks
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import (
@@ -47,6 +54,8 @@ from bidproc.signature.report import (
     SubIndication,
     TimestampInfo,
 )
+from bidproc.signature.xades_archive import find_archive_timestamps, validate_archive_timestamp
+from bidproc.signature.xades_ltv import USP, ValidationData, coverage_context, read_validation_data
 from bidproc.signature.xades_time import judge_chain, validate_signer_certificate
 from bidproc.signature.xades_timestamp import NS, find_signature_timestamps, validate_signature_timestamp
 from bidproc.signature.xml_safety import UnsafeXML, duplicate_ids, parse_untrusted
@@ -54,6 +63,12 @@ from bidproc.signature.xml_safety import UnsafeXML, duplicate_ids, parse_untrust
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 DS_SIGNATURE = f"{{{NS['ds']}}}Signature"
+_DECIDED_FROM_EMBEDDED_DATA = {
+    "REVOKED_NO_POE",
+    "REVOKED_CA_NO_POE",
+    "OUT_OF_BOUNDS_NO_POE",
+    "OUT_OF_BOUNDS_NOT_REVOKED",
+}
 
 
 def validate_xades(
@@ -125,10 +140,14 @@ class _Context:
     detached: Mapping[str, bytes]
     backend: AIOHttpFetcherBackend | None
 
-    def validation_context(self, extra_certs: list[x509.Certificate]) -> ValidationContext:
+    def validation_context(self, extra_certs: list[x509.Certificate], embedded: ValidationData) -> ValidationContext:
+        """``embedded``: the signature's own validation data (B-LT), used online and offline alike."""
         policy = self.policy
         others = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in extra_certs]
         others += [asn1_x509.Certificate.load(der) for der in policy.extra_certificates]
+        others += embedded.certificates
+        crls: list[bytes | asn1_crl.CertificateList] = [*policy.extra_crls, *embedded.crls]
+        ocsps: list[bytes | asn1_ocsp.OCSPResponse] = [*policy.extra_ocsps, *embedded.ocsps]
         return ValidationContext(
             trust_roots=[asn1_x509.Certificate.load(der) for der in policy.trust_anchors],  # never the OS store
             other_certs=others,
@@ -143,8 +162,8 @@ class _Context:
             # Online, a certificate that names a CRL/OCSP responder must be checked against it; offline we can
             # only use what we were given, and the report says revocation was not fetched.
             revocation_mode="soft-fail" if policy.offline else "hard-fail",
-            crls=list(policy.extra_crls) or None,
-            ocsps=list(policy.extra_ocsps) or None,
+            crls=crls or None,
+            ocsps=ocsps or None,
             fetcher_backend=self.backend,
         )
 
@@ -181,6 +200,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             french=checks.french(fmt, integrity, RuleOutcome.NOT_CHECKED, signer),
         )
     signing_time = core.signing_time
+    embedded = read_validation_data(parts.qualifying_properties)
 
     # Signature timestamps (XAdES-T): each must hold; valid ones are proofs of existence.
     timestamps: list[TimestampInfo] = []
@@ -188,7 +208,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
     signature_value = signature.find("ds:SignatureValue", NS)
     for element in find_signature_timestamps(parts.qualifying_properties):
         assert signature_value is not None  # signxml verified it exists
-        outcome = await validate_signature_timestamp(element, signature_value, ctx.validation_context([]))
+        outcome = await validate_signature_timestamp(element, signature_value, ctx.validation_context([], embedded))
         if outcome.time is not None:
             timestamps.append(TimestampInfo("signature", outcome.time, outcome.tsa, outcome.passed, outcome.detail))
         if not outcome.passed:
@@ -199,7 +219,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
     best_time = min(poe_times) if poe_times else None
 
     # Signing certificate and chain (EN 319 102-1 §5.2.6), then the time logic of §5.5.
-    vc = ctx.validation_context(chain_certs)
+    vc = ctx.validation_context(chain_certs, embedded)
     cert_asn1 = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
     if ctx.policy.trust_anchors:
         op = await validate_signer_certificate(cert_asn1, vc)
@@ -208,14 +228,42 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
         op = CertvalidatorOperationResult(success_result=None, error_subindic=no_chain)
     chain = judge_chain(op, cert, best_time, signing_time)
     warnings = list(chain.warnings)
-    if ctx.policy.offline:
+    level = Level.B_T if any(t.valid for t in timestamps) else Level.B_B
+    stamped = [t.time for t in timestamps if t.valid]
+    if level is Level.B_T and (embedded.certificates or embedded.has_revocation_values):
+        gap = await _embedded_data_gap(ctx, parts, cert_asn1, embedded, min(stamped))
+        if gap is None:
+            level = Level.B_LT
+        else:
+            warnings.append(f"{Warning_.XADES_VALIDATION_DATA_INCOMPLETE.value}: {gap}: level B-T, not B-LT")
+    archives = find_archive_timestamps(parts.qualifying_properties)
+    verified = 0
+    for element in archives:
+        outcome = await validate_archive_timestamp(
+            ctx.tree, signature, parts.qualifying_properties, element, core.references, vc
+        )
+        if outcome.time is not None:
+            timestamps.append(TimestampInfo("archive", outcome.time, outcome.tsa, outcome.passed, outcome.detail))
+        if outcome.passed:
+            verified += 1
+        else:
+            warnings.append(f"{Warning_.XADES_ARCHIVE_TIMESTAMP_INVALID.value}: {outcome.detail}: not B-LTA")
+    for _legacy in parts.qualifying_properties.findall(f"{USP}/xades:ArchiveTimeStamp", NS):
+        why = "xades:ArchiveTimeStamp (TS 101 903 v1.3.2 form) is not validated"
+        warnings.append(f"{Warning_.XADES_ARCHIVE_TIMESTAMP_INVALID.value}: {why}: not B-LTA")
+    if archives and verified == len(archives):
+        if level is Level.B_LT:
+            level = Level.B_LTA
+        else:
+            why = f"the archived signature is {level.value}, not B-LT: not B-LTA"
+            warnings.append(f"{Warning_.XADES_ARCHIVE_TIMESTAMP_INVALID.value}: {why}")
+    if ctx.policy.offline and level not in (Level.B_LT, Level.B_LTA):
         warnings.append("revocation.offline: revocation data was not fetched (offline validation)")
     if signing_time is not None and best_time is not None and signing_time > best_time:
         warnings.append("signing_time.after_timestamp: the claimed signing time is later than its proof of existence")
     candidates = [*([chain.outcome] if chain.outcome else []), *problems]
     failed = [c for c in candidates if c[0] is Indication.TOTAL_FAILED]
     worst = failed[0] if failed else (candidates[0] if candidates else None)
-    level = Level.B_T if any(t.valid for t in timestamps) else Level.B_B
     return checks.verdict(
         ctx.name,
         sig_id,
@@ -231,3 +279,41 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
         warnings=tuple(warnings),
         french=checks.french(RuleOutcome.PASSED, RuleOutcome.PASSED, chain.french, signer),
     )
+
+
+async def _embedded_data_gap(
+    ctx: _Context,
+    parts: checks.Parts,
+    cert: asn1_x509.Certificate,
+    embedded: ValidationData,
+    stamped: datetime,
+) -> str | None:
+    """Why the signature's own validation data does not validate its chain offline, or None when it does.
+
+    Signer chain and signature timestamps' TSA chains are validated again with nothing but what the signature
+    carries (KeyInfo certificates and the embedded values), no fetching, revocation data required below the
+    trust anchor, as of the signature timestamp.
+    """
+    if embedded.problems:
+        return "; ".join(embedded.problems)
+    if not ctx.policy.trust_anchors:
+        return "no trust anchor to validate the embedded chain against"
+    carried = []
+    for node in parts.signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS):
+        try:
+            der = x509.load_der_x509_certificate(base64.b64decode("".join((node.text or "").split())))
+        except ValueError:  # binascii.Error is one; an unreadable KeyInfo certificate simply carries nothing
+            continue
+        carried.append(asn1_x509.Certificate.load(der.public_bytes(Encoding.DER)))
+    context = coverage_context(ctx.policy.trust_anchors, carried, embedded, stamped)
+    op = await validate_signer_certificate(cert, context)
+    # Revoked or expired is a verdict the embedded data made possible (the chain checks report it): covered.
+    if op.error_subindic is not None and op.error_subindic.name not in _DECIDED_FROM_EMBEDDED_DATA:
+        return f"the embedded values do not validate the signing certificate ({op.error_subindic.name})"
+    signature_value = parts.signature.find("ds:SignatureValue", NS)
+    for element in find_signature_timestamps(parts.qualifying_properties):
+        context = coverage_context(ctx.policy.trust_anchors, carried, embedded, stamped)
+        outcome = await validate_signature_timestamp(element, signature_value, context)
+        if not outcome.passed:
+            return f"the embedded values do not validate the signature timestamp ({outcome.detail})"
+    return None

@@ -26,6 +26,7 @@ from bidproc.signature.report import (
     Signer,
     SubIndication,
 )
+from bidproc.signature.xades_archive import ReferenceData
 from bidproc.signature.xades_timestamp import C14N_METHODS, NS
 from bidproc.signature.xml_safety import safe_parser
 
@@ -220,6 +221,8 @@ class Core:
     failure: Failure | None
     signed_data: tuple[str, ...] = ()
     signing_time: datetime | None = None
+    # what each ds:Reference digested, in SignedInfo order (the archive timestamp's input starts with it)
+    references: tuple[ReferenceData, ...] = ()
 
 
 def verify_core(
@@ -310,7 +313,11 @@ def _what_was_signed(
             tuple(signed),
         )
     when = properties[0].signed_properties.findtext("xades:SigningTime", None, NS)
-    return Core(None, tuple(signed), _parse_time(when))
+    digested = tuple(
+        ReferenceData(r.get("URI", ""), bytes(result.signed_data), r.get("URI", "") in used)
+        for r, result in zip(references, results, strict=True)
+    )
+    return Core(None, tuple(signed), _parse_time(when), digested)
 
 
 def _parse_time(text: str | None) -> datetime | None:

@@ -76,19 +76,40 @@ def _map_subindication(name: str) -> SubIndication:
     return SubIndication.__members__.get(name, SubIndication.GENERIC)
 
 
+def timestamp_method(timestamp: etree._Element) -> str:
+    """The canonicalisation method a XAdES timestamp names (inclusive C14N 1.0 by default)."""
+    c14n = timestamp.find("ds:CanonicalizationMethod", NS)
+    return str(c14n.get("Algorithm", C14N_10)) if c14n is not None else C14N_10
+
+
 async def validate_signature_timestamp(
     timestamp: etree._Element, signature_value: etree._Element, context: ValidationContext
 ) -> TimestampOutcome:
     """Validate one ``xades:SignatureTimeStamp`` over ``signature_value`` against ``context``."""
-    c14n = timestamp.find("ds:CanonicalizationMethod", NS)
-    method = c14n.get("Algorithm", C14N_10) if c14n is not None else C14N_10
+    method = timestamp_method(timestamp)
+    try:
+        imprint_source = canonicalise(signature_value, method)
+    except ValueError as exc:
+        return _failed(SubIndication.FORMAT_FAILURE, str(exc))
+    return await validate_timestamp(
+        timestamp, imprint_source, context, "message imprint does not match the canonicalised SignatureValue"
+    )
+
+
+async def validate_timestamp(
+    timestamp: etree._Element, imprint_source: bytes, context: ValidationContext, mismatch: str
+) -> TimestampOutcome:
+    """Validate the RFC 3161 token of a XAdES timestamp property whose input is ``imprint_source``.
+
+    ``mismatch`` is what a wrong message imprint means, for the report.
+    """
+    method = timestamp_method(timestamp)
     tokens = timestamp.findall("xades:EncapsulatedTimeStamp", NS)
     if len(tokens) != 1 or timestamp.find("xades:XMLTimeStamp", NS) is not None:
         return _failed(
             SubIndication.FORMAT_FAILURE, "expected exactly one EncapsulatedTimeStamp (XMLTimeStamp unsupported)"
         )
     try:
-        imprint_source = canonicalise(signature_value, method)
         der = base64.b64decode("".join((tokens[0].text or "").split()), validate=True)
         content_info = cms.ContentInfo.load(der, strict=True)
         if content_info["content_type"].native != "signed_data":
@@ -119,7 +140,7 @@ async def validate_signature_timestamp(
     failed = result.ades_subindic.status.name == "FAILED"
     indication = Indication.TOTAL_FAILED if failed else Indication.INDETERMINATE
     why = {
-        "HASH_FAILURE": "message imprint does not match the canonicalised SignatureValue",
+        "HASH_FAILURE": mismatch,
         "SIG_CRYPTO_FAILURE": "the token's CMS signature does not verify",
         "NO_CERTIFICATE_CHAIN_FOUND": "the TSA certificate does not chain to a trust anchor",
     }.get(name, result.failure_msg or name)

@@ -22,7 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -62,6 +63,7 @@ def _issue(
     not_before: datetime = NOW - timedelta(days=30),
     not_after: datetime = NOW + timedelta(days=365),
     crl_url: str | None = None,
+    ocsp_url: str | None = None,
     tsa: bool = False,
 ) -> Identity:
     # pyhanko's DummyTimeStamper signs with RSA only; everything else uses fast EC keys.
@@ -102,6 +104,9 @@ def _issue(
     if crl_url:
         point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
         builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    if ocsp_url:
+        access = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
     if tsa:
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
     cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
@@ -126,9 +131,15 @@ class LoopbackPKI:
         self.revoked = _issue("Revoked Signer", self.root, crl_url=crl_url)
         # its CRL lives on a port nobody listens on: the revocation source is down
         self.unreachable = _issue("Carol Unreachable", self.root, crl_url=f"http://127.0.0.1:{_dead_port()}/root.crl")
+        # revocation by OCSP only (AIA to the loopback responder), and OCSP on a port nobody listens on
+        self.ocsp_signer = _issue("Olivia Ocsp", self.root, ocsp_url=f"{self.base}/ocsp")
+        self.ocsp_unreachable = _issue("Oscar Unreachable", self.root, ocsp_url=f"http://127.0.0.1:{_dead_port()}/ocsp")
         self.tsa = _issue("Test TSA", self.root, not_before=NOW - timedelta(days=3650), tsa=True)
+        # a TSA whose status is given by OCSP only (for B-LT with OCSP responses alone)
+        self.ocsp_tsa = _issue("OCSP TSA", self.root, tsa=True, ocsp_url=f"{self.base}/ocsp")
         self.other_root = _issue("Untrusted Root CA", None, ca=True)
         self.untrusted = _issue("Mallory Untrusted", self.other_root)
+        self.untrusted_tsa = _issue("Rogue TSA", self.other_root, tsa=True)
         self.revoked_at = NOW - timedelta(days=1)
         self.crl = (
             x509.CertificateRevocationListBuilder()
@@ -155,8 +166,56 @@ class LoopbackPKI:
         self.stampers = {
             "/tsa": DummyTimeStamper(tsa_cert=tsa_cert, tsa_key=tsa_key),
             "/tsa-past": DummyTimeStamper(tsa_cert=tsa_cert, tsa_key=tsa_key, fixed_dt=NOW - timedelta(days=2)),
+            "/tsa-untrusted": DummyTimeStamper(
+                tsa_cert=asn1_x509.Certificate.load(self.untrusted_tsa.der),
+                tsa_key=asn1_keys.PrivateKeyInfo.load(
+                    self.untrusted_tsa.key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+                ),
+            ),
+            "/tsa-ocsp": DummyTimeStamper(
+                tsa_cert=asn1_x509.Certificate.load(self.ocsp_tsa.der),
+                tsa_key=asn1_keys.PrivateKeyInfo.load(
+                    self.ocsp_tsa.key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+                ),
+            ),
         }
         self.requests: list[str] = []
+
+    def ocsp_response(self, request_der: bytes) -> bytes:
+        """A root-signed OCSP answer for one of the root's certificates (revoked ones say so)."""
+        request = ocsp.load_der_ocsp_request(request_der)
+        issued = [
+            self.signer,
+            self.expired,
+            self.revoked,
+            self.unreachable,
+            self.ocsp_signer,
+            self.ocsp_unreachable,
+            self.tsa,
+            self.ocsp_tsa,
+        ]
+        subject = next((i for i in issued if i.cert.serial_number == request.serial_number), None)
+        if subject is None:
+            return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(
+                Encoding.DER
+            )
+        revoked = subject is self.revoked
+        now = datetime.now(UTC).replace(microsecond=0)
+        builder = (
+            ocsp.OCSPResponseBuilder()
+            .add_response(
+                cert=subject.cert,
+                issuer=self.root.cert,
+                algorithm=request.hash_algorithm,
+                cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
+                this_update=now - timedelta(minutes=1),
+                next_update=now + timedelta(days=1),
+                revocation_time=self.revoked_at if revoked else None,
+                revocation_reason=None,
+            )
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, self.root.cert)
+        )
+        return builder.sign(self.root.key, hashes.SHA256()).public_bytes(Encoding.DER)
 
 
 def _handler(pki_ref: list[LoopbackPKI]) -> type[BaseHTTPRequestHandler]:
@@ -183,6 +242,9 @@ def _handler(pki_ref: list[LoopbackPKI]) -> type[BaseHTTPRequestHandler]:
             pki = pki_ref[0]
             pki.requests.append(f"POST {self.path}")
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.path == "/ocsp":
+                self._reply(pki.ocsp_response(body), "application/ocsp-response")
+                return
             stamper = pki.stampers.get(self.path)
             if stamper is None:
                 self.send_error(404)
