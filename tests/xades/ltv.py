@@ -82,6 +82,19 @@ def add_validation_data(
                 etree.SubElement(ocsp_values, f"{{{XADES}}}EncapsulatedOCSPValue").text = _b64(der)
 
 
+def add_timestamp_validation_data(signature: etree._Element, ocsps: list[bytes]) -> None:
+    """xadesv141:TimeStampValidationData right after the SignatureTimeStamp it serves (EN 319 132-1 §5.5.1)."""
+    usp = _usp(signature)
+    stamp = usp.find("xades:SignatureTimeStamp", NS)
+    assert stamp is not None
+    data = etree.Element(f"{{{XADES141}}}TimeStampValidationData")
+    stamp.addnext(data)
+    revocation = etree.SubElement(data, f"{{{XADES}}}RevocationValues")
+    ocsp_values = etree.SubElement(revocation, f"{{{XADES}}}OCSPValues")
+    for der in ocsps:
+        etree.SubElement(ocsp_values, f"{{{XADES}}}EncapsulatedOCSPValue").text = _b64(der)
+
+
 def _c14n(element: etree._Element) -> bytes:
     return bytes(etree.tostring(element, method="c14n", exclusive=False, with_comments=False))
 

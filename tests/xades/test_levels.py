@@ -11,7 +11,13 @@ from lxml import etree
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, SignatureReport, SubIndication
 from bidproc.signature.xades import validate_xades
-from tests.xades.ltv import add_archive_timestamp, add_validation_data, fetch_crl, fetch_ocsp
+from tests.xades.ltv import (
+    add_archive_timestamp,
+    add_timestamp_validation_data,
+    add_validation_data,
+    fetch_crl,
+    fetch_ocsp,
+)
 from tests.xades.pki import Identity, LoopbackPKI
 from tests.xades.signing import NS, add_signature_timestamp, sign_detached, sign_enveloped, sign_enveloping
 
@@ -104,6 +110,27 @@ def test_b_lt_ocsp(pki: LoopbackPKI, policy: ValidationPolicy, offline: Validati
         assert report.level is Level.B_LT, report.warnings
 
 
+def test_b_lt_with_timestamp_validation_data(pki: LoopbackPKI, offline: ValidationPolicy) -> None:
+    # the TSA's OCSP response sits in xadesv141:TimeStampValidationData, the signer's in RevocationValues
+    signature = sign_detached(FILES, pki.ocsp_unreachable)
+    add_signature_timestamp(signature, f"{pki.base}/tsa-ocsp")
+    add_timestamp_validation_data(signature, [fetch_ocsp(pki, pki.ocsp_tsa)])
+    add_validation_data(signature, [pki.root.cert, pki.ocsp_tsa.cert], ocsps=[fetch_ocsp(pki, pki.ocsp_unreachable)])
+    report = only(validate_xades("offre.xml", serialise(signature), offline, FILES))
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert report.level is Level.B_LT, report.warnings
+    # without it, the TSA's status is unknown: never B-LT. (pyhanko-certvalidator even refuses the timestamp
+    # offline, because the signer's OCSP response, same issuer, does not match the TSA: INDETERMINATE, not a pass.)
+    tsvd = signature.find(".//{http://uri.etsi.org/01903/v1.4.1#}TimeStampValidationData")
+    assert tsvd is not None
+    tsvd.getparent().remove(tsvd)
+    report = only(validate_xades("offre.xml", serialise(signature), offline, FILES))
+    assert report.level not in (Level.B_LT, Level.B_LTA)
+    assert report.indication is not Indication.TOTAL_PASSED or any(
+        w.startswith("xades.validation_data_incomplete") for w in report.warnings
+    )
+
+
 def test_embedded_crl_is_really_used_offline(pki: LoopbackPKI, offline: ValidationPolicy) -> None:
     # Offline revocation checking is soft: without the embedded CRL a revoked signer would not be caught.
     report = only(validate_xades("offre.xml", serialise(b_lt(pki, pki.revoked)), offline, FILES))
@@ -186,6 +213,21 @@ def test_tampered_archive_timestamp_is_not_b_lta(pki: LoopbackPKI, offline: Vali
     warning = next(w for w in report.warnings if w.startswith("xades.archive_timestamp_invalid"))
     assert "imprint does not match" in warning
     assert [t.valid for t in report.timestamps if t.kind == "archive"] == [False]
+
+    # a genuine token from the same TSA, moved into the ArchiveTimeStamp: its imprint is the SignatureValue's
+    signature = b_lta(pki)
+    tokens = signature.findall(".//xades:EncapsulatedTimeStamp", NS)
+    assert len(tokens) == 2
+    tokens[1].text = tokens[0].text
+    report = only(validate_xades("offre.xml", serialise(signature), offline, FILES))
+    assert report.level is Level.B_LT
+    assert any("imprint does not match" in w for w in report.warnings if w.startswith("xades.archive_timestamp"))
+
+    # garbage instead of a token
+    tokens[1].text = "AAAA"
+    report = only(validate_xades("offre.xml", serialise(signature), offline, FILES))
+    assert report.level is Level.B_LT
+    assert any("unreadable timestamp token" in w for w in report.warnings), report.warnings
 
 
 def test_archive_timestamp_on_a_b_t_is_not_b_lta(pki: LoopbackPKI, offline: ValidationPolicy) -> None:
