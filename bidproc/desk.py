@@ -55,6 +55,21 @@ def journals_denials(method: F) -> F:
     return cast(F, wrapper)
 
 
+def check_intake_policy(policy: dict[str, Any]) -> IntakeLimits:
+    """A tender may choose its file kinds, but may only *tighten* resource limits: the workers are shared,
+    so no tenant can switch off bomb, size or parser bounds for everyone."""
+    service = IntakeLimits()
+    try:
+        limits = IntakeLimits.from_mapping(policy, base=service)
+    except BidprocError as exc:
+        raise BidprocError(Code.REQUEST_INVALID, f"intake policy: {exc.message}") from exc
+    for name in policy:
+        mine, theirs = getattr(limits, name), getattr(service, name)
+        if isinstance(mine, int | float) and not isinstance(mine, bool) and not mine <= theirs:
+            raise BidprocError(Code.REQUEST_INVALID, f"intake policy: {name} may not exceed the service's {theirs}")
+    return limits
+
+
 def bid_prefix(tender_id: str, bid_id: str) -> str:
     return f"tenders/{tender_id}/bids/{bid_id}"
 
@@ -80,10 +95,7 @@ class Desk:
         now = self.rt.clock()
         deadline = utc(deadline)
         if intake_policy:
-            try:
-                IntakeLimits.from_mapping(intake_policy)  # refuse a policy the pipeline could not apply
-            except BidprocError as exc:
-                raise BidprocError(Code.REQUEST_INVALID, f"intake policy: {exc.message}") from exc
+            check_intake_policy(intake_policy)
         if deadline <= now:
             raise BidprocError(Code.DEADLINE_INVALID, "the deadline must be in the future")
         with self.rt.db.session() as s:

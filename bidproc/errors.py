@@ -33,6 +33,7 @@ class Code(StrEnum):
     MALWARE_DETECTED = "malware.detected"
     SCAN_UNAVAILABLE = "scan.unavailable"
     SCAN_FAILED = "scan.failed"
+    SCAN_INCOMPLETE = "scan.incomplete"
     # files
     SIZE_TOO_LARGE = "size.too_large"
     FILE_EMPTY = "file.empty"

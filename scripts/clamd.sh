@@ -37,10 +37,12 @@ PidFile $rundir/clamd.pid
 LogFile $rundir/clamd.log
 TemporaryDirectory $tmpdir
 Foreground false
-# Bids are large: the defaults (25 MB stream) would refuse them.
-StreamMaxLength 4000M
-MaxScanSize 4000M
-MaxFileSize 4000M
+# Bids are large: the defaults (25 MB stream) would refuse them. Content beyond a limit is reported
+# (AlertExceedsMax), never silently passed as clean.
+StreamMaxLength ${BIDPROC_CLAMD_STREAM_MAX:-4000M}
+MaxScanSize ${BIDPROC_CLAMD_MAX_SCAN:-4000M}
+MaxFileSize ${BIDPROC_CLAMD_MAX_FILE:-4000M}
+AlertExceedsMax yes
 MaxRecursion 17
 MaxFiles 20000
 ScanArchive true

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 RETRY_CODES = frozenset(
     {
         Code.SCAN_UNAVAILABLE,
+        Code.SCAN_FAILED,  # clamd answered ERROR: try again later, never a verdict without a scan
         Code.PARSE_UNAVAILABLE,
         Code.STORAGE_UNAVAILABLE,
         Code.STORAGE_NOT_FOUND,

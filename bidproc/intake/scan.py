@@ -50,12 +50,17 @@ class _InstreamMixin:
         self._init_socket()  # type: ignore[attr-defined]  # from the clamd classes mixed in below
         try:
             self.clamd_socket.sendall(b"zINSTREAM\0")
-            while True:
-                chunk = stream.read(chunk_bytes)
-                if not chunk:
-                    break
-                self.clamd_socket.sendall(struct.pack("!L", len(chunk)) + chunk)
-            self.clamd_socket.sendall(struct.pack("!L", 0))
+            try:
+                while True:
+                    chunk = stream.read(chunk_bytes)
+                    if not chunk:
+                        break
+                    self.clamd_socket.sendall(struct.pack("!L", len(chunk)) + chunk)
+                self.clamd_socket.sendall(struct.pack("!L", 0))
+            except (BrokenPipeError, ConnectionResetError):
+                # clamd hangs up mid-stream when a limit (StreamMaxLength) is crossed, after saying why:
+                # read that answer instead of calling clamd unavailable.
+                pass
             reply = b""
             while not reply.endswith(b"\0"):
                 part = self.clamd_socket.recv(4096)
@@ -118,7 +123,11 @@ def parse_reply(reply: str) -> ScanResult:
     if verdict == "OK":
         return ScanResult(infected=False)
     if verdict.endswith(" FOUND"):
-        return ScanResult(infected=True, signature=verdict[: -len(" FOUND")])
+        name = verdict[: -len(" FOUND")]
+        if name.startswith("Heuristics.Limits.Exceeded"):
+            # AlertExceedsMax: part of the content was beyond clamd's limits, so it was not all scanned.
+            raise BidprocError(Code.SCAN_INCOMPLETE, f"clamd could not scan everything: {name}")
+        return ScanResult(infected=True, signature=name)
     if "size limit exceeded" in reply:
         raise BidprocError(Code.SIZE_TOO_LARGE, f"clamd refused the stream: {reply}")
     if not reply:

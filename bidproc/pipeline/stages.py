@@ -22,8 +22,10 @@ from bidproc.runtime import Runtime
 from bidproc.signature.report import ValidationReport
 from bidproc.signature.validate import validate_files
 
-# Signature validation holds a document in memory; bigger files are reported, not validated.
+# Signature validation holds documents in memory (pyhanko and signxml work on bytes): bigger files, and
+# files beyond the total, are listed as not validated rather than risk the worker's memory.
 MAX_SIGNED_DOCUMENT_BYTES = 256 << 20
+MAX_SIGNATURE_STAGE_BYTES = 1 << 30
 
 
 def opener(rt: Runtime, key: bytes, object_key: str) -> BinaryIO:
@@ -64,13 +66,16 @@ def signature_reports(
     """Validate every signature in the bid's accepted documents; store each report encrypted."""
     files: dict[str, bytes] = {}
     skipped: list[str] = []
-    for doc in docs:
+    held = 0
+    # Signatures and small documents first, so that a large annex cannot crowd out what they sign.
+    for doc in sorted(docs, key=lambda d: d.size):
         if doc.verdict != Verdict.ACCEPTED.value:
             continue
-        if doc.size > MAX_SIGNED_DOCUMENT_BYTES:
+        if doc.size > MAX_SIGNED_DOCUMENT_BYTES or held + doc.size > MAX_SIGNATURE_STAGE_BYTES:
             skipped.append(doc.name)
             continue
         files[doc.name] = opener(rt, key, doc.object_key).read()
+        held += doc.size
     # The deposit's RFC 3161 timestamp is a proof of existence for every file the receipt lists.
     received = json.loads(receipt.body)
     from asn1crypto import tsp

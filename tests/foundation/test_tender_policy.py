@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bidproc.demo import sample_pdf
 from tests.foundation.stack import Stack
 
@@ -12,6 +14,11 @@ def test_tender_allow_list_applies_to_its_bids(stack: Stack) -> None:
     bad = http.post("/v1/tenders", json={"reference": "P-0", "title": "t", "buyer": "b",
                                          "deadline": "2099-01-01T00:00:00+00:00", "intake": {"allowed_kinds": ["dwg"]}})
     assert bad.status_code == 400 and bad.json()["code"] == "request.invalid"
+    for loosen in ({"max_ratio": 1e9}, {"parse_timeout_seconds": float("inf")}, {"max_entries": 10**9}):
+        r = http.post("/v1/tenders", content=json.dumps(
+            {"reference": "P-L", "title": "t", "buyer": "b", "deadline": "2099-01-01T00:00:00+00:00",
+             "intake": loosen}), headers={"content-type": "application/json"})
+        assert r.status_code in {400, 422} and r.json()["code"] == "request.invalid", (loosen, r.text)
     r = http.post("/v1/tenders", json={"reference": "P-1", "title": "t", "buyer": "b",
                                        "deadline": "2099-01-01T00:00:00+00:00", "intake": {"allowed_kinds": ["pdf"]}})
     assert r.status_code == 201 and r.json()["intake"] == {"allowed_kinds": ["pdf"]}
