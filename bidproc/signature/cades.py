@@ -6,7 +6,9 @@ handling those lack). Every SignerInfo of a CMS is validated and reported on its
 signatures); pyhanko validates one SignerInfo per SignedData, so each is presented to it alone
 (:func:`signer_view`). Hand-written here: pairing a detached signature with the bid file it signs by
 the signed message digest, reading CAdES-LT validation data (certificate-values/revocation-values
-unsigned attributes) so B-LT validates offline, and extracting a .p7m's content for intake.
+unsigned attributes) so B-LT validates offline, extracting a .p7m's content for intake, and the
+archive-time-stamp-v3 imprint input (:mod:`cades_archive`; pyhanko validates the token itself). B-LTA is
+reported only when every archive timestamp of a B-LT signer verified.
 """
 
 from __future__ import annotations
@@ -16,13 +18,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from asn1crypto import cms, core, crl, ocsp
+from pyhanko.sign.ades.report import AdESPassed
 from pyhanko.sign.general import extract_certificate_info, find_unique_cms_attribute
 from pyhanko.sign.validation import ades, generic_cms
-from pyhanko.sign.validation.policy_decl import LocalKnowledge
+from pyhanko.sign.validation.policy_decl import LocalKnowledge, SignatureValidationSpec
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from bidproc.errors import Warning_
+from bidproc.signature.cades_archive import (
+    ARCHIVE_TS_V3,
+    ArchiveTimestampError,
+    archive_timestamps,
+    expected_imprint,
+    hash_index_of,
+)
 from bidproc.signature.context import Context
 from bidproc.signature.outcome import (
     check_digest_algorithm,
@@ -49,7 +59,6 @@ from bidproc.signature.report import (
 # CAdES-LT material (EN 319 122-2 §5.5): ETSI unsigned attributes asn1crypto does not name.
 CERT_VALUES = "1.2.840.113549.1.9.16.2.23"
 REVOCATION_VALUES = "1.2.840.113549.1.9.16.2.24"
-ARCHIVE_TS_V3 = "0.4.0.1733.2.4"  # id-aa-ets-archiveTimestampV3 (EN 319 122-1)
 ARCHIVE_TS_V2 = "1.2.840.113549.1.9.16.2.48"  # id-aa-ets-archiveTimestampV2 (TS 101 733)
 ARCHIVE_TS = frozenset({ARCHIVE_TS_V3, ARCHIVE_TS_V2})
 
@@ -191,14 +200,52 @@ def level_of(si: cms.SignerInfo) -> Level:
         return Level.B_B
     attrs = si["unsigned_attrs"]
     oids = set() if isinstance(attrs, core.Void) else {a["type"].dotted for a in attrs}
-    # B-LTA (archive-time-stamp-v3) is not claimed: pyhanko does not validate CAdES archive timestamps,
-    # and a level is only reported when its material was checked (validate_cms warns instead)
+    # B-LTA is decided after the archive timestamps are verified (_validate_signer): never from presence
     return Level.B_LT if REVOCATION_VALUES in oids else Level.B_T
 
 
-def has_archive_timestamp(si: cms.SignerInfo) -> bool:
+def has_archive_timestamp(si: cms.SignerInfo, versions: frozenset[str] = ARCHIVE_TS) -> bool:
     attrs = si["unsigned_attrs"]
-    return not isinstance(attrs, core.Void) and any(a["type"].dotted in ARCHIVE_TS for a in attrs)
+    return not isinstance(attrs, core.Void) and any(a["type"].dotted in versions for a in attrs)
+
+
+async def _archive_stamps(
+    sd: cms.SignedData, si: cms.SignerInfo, content: bytes | None, spec: SignatureValidationSpec, ctx: Context
+) -> tuple[list[TimestampInfo], list[str]]:
+    """Each archive-time-stamp-v3 of the signer, verified (see :mod:`cades_archive`): (reports, problems)."""
+    stamps: list[TimestampInfo] = []
+    problems: list[str] = []
+    for n, tst in enumerate(archive_timestamps(si)):
+        try:
+            tst_sd = tst["content"]
+            when = tst_sd["encap_content_info"]["content"].parsed["gen_time"].native
+        except (KeyError, ValueError, TypeError, AttributeError):
+            problems.append(f"archive timestamp {n}: not a timestamp token")
+            continue
+        try:
+            if content is None:
+                raise ArchiveTimestampError("the signed data is not available")
+            expected = expected_imprint(sd, si, content, hash_index_of(tst))
+            with path_errors():
+                result = await ades.ades_timestamp_validation(tst_sd, spec, expected, timing_info=ctx.timing())
+        except Exception as exc:  # an archive timestamp decides the level only, never the signature's verdict
+            problems.append(f"archive timestamp {n}: {exc}")
+            stamps.append(TimestampInfo(kind="archive", time=when, valid=False, detail=str(exc)))
+            continue
+        status = result.api_status
+        if status is None:
+            problems.append(f"archive timestamp {n}: {result.failure_msg or 'not validated'}")
+            stamps.append(TimestampInfo(kind="archive", time=when, valid=False, detail=result.failure_msg))
+            continue
+        info = timestamp_info("archive", status)
+        if not (info.valid and isinstance(result.ades_subindic, AdESPassed)):
+            mismatch = "its message imprint is not the hash of the archive-time-stamp-v3 input"
+            reason = mismatch if not status.intact else None
+            reason = reason or result.failure_msg or str(getattr(result.ades_subindic, "name", "not valid"))
+            problems.append(f"archive timestamp {n}: {reason}")
+            info = replace(info, valid=False, detail=reason)
+        stamps.append(info)
+    return stamps, problems
 
 
 def signer_view(sd: cms.SignedData, index: int) -> cms.SignedData:
@@ -271,8 +318,11 @@ async def _validate_signer(
     warnings: list[str] = []
     si = sd["signer_infos"][0]
     check_digest_algorithm(si["digest_algorithm"]["algorithm"].native)
-    if has_archive_timestamp(si):
-        warnings.append(f"{Warning_.CADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value}: level reported without B-LTA")
+    if has_archive_timestamp(si, frozenset({ARCHIVE_TS_V2})):
+        warnings.append(
+            f"{Warning_.CADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value}: archive-time-stamp-v2 (TS 101 733) is not "
+            "verified; level reported without B-LTA"
+        )
     raw_digest = None
     signed_name, content = name, enveloped_content(sd)
     if pairing is not None:
@@ -303,6 +353,14 @@ async def _validate_signer(
     if status is not None and getattr(status, "timestamp_validity", None) is not None:
         stamps.append(timestamp_info("signature", status.timestamp_validity))
     stamps += embedded_timestamps(si, stamps)
+    archived, problems = await _archive_stamps(sd, si, content, spec, ctx)
+    stamps += archived
+    if problems:
+        reasons = "; ".join(problems)
+        code = Warning_.CADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value
+        warnings.append(f"{code}: {reasons}; level reported without B-LTA")
+    elif archived and level is Level.B_LT and not has_archive_timestamp(si, frozenset({ARCHIVE_TS_V2})):
+        level = Level.B_LTA  # B-LT material, and every archive timestamp on it verified
     errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
     return replace(
         base,
