@@ -174,3 +174,11 @@ def test_b_lta_on_one_signer_of_two(pki: TestPKI) -> None:
     first, second = validate_file("offre.p7m", stamped, policy(pki)).signatures
     assert (first.level, second.level) == (Level.B_LT, Level.B_LTA), (second.warnings, second.errors)
     assert archive(first) == [] and archive(second) == [("archive", True)]
+
+
+def test_a_second_archive_timestamp_over_the_first(pki: TestPKI, lta_p7m: bytes) -> None:
+    """Renewal: the second token's index covers the first archive timestamp; both verify."""
+    renewed = add_archive_timestamp(lta_p7m, pki)
+    sig = validate_file("offre.p7m", renewed, policy(pki)).signatures[0]
+    assert (sig.indication, sig.level) == (Indication.TOTAL_PASSED, Level.B_LTA), sig.warnings
+    assert archive(sig) == [("archive", True), ("archive", True)]
