@@ -27,6 +27,9 @@ class ServiceSettings:
     # 32-byte key (hex) wrapping every per-bid data key; created under data_dir/keys when empty.
     service_key: str = _secret()
     public_url: str = "http://127.0.0.1:8080"
+    # How often the journal's head hash is timestamped (0: never), so that even someone able to
+    # rewrite the database cannot recompute the chain unnoticed.
+    journal_anchor_seconds: int = 3600
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class ClamdSettings:
 class TimestampSettings:
     tsa_url: str = ""  # empty: the embedded local TSA (not qualified, said so in every receipt)
     timeout_seconds: float = 30.0
+    # Root certificates (PEM/DER files, ':'-separated) the configured TSA must chain to: every token it
+    # returns is verified before a receipt relies on it. Required with tsa_url.
+    tsa_roots: str = ""
 
 
 @dataclass(frozen=True)

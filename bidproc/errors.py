@@ -98,7 +98,7 @@ class Warning_(StrEnum):
     SIGNATURE_OFFLINE_NO_REVOCATION = "signature.offline_no_revocation"
     SIGNATURE_DETACHED_PAIRED_BY_NAME = "signature.detached_paired_by_name"
     PDF_DIFF_ANALYSIS = "pdf.diff_analysis"  # pyhanko's reason for refusing the changes after a signature
-    CMS_SIGNER_COUNT = "cms.signer_count"  # a CMS with several signers: only the first is validated
+    CMS_SIGNER_COUNT = "cms.signer_count"  # no longer emitted (every signer is validated); codes are never removed
     CADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED = "cades.archive_timestamp_not_validated"
     # intake (added with issue 4)
     PDF_NOT_NORMALISED = "pdf.not_normalised"  # too large for a reading rendition; the original stands

@@ -113,27 +113,29 @@ def apikey_main(argv: list[str]) -> int:
 
 def journal_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc journal", description="The audit journal.")
-    parser.add_argument("action", choices=["verify"])
-    parser.parse_args(argv)
+    parser.add_argument("action", choices=["verify", "anchor"],
+                        help="verify: recompute the chain and check every anchor; anchor: timestamp the head now")
+    args = parser.parse_args(argv)
+    from bidproc.journal.anchor import anchor, verify_anchors
     from bidproc.journal.chain import verify
     from bidproc.runtime import Runtime
 
-    rt = Runtime(load_settings())
-    with rt.db.session() as s:
-        check = verify(s)
-    print(
-        json.dumps(
-            {
-                "ok": check.ok,
-                "entries": check.entries,
-                "head": check.head,
-                "broken_at": check.broken_at,
-                "reason": check.reason,
-            },
-            indent=2,
-        )
-    )
-    return 0 if check.ok else 1
+    try:
+        rt = Runtime(load_settings())
+        if args.action == "anchor":
+            print(json.dumps({"anchored_seq": anchor(rt.db.session, rt.tsa, rt.clock(), actor="cli")}))
+            return 0
+        with rt.db.session() as s:
+            check = verify(s)
+            anchors = verify_anchors(s, rt.tsa_roots)
+    except BidprocError as exc:
+        print(f"bidproc journal: {exc}")
+        return 2
+    ok = check.ok and anchors.ok
+    print(json.dumps({"ok": ok, "entries": check.entries, "head": check.head, "broken_at": check.broken_at,
+                      "reason": check.reason, "anchors": anchors.anchors, "anchor_problems": list(anchors.problems)},
+                     indent=2))
+    return 0 if ok else 1
 
 
 def migrate_main(argv: list[str]) -> int:

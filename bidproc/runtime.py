@@ -28,6 +28,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def load_certificates(files: str) -> tuple[bytes, ...]:
+    """DER certificates from ':'-separated files, each PEM (one or several certificates) or DER."""
+    from asn1crypto import pem
+
+    found: list[bytes] = []
+    for name in filter(None, files.split(":")):
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            raise BidprocError(Code.CONFIG_INVALID, f"certificate file {name}: {exc}") from exc
+        found += [der for _, _, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
+    return tuple(found)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -55,8 +69,21 @@ class Runtime:
     def tsa(self) -> TimestampAuthority:
         ts = self.settings.timestamping
         if ts.tsa_url:
-            return RemoteTSA(ts.tsa_url, ts.timeout_seconds)
+            roots = load_certificates(ts.tsa_roots)
+            if not roots:
+                raise BidprocError(Code.CONFIG_INVALID, "timestamping.tsa_roots is required with a tsa_url: "
+                                   "tokens are verified before a receipt relies on them")
+            return RemoteTSA(ts.tsa_url, ts.timeout_seconds, roots=roots)
         return LocalTSA(self.local_pki)
+
+    @cached_property
+    def tsa_roots(self) -> tuple[bytes, ...]:
+        """What the service's own timestamps chain to (to verify them again later, e.g. journal anchors)."""
+        if self.settings.timestamping.tsa_url:
+            return load_certificates(self.settings.timestamping.tsa_roots)
+        from cryptography.hazmat.primitives import serialization
+
+        return (self.local_pki.root.public_bytes(serialization.Encoding.DER),)
 
     @cached_property
     def sealer(self) -> Sealer:
@@ -68,17 +95,8 @@ class Runtime:
 
     @cached_property
     def trust_anchors(self) -> tuple[bytes, ...]:
-        """DER certificates from ``signature.trust_anchor_files`` (each file PEM, possibly several, or DER)."""
-        from asn1crypto import pem
-
-        anchors: list[bytes] = []
-        for name in filter(None, self.settings.signature.trust_anchor_files.split(":")):
-            try:
-                data = Path(name).read_bytes()
-            except OSError as exc:
-                raise BidprocError(Code.CONFIG_INVALID, f"trust anchor file {name}: {exc}") from exc
-            anchors += [der for _, _, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
-        return tuple(anchors)
+        """DER certificates from ``signature.trust_anchor_files``."""
+        return load_certificates(self.settings.signature.trust_anchor_files)
 
     def validation_policy(self, **extra: Any) -> ValidationPolicy:
         return ValidationPolicy(trust_anchors=self.trust_anchors, offline=self.settings.signature.offline, **extra)

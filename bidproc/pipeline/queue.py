@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 from bidproc.domain import BidStatus
 from bidproc.errors import BidprocError, Code
 from bidproc.intake.inspect import RETRY_CODES
+from bidproc.journal.anchor import anchor_if_due
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow
 from bidproc.pipeline.process import BidProcessor
@@ -173,7 +174,9 @@ class Reconciler(threading.Thread):
             try:
                 self.run_once(0 if first else q.stuck_after_seconds)
                 first = False
-            except Exception:  # the reconciler must outlive a database hiccup
+                rt = self.pipeline.rt
+                anchor_if_due(rt.db.session, rt.tsa, rt.clock(), rt.settings.service.journal_anchor_seconds)
+            except Exception:  # the reconciler must outlive a database or TSA hiccup
                 log.exception("reconciler pass failed")
             self._halt.wait(q.reconcile_every_seconds)
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from bidproc.errors import BidprocError, Code
 from bidproc.timestamps.localca import LocalPKI
+from bidproc.timestamps.verify import verify_response
 
 # An OID under the UUID arc (ITU-T X.667, 2.25): ours without registration, for the local TSA's policy.
 LOCAL_TSA_POLICY = "2.25.160113898497616327155395018227329339633"
@@ -106,15 +107,18 @@ _PolicyTimeStamper = _Lazy()
 class RemoteTSA:
     """A TSA reached over HTTP (RFC 3161 §3.4), e.g. a qualified one in production."""
 
-    def __init__(self, url: str, timeout_seconds: float, qualified: bool = False) -> None:
+    def __init__(self, url: str, timeout_seconds: float, *, roots: tuple[bytes, ...], qualified: bool = False) -> None:
         self.name = url
+        self._roots = roots
         self._url = url
         self._timeout = timeout_seconds
         self._qualified = qualified
         self._last_certs = b""
 
     def timestamp(self, digest: bytes, now: datetime) -> Timestamp:
-        return asyncio.run(self._timestamp(digest))
+        result = asyncio.run(self._timestamp(digest))
+        verify_response(result.response_der, digest, self._roots)  # signature and chain, not just fields
+        return result
 
     async def _timestamp(self, digest: bytes) -> Timestamp:
         import aiohttp

@@ -123,3 +123,34 @@ def test_journal_chain_verifies_and_breaks_when_edited(stack: Stack) -> None:
     assert not check.ok and "deleted" in check.reason
 
 
+
+
+def test_journal_anchor_defeats_a_recomputed_chain(stack: Stack) -> None:
+    """Someone who edits an entry and recomputes every hash after it still fails the anchor check."""
+    from bidproc.journal.chain import entry_hash
+
+    http = stack.client()
+    stack.new_tender(http)
+    env = {**os.environ, **stack.env}
+    anchored = subprocess.run([sys.executable, "-m", "bidproc.cli", "journal", "anchor"], env=env, cwd=ROOT,
+                              capture_output=True, text=True)
+    assert anchored.returncode == 0, anchored.stdout + anchored.stderr
+    stack.new_tender(http)
+    ok = subprocess.run([sys.executable, "-m", "bidproc.cli", "journal", "verify"], env=env, cwd=ROOT,
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and '"anchors": 1' in ok.stdout, ok.stdout
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={stack.db_name}", autocommit=True) as conn:
+        rows = conn.execute("SELECT seq, at, actor, action, subject, detail FROM journal ORDER BY seq").fetchall()
+        prev = "0" * 64
+        for seq, at, actor, action, subject, detail in rows:
+            if seq == 1:
+                actor = "forged"
+            digest = entry_hash(seq, at, actor, action, subject, detail, prev)
+            conn.execute("UPDATE journal SET actor=%s, prev_hash=%s, hash=%s WHERE seq=%s", (actor, prev, digest, seq))
+            prev = digest
+        conn.execute("UPDATE journal_head SET hash=%s", (prev,))
+    with stack.rt.db.session() as s:
+        assert verify(s).ok  # the chain alone no longer shows the edit...
+    bad = subprocess.run([sys.executable, "-m", "bidproc.cli", "journal", "verify"], env=env, cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "is not what was timestamped" in bad.stdout  # ...the anchor does

@@ -8,11 +8,13 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from asn1crypto import pem
 from sqlalchemy import select
 
 from bidproc.config import replace
 from bidproc.desk import Desk
+from bidproc.errors import BidprocError, Code
 from bidproc.metadata.models import TenantRow
 from bidproc.runtime import Runtime
 from bidproc.tenants import create_api_key
@@ -24,7 +26,8 @@ from tests.services import free_port
 
 def test_remote_tsa_token_verifies_with_openssl(pki: TestPKI, tmp_path: Path) -> None:
     data = b'{"receipt": "bytes"}\n'
-    stamp = RemoteTSA(pki.tsa_url, 10).timestamp(hashlib.sha256(data).digest(), datetime.now(UTC))
+    stamp = RemoteTSA(pki.tsa_url, 10, roots=(pki.root_der,)).timestamp(hashlib.sha256(data).digest(),
+                                                                         datetime.now(UTC))
     assert stamp.tsa == pki.tsa_url and not stamp.qualified
     (tmp_path / "r.json").write_bytes(data)
     (tmp_path / "r.tsr").write_bytes(stamp.response_der)
@@ -34,10 +37,19 @@ def test_remote_tsa_token_verifies_with_openssl(pki: TestPKI, tmp_path: Path) ->
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_remote_tsa_not_chaining_to_the_configured_roots_is_refused(pki: TestPKI, stack: Stack) -> None:
+    other_root = stack.rt.tsa_roots  # the embedded PKI's root: not the test TSA's
+    with pytest.raises(BidprocError) as err:
+        RemoteTSA(pki.tsa_url, 10, roots=other_root).timestamp(hashlib.sha256(b"x").digest(), datetime.now(UTC))
+    assert err.value.code is Code.TIMESTAMP_INVALID
+
+
 def test_tsa_down_at_submit_falls_back_to_the_embedded_tsa(stack: Stack, tmp_path: Path) -> None:
     """An outage of the configured TSA must not make an on-time bid late: the embedded TSA stamps it."""
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(pem.armor("CERTIFICATE", stack.rt.tsa_roots[0]))
     settings = replace(stack.settings, timestamping={"tsa_url": f"http://127.0.0.1:{free_port()}/tsa",
-                                                      "timeout_seconds": 3})
+                                                      "timeout_seconds": 3, "tsa_roots": str(roots)})
     rt = Runtime(settings, clock=stack.clock)
     try:
         desk = Desk(rt)
