@@ -168,6 +168,19 @@ def _strip_dictionary(obj: pikepdf.Dictionary, removed: set[str]) -> None:
         if isinstance(action, pikepdf.Dictionary) and str(action.get("/S", "")) in DANGEROUS_ACTIONS:
             del obj[key]
             removed.add(str(action.get("/S")))
+        elif isinstance(action, pikepdf.Array):  # /Next may be an array of actions: drop the dangerous ones
+            kept = [
+                a
+                for a in action
+                if not (isinstance(a, pikepdf.Dictionary) and str(a.get("/S", "")) in DANGEROUS_ACTIONS)
+            ]
+            if len(kept) != len(action):
+                removed.update(
+                    str(a.get("/S"))
+                    for a in action
+                    if isinstance(a, pikepdf.Dictionary) and str(a.get("/S", "")) in DANGEROUS_ACTIONS
+                )
+                obj[key] = pikepdf.Array(kept)
     if obj.get("/S") in DANGEROUS_ACTIONS and "/JS" in obj:
         del obj["/JS"]
         removed.add("/JavaScript")
