@@ -86,6 +86,14 @@ class TimestampSettings:
 
 
 @dataclass(frozen=True)
+class IntakeSettings:
+    # Each bid's documents are inspected in a child process with this much address space at most, and
+    # each document gets sandbox_seconds plus one second per 10 MiB before it is given up (parse.timeout).
+    sandbox_memory_bytes: int = 3 << 30
+    sandbox_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class SignatureSettings:
     # Certificates (PEM or DER files, separated by ':') that validation may chain to. With none, no
     # signature can come out TOTAL_PASSED: the OS trust store is never used.
@@ -110,6 +118,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     clamd: ClamdSettings = field(default_factory=ClamdSettings)
     timestamping: TimestampSettings = field(default_factory=TimestampSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
     signature: SignatureSettings = field(default_factory=SignatureSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 
-from bidproc.config import load_settings, replace
 from bidproc.errors import BidprocError
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -50,15 +49,13 @@ def main(argv: list[str]) -> int:
     import uvicorn
 
     from bidproc.api.app import create_app
-    from bidproc.ops import ensure_clamd
+    from bidproc.ops import ensure_clamd, settings_for
     from bidproc.pipeline.queue import Pipeline
     from bidproc.runtime import Runtime
     from bidproc.tenants import create_api_key
 
     try:
-        settings = load_settings()
-        if args.data_dir:
-            settings = replace(settings, service={"data_dir": args.data_dir})
+        settings = settings_for(args.data_dir)
         print(f"[1/6] clamd: {ensure_clamd(settings)}")
         rt = Runtime(settings)
         pipeline = Pipeline(rt)

@@ -33,6 +33,12 @@ def serve(settings: Settings, *, host: str, port: int, workers: bool) -> None:
         rt.close()
 
 
+def settings_for(data_dir: str | None) -> Settings:
+    """The effective settings, with ``--data-dir`` (when given) taking precedence."""
+    settings = load_settings()
+    return replace(settings, service={"data_dir": data_dir}) if data_dir else settings
+
+
 def ensure_clamd(settings: Settings) -> str:
     """Ping clamd; for a loopback TCP address with nothing listening, start ours with scripts/clamd.sh."""
     from bidproc.intake.scan import ClamdScanner
@@ -62,9 +68,7 @@ def up_main(argv: list[str]) -> int:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
-        if args.data_dir:
-            settings = replace(settings, service={"data_dir": args.data_dir})
+        settings = settings_for(args.data_dir)
         print(f"clamd: {ensure_clamd(settings)}")
         print(
             f"data: {settings.data_path}  database: {settings.masked()['database']['url'] or 'sqlite'}  "

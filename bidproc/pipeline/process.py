@@ -23,6 +23,7 @@ from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, StageRunRow, TenderRow
 from bidproc.pipeline import lease, stages
+from bidproc.pipeline.sandbox import IntakeSandbox, SandboxLimits
 from bidproc.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -95,23 +96,14 @@ class BidProcessor:
         ran: list[str] = []
 
         if Stage.INTAKE.value not in done:
-            for doc in self._documents(bid_id):
-                if doc.verdict != Verdict.PENDING.value:
-                    continue  # decided by an earlier delivery
-                result = stages.intake_document(rt, key, doc, prefix, limits)
-                with rt.db.session() as s:
-                    row = s.get(DocumentRow, doc.id)
-                    assert row is not None
-                    row.verdict, row.code, row.detail = result["verdict"], result["code"], result["detail"]
-                    if result["detail"]["malware"]:
-                        append(
-                            s,
-                            actor=self.worker_id,
-                            action="malware.detected",
-                            subject=bid_id,
-                            now=rt.clock(),
-                            detail={"document": doc.id, "malware": result["detail"]["malware"]},
-                        )
+            box = SandboxLimits(rt.settings.intake.sandbox_memory_bytes, rt.settings.intake.sandbox_seconds)
+            with IntakeSandbox(rt.settings, key, limits, box) as sandbox:
+                for doc in self._documents(bid_id):
+                    if doc.verdict != Verdict.PENDING.value:
+                        continue  # decided by an earlier delivery
+                    result = sandbox.inspect(doc_id=doc.id, name=doc.name, object_key=doc.object_key,
+                                             sha256=doc.sha256, size=doc.size, prefix=prefix)
+                    self._record_verdict(bid_id, doc.id, result)
             self._complete(bid_id, Stage.INTAKE, content_hash, {})
             ran.append(Stage.INTAKE.value)
 
@@ -136,6 +128,15 @@ class BidProcessor:
             self._complete(bid_id, Stage.ARCHIVE, content_hash, result)
             ran.append(Stage.ARCHIVE.value)
         return self._finish(bid_id, docs, quarantined, tuple(ran))
+
+    def _record_verdict(self, bid_id: str, doc_id: str, result: dict[str, Any]) -> None:
+        with self.rt.db.session() as s:
+            row = s.get(DocumentRow, doc_id)
+            assert row is not None
+            row.verdict, row.code, row.detail = result["verdict"], result["code"], result["detail"]
+            if result["detail"]["malware"]:
+                append(s, actor=self.worker_id, action="malware.detected", subject=bid_id, now=self.rt.clock(),
+                       detail={"document": doc_id, "malware": result["detail"]["malware"]})
 
     def _documents(self, bid_id: str) -> list[DocumentRow]:
         with self.rt.db.session() as s:

@@ -1,0 +1,124 @@
+"""Intake of each document in a child process with bounded memory and time.
+
+Unpacking ZIPs, parsing XML and CMS, libmagic: all of it reads hostile bytes. The worker itself never
+does: a child process (one per bid's intake stage, reused from document to document) runs
+:func:`bidproc.pipeline.stages.intake_document` under an address-space limit, and the worker gives each
+document a deadline. A document that exhausts memory, crashes the child or overruns its time gets a
+``parse.crashed`` / ``parse.timeout`` verdict; a new child takes the next document. The worker carries on.
+(PDF parsing is isolated once more inside, by :mod:`bidproc.intake.isolate`.)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bidproc.config import Settings
+from bidproc.errors import BidprocError, Code
+from bidproc.intake.limits import IntakeLimits
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    memory_bytes: int = 3 << 30
+    base_seconds: float = 300.0  # per document, plus the time to read it at min_bytes_per_second
+    min_bytes_per_second: int = 10 << 20
+
+    def seconds_for(self, size: int) -> float:
+        return self.base_seconds + size / self.min_bytes_per_second
+
+
+def _child(conn: Connection, settings: Settings, key: bytes, limits: IntakeLimits, memory_bytes: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    from bidproc.metadata.models import DocumentRow
+    from bidproc.pipeline import stages
+    from bidproc.runtime import Runtime
+
+    rt = Runtime(settings)  # the store and clamd only: the child never touches the database
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        doc = DocumentRow(id=request["id"], name=request["name"], object_key=request["object_key"],
+                          sha256=request["sha256"], size=request["size"])
+        try:
+            conn.send(("ok", stages.intake_document(rt, key, doc, request["prefix"], limits)))
+        except BidprocError as exc:
+            conn.send(("error", exc.code.value, exc.message))
+        except MemoryError:
+            conn.send(("crash", "memory limit of the intake sandbox exceeded"))
+        except Exception as exc:  # reported as this document's verdict; the child stays usable
+            conn.send(("crash", f"{type(exc).__name__}: {exc}"))
+
+
+class IntakeSandbox:
+    def __init__(self, settings: Settings, key: bytes, limits: IntakeLimits,
+                 sandbox: SandboxLimits = SandboxLimits()) -> None:
+        self._args = (settings, key, limits, sandbox.memory_bytes)
+        self._sandbox = sandbox
+        self._proc: Any = None
+        self._conn: Connection | None = None
+
+    def _start(self) -> Connection:
+        if self._conn is None:
+            # spawn, not fork: the worker has threads (dramatiq, leases) whose locks a fork would copy.
+            ctx = multiprocessing.get_context("spawn")
+            parent, child = ctx.Pipe()
+            self._proc = ctx.Process(target=_child, args=(child, *self._args), name="intake-sandbox", daemon=True)
+            self._proc.start()
+            child.close()
+            self._conn = parent
+        return self._conn
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join(10)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc, self._conn = None, None
+
+    def inspect(self, *, doc_id: str, name: str, object_key: str, sha256: str, size: int,
+                prefix: str) -> dict[str, Any]:
+        """What the documents row records for this document, or a verdict for a sandbox failure.
+
+        Errors meaning "retry later" (clamd or storage unavailable) are raised, as in the worker.
+        """
+        conn = self._start()
+        conn.send({"id": doc_id, "name": name, "object_key": object_key, "sha256": sha256, "size": size,
+                   "prefix": prefix})
+        seconds = self._sandbox.seconds_for(size)
+        try:
+            ready = conn.poll(seconds)
+            reply = conn.recv() if ready else None
+        except (EOFError, OSError):
+            self._kill()
+            return _refused(Code.PARSE_CRASHED, "the intake sandbox died on this document")
+        if reply is None:
+            self._kill()
+            return _refused(Code.PARSE_TIMEOUT, f"intake took more than {seconds:.0f} s")
+        if reply[0] == "ok":
+            result: dict[str, Any] = reply[1]
+            return result
+        if reply[0] == "error":
+            raise BidprocError(Code(reply[1]), reply[2])
+        self._kill()  # after a MemoryError or a bug, start afresh for the next document
+        return _refused(Code.PARSE_CRASHED, str(reply[1]))
+
+    def close(self) -> None:
+        self._kill()
+
+    def __enter__(self) -> IntakeSandbox:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _refused(code: Code, message: str) -> dict[str, Any]:
+    return {"verdict": "rejected", "code": code.value, "detail": {"report": {}, "malware": [], "message": message}}
