@@ -100,15 +100,21 @@ def config_main(argv: list[str]) -> int:
 
 def apikey_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc apikey", description="API keys of platforms (tenants).")
-    parser.add_argument("action", choices=["create"])
-    parser.add_argument("--tenant", required=True)
+    parser.add_argument("action", choices=["create", "revoke"])
+    parser.add_argument("--tenant", help="create: the platform the key is for")
+    parser.add_argument("--key", help="revoke: the key to revoke")
     args = parser.parse_args(argv)
     from bidproc.runtime import Runtime
-    from bidproc.tenants import create_api_key
+    from bidproc.tenants import create_api_key, revoke_api_key
 
+    if (args.action == "create" and not args.tenant) or (args.action == "revoke" and not args.key):
+        parser.error("create needs --tenant, revoke needs --key")
     try:
         rt = Runtime(load_settings())
-        print(create_api_key(rt.db, args.tenant, rt.clock()))
+        if args.action == "create":
+            print(create_api_key(rt.db, args.tenant, rt.clock()))
+        else:
+            print(f"revoked a key of {revoke_api_key(rt.db, args.key, rt.clock())}")
     except BidprocError as exc:
         print(f"bidproc apikey: {exc}")
         return 2

@@ -63,3 +63,15 @@ def authenticate(db: Database, key: str | None, now: datetime) -> str:
         else:
             return row.tenant_id
     raise BidprocError(Code.AUTH_DENIED, "unknown or revoked API key")
+
+
+def revoke_api_key(db: Database, key: str, now: datetime) -> str:
+    """Revoke a key (given in full, as it was shown once); returns its tenant's name."""
+    with db.session() as s:
+        row = s.execute(select(ApiKeyRow).where(ApiKeyRow.key_hash == _hash(key))).scalar_one_or_none()
+        if row is None:
+            raise BidprocError(Code.AUTH_DENIED, "no such API key")
+        tenant = s.get(TenantRow, row.tenant_id)
+        row.revoked_at = row.revoked_at or now
+        append(s, actor="cli", action="apikey.revoked", subject=row.tenant_id, now=now, detail={"key_id": row.id})
+        return tenant.name if tenant else row.tenant_id

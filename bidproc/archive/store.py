@@ -111,7 +111,9 @@ class LocalStore:
         self._path(key).unlink(missing_ok=True)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
-        for path in sorted(self.root.rglob("*")):
+        # Walk only the directory the prefix names, not the whole store.
+        start = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        for path in sorted(start.rglob("*")) if start.is_dir() else []:
             rel = path.relative_to(self.root).as_posix()
             if path.is_file() and not rel.startswith(".incoming/") and rel.startswith(prefix):
                 yield rel

@@ -29,9 +29,18 @@ class ServiceKey:
         path = data_dir / "keys" / "service.key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            temp = path.with_name(f".service.key.{os.getpid()}")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(os.urandom(32).hex())
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:  # two processes starting together: the first key written wins, the other is dropped
+                os.link(temp, path)
+            except FileExistsError:
+                pass
+            finally:
+                temp.unlink(missing_ok=True)
         return cls(bytes.fromhex(path.read_text().strip()))
 
     def new_data_key(self) -> tuple[bytes, bytes]:

@@ -10,6 +10,8 @@ production, configure ``timestamping.tsa_url`` with a qualified TSA.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -104,7 +106,10 @@ def _load(directory: Path, name: str) -> Credential:
 
 def load_or_create(directory: Path, now: datetime) -> LocalPKI:
     if not (directory / "seal.pem").exists():
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Built in a private directory, then renamed into place: processes starting together either
+        # see no PKI or a whole one, and the first to finish wins.
+        directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final, directory = directory, Path(tempfile.mkdtemp(prefix=".local-ca-", dir=directory.parent))
         root_key = rsa.generate_private_key(65537, 3072)
         root = _issue("bidproc local root CA", root_key, _name("bidproc local root CA"), root_key, now, 20, True, None)
         (directory / "root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
@@ -118,5 +123,13 @@ def load_or_create(directory: Path, now: datetime) -> LocalPKI:
             (directory / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         # The root key is not needed again: not keeping it means nobody can mint another TSA later.
         del root_key
+        try:
+            directory.rename(final)
+        except OSError:  # another process got there first (or an empty directory was in the way)
+            if not (final / "seal.pem").exists():
+                shutil.rmtree(final, ignore_errors=True)
+                directory.rename(final)
+        shutil.rmtree(directory, ignore_errors=True)
+        directory = final
     root = x509.load_pem_x509_certificate((directory / "root.pem").read_bytes())
     return LocalPKI(root=root, tsa=_load(directory, "tsa"), seal=_load(directory, "seal"))

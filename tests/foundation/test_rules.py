@@ -86,10 +86,16 @@ def test_tenants_are_isolated_and_attempts_journalled(stack: Stack) -> None:
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "auth.missing"
     forged = stack.client().get(f"/v1/bids/{bid['id']}", headers={"Authorization": "Bearer bpk_forged"})
     assert forged.status_code == 403 and forged.json()["code"] == "auth.denied"
+    revoked = a.headers["Authorization"].split()[1]
+    env = {**os.environ, **stack.env}
+    out = subprocess.run([sys.executable, "-m", "bidproc.cli", "apikey", "revoke", "--key", revoked], env=env,
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "platform-a" in out.stdout, out.stdout + out.stderr
+    assert a.get(f"/v1/bids/{bid['id']}").json()["code"] == "auth.denied"
     with stack.rt.db.session() as s:
         denied = s.execute(select(JournalRow).where(JournalRow.action == "access.denied")).scalars().all()
     assert len([d for d in denied if d.subject in {bid["id"], tender["id"]}]) == 5
-    assert any(d.detail.get("reason") == "unknown or revoked API key" for d in denied)
+    assert len([d for d in denied if d.detail.get("reason") == "unknown or revoked API key"]) == 2
 
 
 def test_journal_chain_verifies_and_breaks_when_edited(stack: Stack) -> None:
