@@ -159,11 +159,11 @@ class _Context:
             # one revoked since is listed with its revocation date). Certificate holds would defeat this.
             retroactive_revinfo=policy.at is not None,
             allow_fetching=not policy.offline,
-            # Online, a certificate that names a CRL/OCSP responder must be checked against it; offline we can
-            # only use what we were given, and the report says revocation was not fetched.
-            revocation_mode="soft-fail" if policy.offline else "hard-fail",
-            crls=crls or None,
-            ocsps=ocsps or None,
+            # Revocation is always required (online: fetched; offline: embedded or given by the caller), as for
+            # PAdES and CAdES: a certificate whose status nobody checked never passes (INDETERMINATE/TRY_LATER).
+            revocation_mode="hard-fail",
+            crls=crls,
+            ocsps=ocsps,
             fetcher_backend=self.backend,
         )
 
@@ -258,7 +258,8 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             why = f"the archived signature is {level.value}, not B-LT: not B-LTA"
             warnings.append(f"{Warning_.XADES_ARCHIVE_TIMESTAMP_INVALID.value}: {why}")
     if ctx.policy.offline and level not in (Level.B_LT, Level.B_LTA):
-        warnings.append("revocation.offline: revocation data was not fetched (offline validation)")
+        warnings.append(f"{Warning_.SIGNATURE_OFFLINE_NO_REVOCATION.value}: offline validation uses only revocation "
+                        "data embedded in the signature or given by the caller")
     if signing_time is not None and best_time is not None and signing_time > best_time:
         warnings.append("signing_time.after_timestamp: the claimed signing time is later than its proof of existence")
     candidates = [*([chain.outcome] if chain.outcome else []), *problems]
