@@ -34,6 +34,7 @@ from bidproc.signature.cades_archive import (
     hash_index_of,
 )
 from bidproc.signature.context import Context
+from bidproc.signature.french import with_french_rule
 from bidproc.signature.outcome import (
     check_digest_algorithm,
     claimed_time,
@@ -362,7 +363,7 @@ async def _validate_signer(
     elif archived and level is Level.B_LT and not has_archive_timestamp(si, frozenset({ARCHIVE_TS_V2})):
         level = Level.B_LTA  # B-LT material, and every archive timestamp on it verified
     errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
-    return replace(
+    report = replace(
         base,
         indication=indication,
         subindication=sub,
@@ -375,6 +376,8 @@ async def _validate_signer(
         warnings=(*warnings, *offline_warning(ctx.policy.offline, sub)),
         errors=errors,
     )
+    # The French rule's integrity point rests on pyhanko's own message-digest check.
+    return with_french_rule(report, sub, getattr(status, "intact", None) if status is not None else None)
 
 
 def _cert_signer(sd: cms.SignedData) -> Signer | None:

@@ -8,7 +8,7 @@ import pytest
 
 from bidproc.signature.cades import enveloped_content, load_signed_data
 from bidproc.signature.policy import ValidationPolicy
-from bidproc.signature.report import Indication, Level, SubIndication
+from bidproc.signature.report import Indication, Level, RuleOutcome, SubIndication
 from bidproc.signature.validate import enveloped_content_of, validate_file, validate_files
 from tests.pki import TestPKI
 from tests.signature.signing import (
@@ -43,6 +43,7 @@ def test_detached_with_timestamp_paired_by_digest_not_name(pki: TestPKI, p7s: by
     assert sig.timestamps[0].kind == "signature" and sig.timestamps[0].valid
     assert sig.best_signature_time == sig.timestamps[0].time
     assert sig.french_rule is not None and sig.french_rule.bottom_line
+    assert sig.french_rule.integrity is RuleOutcome.PASSED  # checked, not left "not_checked"
 
 
 def test_detached_over_the_wrong_file_is_a_hash_failure(pki: TestPKI, p7s: bytes) -> None:
