@@ -49,6 +49,7 @@ class Code(StrEnum):
     BID_ALREADY_SUBMITTED = "bid.already_submitted"
     BID_EMPTY = "bid.empty"
     BID_CHANGED = "bid.changed"
+    BID_QUARANTINED = "bid.quarantined"  # a file not read because another file of its bid has malware
     BID_NOT_SUBMITTED = "bid.not_submitted"
     SERVICE_BUSY = "service.busy"
     INTERNAL_ERROR = "internal.error"

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bidproc.desk import bid_prefix
 from bidproc.domain import BidStatus, Stage, Verdict
-from bidproc.errors import BidprocError
+from bidproc.errors import BidprocError, Code
 from bidproc.intake.inspect import RETRY_CODES
 from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
@@ -27,6 +27,12 @@ from bidproc.pipeline.sandbox import IntakeSandbox, SandboxLimits
 from bidproc.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+NOT_READ: dict[str, Any] = {
+    "verdict": Verdict.QUARANTINED.value,
+    "code": Code.BID_QUARANTINED.value,
+    "detail": {"report": {}, "malware": [], "message": "not read: another file of this bid carries malware"},
+}
 
 
 @dataclass(frozen=True)
@@ -96,14 +102,22 @@ class BidProcessor:
         ran: list[str] = []
 
         if Stage.INTAKE.value not in done:
+            infected = False
             box = SandboxLimits(rt.settings.intake.sandbox_memory_bytes, rt.settings.intake.sandbox_seconds)
             with IntakeSandbox(rt.settings, key, limits, box) as sandbox:
                 for doc in self._documents(bid_id):
+                    if doc.verdict == Verdict.QUARANTINED.value:
+                        infected = True
                     if doc.verdict != Verdict.PENDING.value:
                         continue  # decided by an earlier delivery
+                    if infected:
+                        # French rule: a bid in which malware was found is not read any further.
+                        self._record_verdict(bid_id, doc.id, NOT_READ)
+                        continue
                     result = sandbox.inspect(doc_id=doc.id, name=doc.name, object_key=doc.object_key,
                                              sha256=doc.sha256, size=doc.size, prefix=prefix)
                     self._record_verdict(bid_id, doc.id, result)
+                    infected = infected or result["verdict"] == Verdict.QUARANTINED.value
             self._complete(bid_id, Stage.INTAKE, content_hash, {})
             ran.append(Stage.INTAKE.value)
 

@@ -11,7 +11,7 @@ from minio import Minio
 from sqlalchemy import select
 
 from bidproc.journal.chain import verify
-from bidproc.metadata.models import JournalRow
+from bidproc.metadata.models import JournalRow, StageRunRow
 from tests.foundation.stack import Stack
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -87,3 +87,23 @@ def test_bid_end_to_end_with_receipt_worker_and_s3(stack: Stack, tmp_path: Path)
         assert verify(s).ok
         actions = [r.action for r in s.execute(select(JournalRow).where(JournalRow.subject == bid["id"])).scalars()]
     assert actions.count("bid.processed") == 1 and "malware.detected" in actions and "bid.submitted" in actions
+
+
+def test_files_after_the_malware_are_not_read(stack: Stack) -> None:
+    """French rule: a bid with malware is not read; its other files are kept, unread."""
+    stack.start_worker()
+    http = stack.client()
+    tender = stack.new_tender(http)
+    bid = http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "ACME"}).json()
+    for name, data in (("a-virus.txt", EICAR), ("b-offre.txt", b"offre"), ("c-annexe.txt", b"annexe")):
+        assert http.put(f"/v1/bids/{bid['id']}/files/{name}", content=data).status_code == 201
+    assert http.post(f"/v1/bids/{bid['id']}/submit").status_code == 201
+    status = stack.wait_status(http, bid["id"])
+    assert status["status"] == "quarantined"
+    verdicts = {f["name"]: (f["verdict"], f["code"]) for f in status["files"]}
+    assert verdicts == {"a-virus.txt": ("quarantined", "malware.detected"),
+                        "b-offre.txt": ("quarantined", "bid.quarantined"),
+                        "c-annexe.txt": ("quarantined", "bid.quarantined")}
+    with stack.rt.db.session() as s:
+        run = s.get(StageRunRow, (bid["id"], "signature"))
+        assert run is not None and run.result == {"skipped": "malware.detected"}
