@@ -25,7 +25,7 @@ from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
 from bidproc.intake.receive import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
 from bidproc.journal.chain import append
-from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, TenderRow
+from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, StageRunRow, TenderRow
 from bidproc.runtime import Runtime
 from bidproc.timestamps.tsa import LocalTSA, TimestampAuthority
 
@@ -304,6 +304,10 @@ class Desk:
                 select(DocumentRow).where(DocumentRow.bid_id == bid_id).order_by(DocumentRow.name)
             ).scalars()
             append(s, actor=tenant, action="bid.status.read", subject=bid_id, now=self.rt.clock())
+            runs = {r.stage: r.result or {} for r in s.execute(
+                select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()}
+            signatures = {name: {"bottom_line": r.get("bottom_line"), "indications": r.get("indications", [])}
+                          for name, r in runs.get("signature", {}).get("reports", {}).items()}
             return {
                 "id": bid.id,
                 "tender": tender.id,
@@ -322,6 +326,8 @@ class Desk:
                     }
                     for d in docs
                 ],
+                "stages": sorted(runs),
+                "signatures": signatures,  # per signed file; the full reports are stored encrypted
                 "outcome": bid.outcome or {},
             }
 

@@ -32,6 +32,8 @@ def test_signed_pdf_in_a_bid_gets_a_stored_report(tmp_path: Path, s3_endpoint: s
         assert http.post(f"/v1/bids/{bid['id']}/submit").status_code == 201
         status = stack.wait_status(http, bid["id"])
         assert status["status"] == "processed", status
+        assert status["signatures"] == {"ae-signe.pdf": {"bottom_line": True, "indications": ["TOTAL_PASSED"]}}
+        assert status["stages"] == ["archive", "intake", "signature"]
         with stack.rt.db.session() as s:
             run = s.get(StageRunRow, (bid["id"], "signature"))
             row = s.get(BidRow, bid["id"])
