@@ -39,14 +39,16 @@ class Found:
 
 def classify(name: str, data: bytes) -> Found:
     head = data[:1024]
-    if b"%PDF-" in head:
-        # cheap pre-check: a PDF without a signature dictionary has nothing to validate
-        return Found(Kind.PDF) if (b"/ByteRange" in data or b"/Sig" in data) else Found(Kind.OTHER)
+    # Containers first: an enveloping CAdES over a PDF (.pdf.p7m, the usual French bid format) or an
+    # ASiC whose first member is a stored PDF both carry "%PDF-" in their first kilobyte.
     if data[:4] == b"PK\x03\x04":
         return Found(Kind.ASIC) if _is_asic(data) else Found(Kind.OTHER)
     sd = load_signed_data(data)
     if sd is not None:
         return Found(Kind.CMS, sd)
+    if b"%PDF-" in head:
+        # cheap pre-check: a PDF without a signature dictionary has nothing to validate
+        return Found(Kind.PDF) if (b"/ByteRange" in data or b"/Sig" in data) else Found(Kind.OTHER)
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"<") and XMLDSIG_NS in data:
         return Found(Kind.XML)

@@ -8,7 +8,7 @@ import pytest
 
 from bidproc.signature.cades import enveloped_content, load_signed_data
 from bidproc.signature.policy import ValidationPolicy
-from bidproc.signature.report import Indication, Level, RuleOutcome, SubIndication
+from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureFormat, SubIndication
 from bidproc.signature.validate import enveloped_content_of, validate_file, validate_files
 from tests.pki import TestPKI
 from tests.signature.signing import (
@@ -18,7 +18,9 @@ from tests.signature.signing import (
     asic_s,
     fetch_crl,
     fetch_ocsp,
+    make_pdf,
     sign_cms,
+    sign_pdf,
 )
 
 BID = b"Memoire technique: delai 3 semaines, prix 12 000 EUR"
@@ -68,6 +70,17 @@ def test_enveloping_p7m_and_its_content(pki: TestPKI) -> None:
     assert sd is not None and enveloped_content(sd) == BID
     assert enveloped_content_of(p7m) == BID and enveloped_content_of(sign_cms(BID, pki)) is None
     assert enveloped_content_of(b"%PDF-1.7") is None
+
+
+def test_p7m_over_a_signed_pdf_is_cades_not_pades(pki: TestPKI) -> None:
+    """A .pdf.p7m carries "%PDF-" in its first kilobyte: it is still a CAdES signature over a PDF."""
+    inner = sign_pdf(make_pdf("Acte d'engagement"), pki, level="B-T")
+    p7m = sign_cms(inner, pki, detached=False)
+    assert b"%PDF-" in p7m[:1024]
+    report = validate_file("ae.pdf.p7m", p7m, policy(pki))
+    assert [(s.format, s.indication) for s in report.signatures] == [(SignatureFormat.CADES, Indication.TOTAL_PASSED)]
+    plain = sign_cms(make_pdf("Offre"), pki, detached=False)
+    assert validate_file("offre.pdf.p7m", plain, policy(pki)).signatures[0].format is SignatureFormat.CADES
 
 
 def test_basic_cades_without_timestamp(pki: TestPKI) -> None:
