@@ -34,6 +34,7 @@ from bidproc.signature.cades_archive import (
     hash_index_of,
 )
 from bidproc.signature.context import Context
+from bidproc.signature.expiry import recheck_expired_signer
 from bidproc.signature.french import with_french_rule
 from bidproc.signature.outcome import (
     check_digest_algorithm,
@@ -350,6 +351,10 @@ async def _validate_signer(
     best = getattr(result, "best_signature_time", None) or poe or ctx.now
     proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
     indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
+    indication, sub, expiry_error = await recheck_expired_signer(
+        indication, sub, status.signing_cert if status is not None else None, proven, ctx.now, ctx.policy,
+        spec.local_knowledge, [c.chosen for c in sd["certificates"] or []],
+        ctx.spec.revinfo_gathering_policy.fetcher_backend)
     stamps: list[TimestampInfo] = []
     if status is not None and getattr(status, "timestamp_validity", None) is not None:
         stamps.append(timestamp_info("signature", status.timestamp_validity))
@@ -363,6 +368,7 @@ async def _validate_signer(
     elif archived and level is Level.B_LT and not has_archive_timestamp(si, frozenset({ARCHIVE_TS_V2})):
         level = Level.B_LTA  # B-LT material, and every archive timestamp on it verified
     errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
+    errors = (*errors, expiry_error) if expiry_error else errors
     report = replace(
         base,
         indication=indication,

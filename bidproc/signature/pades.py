@@ -24,6 +24,7 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 
 from bidproc.errors import Warning_
 from bidproc.signature.context import Context
+from bidproc.signature.expiry import recheck_expired_signer
 from bidproc.signature.french import with_french_rule
 from bidproc.signature.modifications import modifications_after, name_attacks, signed_revision_text
 from bidproc.signature.outcome import (
@@ -164,6 +165,16 @@ async def _validate_one(
         best = min(best, poe) if best else poe
     proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
     indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
+    if level is not None and status is not None:
+        embedded = embedded_validation_data(sig) if level in {Level.B_LT, Level.B_LTA} else None
+        knowledge = ctx.spec_for(sig.signer_info["signature"].native, None, embedded).local_knowledge
+        indication, sub, expiry_error = await recheck_expired_signer(
+            indication, sub, status.signing_cert, proven, ctx.now, ctx.policy, knowledge,
+            [c.chosen for c in sig.signed_data["certificates"] or []],
+            ctx.spec.revinfo_gathering_policy.fetcher_backend)
+        extra_errors = (expiry_error,) if expiry_error else ()
+    else:
+        extra_errors = ()
     ades_sub = sub
     # pyhanko's AdES functions do not look at coverage or DocMDP: gate on the PDF-level bottom line too.
     if indication is Indication.TOTAL_PASSED:
@@ -185,6 +196,7 @@ async def _validate_one(
         # whoever signed, the document a reader sees is not the one signed: that is decided already
         indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
     errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
+    errors = (*errors, *extra_errors)
     report = replace(
         base,
         indication=indication,

@@ -252,3 +252,24 @@ def test_hostile_counts_are_bounded(pki: TestPKI, signed: dict[str, bytes], monk
     first = sigs(pki, tamper_incremental(two, add_page=False))[1]
     assert first.indication is Indication.TOTAL_FAILED
     assert [(m.kind, m.allowed) for m in first.modifications] == [("other", False)]
+
+
+def test_revoked_before_signing_then_expired_does_not_pass(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    """Years later the compromised certificate has also expired: it must still fail, not pass on its POE."""
+    from asn1crypto import ocsp as asn1_ocsp
+
+    from tests.signature.signing import fetch_crl, fetch_ocsp
+
+    later = pki.t0 + timedelta(days=731)
+    status = fetch_ocsp(pki, "revoked-before", later)
+    cert_status = asn1_ocsp.OCSPResponse.load(status)["response_bytes"]["response"].parsed[
+        "tbs_response_data"]["responses"][0]["cert_status"]
+    assert cert_status.name == "revoked"
+    with_data = ValidationPolicy(trust_anchors=(pki.root_der,), offline=True, at=later,
+                                 extra_crls=(fetch_crl(pki, "root", later),), extra_ocsps=(status,))
+    sig = validate_file("offre.pdf", signed["revoked-before"], with_data).signatures[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+    assert sig.french_rule is not None and sig.french_rule.certificate_valid_at_signing_time is RuleOutcome.FAILED
+    without_data = ValidationPolicy(trust_anchors=(pki.root_der,), offline=True, at=later)
+    sig = validate_file("offre.pdf", signed["revoked-before"], without_data).signatures[0]
+    assert sig.indication is not Indication.TOTAL_PASSED
