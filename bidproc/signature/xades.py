@@ -29,7 +29,7 @@ import logging
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from asn1crypto import crl as asn1_crl
@@ -45,6 +45,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 
 from bidproc.errors import Code, Warning_
 from bidproc.signature import xades_checks as checks
+from bidproc.signature.expiry import Status, expired_at, status_at
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import (
     Indication,
@@ -56,7 +57,7 @@ from bidproc.signature.report import (
 )
 from bidproc.signature.xades_archive import find_archive_timestamps, validate_archive_timestamp
 from bidproc.signature.xades_ltv import USP, ValidationData, coverage_context, read_validation_data
-from bidproc.signature.xades_time import judge_chain, validate_signer_certificate
+from bidproc.signature.xades_time import Chain, judge_chain, validate_signer_certificate
 from bidproc.signature.xades_timestamp import NS, find_signature_timestamps, validate_signature_timestamp
 from bidproc.signature.xml_safety import UnsafeXML, duplicate_ids, parse_untrusted
 
@@ -227,6 +228,26 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
         no_chain = AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND
         op = CertvalidatorOperationResult(success_result=None, error_subindic=no_chain)
     chain = judge_chain(op, cert, best_time, signing_time)
+    now = ctx.policy.at or datetime.now(UTC)
+    if chain.outcome is None and best_time is not None and expired_at(cert_asn1, now) and ctx.policy.trust_anchors:
+        # Expired since: certvalidator skipped revocation; the status at the proof of existence decides.
+        found = await status_at(
+            cert_asn1,
+            best_time,
+            ctx.policy,
+            other_certs=[asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in chain_certs]
+            + embedded.certificates,
+            crls=list(embedded.crls),
+            ocsps=list(embedded.ocsps),
+            fetcher_backend=ctx.backend,
+        )
+        if found.status is Status.REVOKED and found.revoked_at is not None and found.revoked_at <= best_time:
+            why = (f"signing certificate (expired since) was revoked on {found.revoked_at.isoformat()}, "
+                   "before the signature time")
+            chain = Chain((Indication.TOTAL_FAILED, SubIndication.REVOKED, why), RuleOutcome.FAILED)
+        elif found.status is not Status.GOOD:
+            why = f"signing certificate has expired and its status at the signature time is unknown: {found.detail}"
+            chain = Chain((Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, why), RuleOutcome.NOT_CHECKED)
     warnings = list(chain.warnings)
     level = Level.B_T if any(t.valid for t in timestamps) else Level.B_B
     stamped = [t.time for t in timestamps if t.valid]
@@ -258,8 +279,10 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             why = f"the archived signature is {level.value}, not B-LT: not B-LTA"
             warnings.append(f"{Warning_.XADES_ARCHIVE_TIMESTAMP_INVALID.value}: {why}")
     if ctx.policy.offline and level not in (Level.B_LT, Level.B_LTA):
-        warnings.append(f"{Warning_.SIGNATURE_OFFLINE_NO_REVOCATION.value}: offline validation uses only revocation "
-                        "data embedded in the signature or given by the caller")
+        warnings.append(
+            f"{Warning_.SIGNATURE_OFFLINE_NO_REVOCATION.value}: offline validation uses only revocation "
+            "data embedded in the signature or given by the caller"
+        )
     if signing_time is not None and best_time is not None and signing_time > best_time:
         warnings.append("signing_time.after_timestamp: the claimed signing time is later than its proof of existence")
     candidates = [*([chain.outcome] if chain.outcome else []), *problems]
