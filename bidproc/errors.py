@@ -105,6 +105,8 @@ class Warning_(StrEnum):
     PDF_NOT_NORMALISED = "pdf.not_normalised"  # too large for a reading rendition; the original stands
     ARCHIVE_EMPTY_MEMBER = "archive.empty_member"
     CMS_CONTENT_NOT_INSPECTED = "cms.content_not_inspected"
+    ASIC_UNSIGNED_MEMBER = "asic.unsigned_member"  # a file in an ASiC container that no signature covers
+    XML_PARTIALLY_SIGNED = "xml.partially_signed"  # content of the XML file outside every signed reference
     # XAdES levels beyond B-T
     XADES_VALIDATION_DATA_INCOMPLETE = "xades.validation_data_incomplete"  # embedded values do not cover: no B-LT
     XADES_ARCHIVE_TIMESTAMP_INVALID = "xades.archive_timestamp_invalid"  # an ArchiveTimeStamp not verified: no B-LTA

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from bidproc.errors import Code
+from bidproc.errors import Code, Warning_
 from bidproc.signature import discover
 from bidproc.signature.asic import manifest_problems
 from bidproc.signature.cades import enveloped_content, load_signed_data, validate_cms
@@ -83,7 +83,19 @@ def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
                 if bad and sig.indication is Indication.TOTAL_PASSED:
                     sig = replace(sig, indication=Indication.TOTAL_FAILED, subindication=SubIndication.HASH_FAILURE)
             sigs.append(sig)
+    problems += _uncovered_members(members, sigs)
     return ValidationReport(subject=name, signatures=_finish(sigs), problems=tuple(problems))
+
+
+def _uncovered_members(members: Mapping[str, bytes], sigs: list[SignatureReport]) -> list[str]:
+    """Data in the container that no signature covers: the container as a whole is then not signed."""
+    covered = set()
+    for sig in sigs:
+        for entry in sig.signed_data:
+            covered.add(entry.removeprefix("file:").split(" sha256=")[0].strip())
+    data = [n for n in members if not n.startswith("META-INF/") and n != "mimetype" and not n.endswith("/")]
+    return [f"{Warning_.ASIC_UNSIGNED_MEMBER.value}: {n} is in the container but no signature covers it"
+            for n in data if n not in covered]
 
 
 def validate_files(files: Mapping[str, bytes], policy: ValidationPolicy) -> dict[str, ValidationReport]:

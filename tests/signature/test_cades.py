@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import UTC, datetime
 
 import pytest
@@ -103,6 +105,17 @@ def test_asic_s(pki: TestPKI, p7s: bytes) -> None:
     sig = report.signatures[0]
     assert sig.indication is Indication.TOTAL_PASSED and sig.signed_data == ("memoire.txt",)
     assert sig.file == "offre.asics!/META-INF/signature.p7s"
+    assert report.bottom_line and not report.problems
+
+
+def test_asic_with_an_unsigned_member_is_not_a_signed_container(pki: TestPKI, p7s: bytes) -> None:
+    buffer = io.BytesIO(asic_s("memoire.txt", BID, p7s))
+    with zipfile.ZipFile(buffer, "a") as z:
+        z.writestr("avenant.txt", b"Avenant: prix 1 EUR")  # slipped in beside the signed file
+    report = validate_file("offre.asics", buffer.getvalue(), policy(pki))
+    assert report.signatures[0].indication is Indication.TOTAL_PASSED  # the signature itself is fine...
+    assert not report.bottom_line  # ...but the container is not signed as a whole
+    assert report.problems == ("asic.unsigned_member: avenant.txt is in the container but no signature covers it",)
 
 
 def test_asic_e_with_manifest(pki: TestPKI) -> None:
