@@ -94,8 +94,11 @@ def _uncovered_members(members: Mapping[str, bytes], sigs: list[SignatureReport]
         for entry in sig.signed_data:
             covered.add(entry.removeprefix("file:").split(" sha256=")[0].strip())
     data = [n for n in members if not n.startswith("META-INF/") and n != "mimetype" and not n.endswith("/")]
-    return [f"{Warning_.ASIC_UNSIGNED_MEMBER.value}: {n} is in the container but no signature covers it"
-            for n in data if n not in covered]
+    return [
+        f"{Warning_.ASIC_UNSIGNED_MEMBER.value}: {n} is in the container but no signature covers it"
+        for n in data
+        if n not in covered
+    ]
 
 
 def validate_files(files: Mapping[str, bytes], policy: ValidationPolicy) -> dict[str, ValidationReport]:
@@ -125,6 +128,11 @@ def _validate(
     for name, f in found.items():
         if f.kind is Kind.XML:
             results[name] = _xades(name, files[name], policy, files)
+            partial = [
+                w for s in results[name] for w in s.warnings if w.startswith(Warning_.XML_PARTIALLY_SIGNED.value)
+            ]
+            if partial:  # each signature may be valid, the file as a reader sees it is not signed
+                problems.setdefault(name, []).extend(sorted(set(partial)))
     out: dict[str, ValidationReport] = {}
     for name, f in found.items():
         if f.kind is Kind.ASIC:
@@ -137,7 +145,12 @@ def _validate(
         elif results.get(name):
             out[name] = ValidationReport(subject=name, signatures=_finish(results[name]))
     for name, msgs in problems.items():
-        out[name] = ValidationReport(subject=name, problems=tuple(msgs))
+        known = out.get(name)
+        out[name] = (
+            replace(known, problems=(*known.problems, *msgs))
+            if known is not None
+            else ValidationReport(subject=name, problems=tuple(msgs))
+        )
     return out
 
 

@@ -169,6 +169,44 @@ class _Context:
         )
 
 
+SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
+
+
+def unsigned_content(tree: etree._ElementTree, signature: etree._Element) -> list[str]:
+    """Top-level content of the XML file that no reference of ``signature`` covers (empty: all covered).
+
+    Covered when the signature is the document (enveloping), a reference is the whole document
+    (``URI=""``), or a reference points at the root element; a detached signature file whose only
+    other content is signatures is covered too.
+    """
+    root = tree.getroot()
+    if root is signature:
+        return []
+    targets = []
+    for ref in signature.findall("ds:SignedInfo/ds:Reference", NS):
+        if ref.get("Type") == SIGNED_PROPERTIES_TYPE:
+            continue
+        uri = ref.get("URI")
+        if uri == "":
+            return []
+        if uri and uri.startswith("#"):
+            targets.append(uri[1:])
+    covered: set[etree._Element] = set()
+    for element in root.iter():
+        if any(element.get(a) in targets for a in ("Id", "ID", "id")):
+            if element is root:
+                return []
+            covered.add(element)
+    out = []
+    for child in root:
+        if not isinstance(child.tag, str) or child is signature or child.tag == signature.tag:
+            continue
+        if child in covered:
+            continue
+        out.append(etree.QName(child).localname)
+    return out
+
+
 async def _validate_one(ctx: _Context, signature: etree._Element, index: int) -> SignatureReport:
     sig_id = signature.get("Id") or f"signature-{index}"
     parts = checks.locate_parts(signature)
@@ -242,13 +280,19 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             fetcher_backend=ctx.backend,
         )
         if found.status is Status.REVOKED and found.revoked_at is not None and found.revoked_at <= best_time:
-            why = (f"signing certificate (expired since) was revoked on {found.revoked_at.isoformat()}, "
-                   "before the signature time")
+            why = (
+                f"signing certificate (expired since) was revoked on {found.revoked_at.isoformat()}, "
+                "before the signature time"
+            )
             chain = Chain((Indication.TOTAL_FAILED, SubIndication.REVOKED, why), RuleOutcome.FAILED)
         elif found.status is not Status.GOOD:
             why = f"signing certificate has expired and its status at the signature time is unknown: {found.detail}"
             chain = Chain((Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, why), RuleOutcome.NOT_CHECKED)
     warnings = list(chain.warnings)
+    uncovered = unsigned_content(ctx.tree, signature)
+    if uncovered:
+        # Signature wrapping's favourite shape: a valid signature over one part, the reader shown another.
+        warnings.append(f"{Warning_.XML_PARTIALLY_SIGNED.value}: not covered by this signature: {', '.join(uncovered)}")
     level = Level.B_T if any(t.valid for t in timestamps) else Level.B_B
     stamped = [t.time for t in timestamps if t.valid]
     if level is Level.B_T and (embedded.certificates or embedded.has_revocation_values):
