@@ -289,6 +289,18 @@ async def validate_cms(
         ]
     pairing = pair_detached(name, sd, files) if is_detached(sd) else None
     reports = []
+    if count > MAX_SIGNERS:  # hostile: each signer costs a full validation (and a copy of the SignedData)
+        reports.append(
+            SignatureReport(
+                file=name,
+                format=SignatureFormat.CADES,
+                indication=Indication.TOTAL_FAILED,
+                subindication=SubIndication.FORMAT_FAILURE,
+                signature_id=f"{MAX_SIGNERS}..{count - 1}",
+                errors=(f"{count} signers: only the first {MAX_SIGNERS} are validated",),
+            )
+        )
+        count = MAX_SIGNERS
     for index in range(count):
         view = None
         try:
@@ -352,9 +364,16 @@ async def _validate_signer(
     proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
     indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
     indication, sub, expiry_error = await recheck_expired_signer(
-        indication, sub, status.signing_cert if status is not None else None, proven, ctx.now, ctx.policy,
-        spec.local_knowledge, [c.chosen for c in sd["certificates"] or []],
-        ctx.spec.revinfo_gathering_policy.fetcher_backend)
+        indication,
+        sub,
+        status.signing_cert if status is not None else None,
+        proven,
+        ctx.now,
+        ctx.policy,
+        spec.local_knowledge,
+        [c.chosen for c in sd["certificates"] or []],
+        ctx.spec.revinfo_gathering_policy.fetcher_backend,
+    )
     stamps: list[TimestampInfo] = []
     if status is not None and getattr(status, "timestamp_validity", None) is not None:
         stamps.append(timestamp_info("signature", status.timestamp_validity))
@@ -384,6 +403,9 @@ async def _validate_signer(
     )
     # The French rule's integrity point rests on pyhanko's own message-digest check.
     return with_french_rule(report, sub, getattr(status, "intact", None) if status is not None else None)
+
+
+MAX_SIGNERS = 50  # per CMS: far more than any co-signed bid, bounded work on a hostile file
 
 
 def _cert_signer(sd: cms.SignedData) -> Signer | None:

@@ -83,7 +83,9 @@ async def _ades(sig: EmbeddedPdfSignature, level: Level, ctx: Context, poe: Any)
 
 
 ARCHIVE_DETAIL = "document timestamp "
-MAX_SIGNATURES = 200  # per PDF; beyond, one failed report stands for the rest
+MAX_REVISIONS = 1000  # incremental updates of one PDF
+MAX_DIFF_WORK = 5000  # signatures x revisions: the difference analysis compares each pair
+MAX_SIGNATURES = 50  # per PDF; beyond, one failed report stands for the rest (diff analysis is per pair)
 
 
 async def _doc_timestamp(sig: EmbeddedPdfSignature, ctx: Context) -> Any:
@@ -222,6 +224,11 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
         return raw_signatures(name, data, f"{type(exc).__name__}: {exc}")
     sigs: list[EmbeddedPdfSignature] = []
     reports: list[SignatureReport] = []
+    revisions = reader.xrefs.total_revisions
+    if revisions > MAX_REVISIONS or len(found) * revisions > MAX_DIFF_WORK:
+        # what changed after each signature is compared revision by revision: bounded work only
+        why = f"{len(found)} signatures over {revisions} revisions: more than this service analyses"
+        return [_failed(name, "all", ValueError(why), None, unreadable=True)]
     if len(found) > MAX_SIGNATURES:  # hostile: each signature costs a full validation
         reports.append(
             _failed(

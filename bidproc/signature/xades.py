@@ -119,6 +119,15 @@ async def _validate_all(
     backend = None if policy.offline else AIOHttpFetcherBackend(per_request_timeout=policy.fetch_timeout_seconds)
     try:
         reports = []
+        if len(signatures) > MAX_SIGNATURES:  # hostile: each signature costs a full validation
+            reports.append(
+                checks.format_failure(
+                    name,
+                    f"signatures {MAX_SIGNATURES + 1}..{len(signatures)}",
+                    f"{len(signatures)} signatures: only the first {MAX_SIGNATURES} are validated",
+                )
+            )
+            signatures = signatures[:MAX_SIGNATURES]
         for index, signature in enumerate(signatures):
             context = _Context(name, data, tree, policy, detached, backend)
             try:
@@ -168,6 +177,8 @@ class _Context:
             fetcher_backend=self.backend,
         )
 
+
+MAX_SIGNATURES = 50  # per XML file
 
 SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 
