@@ -89,13 +89,15 @@ def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed:
             return Chain(
                 None, RuleOutcome.PASSED, (f"certificate.revoked_after_signing: revoked {revoked.isoformat()}",)
             )
-        when = best or claimed
-        if when is not None and when >= revoked:
+        if best is not None and best >= revoked:
             why = f"signing certificate revoked on {revoked.isoformat()}, before the signature time"
             return Chain((Indication.TOTAL_FAILED, SubIndication.REVOKED, why), RuleOutcome.FAILED)
+        # Only the signer's own claim puts the signature after the revocation: EN 319 102-1 says
+        # REVOKED_NO_POE (as PAdES and CAdES do); the French rule still fails on that claim.
+        french = RuleOutcome.FAILED if claimed is not None and claimed >= revoked else RuleOutcome.NOT_CHECKED
         return Chain(
             (Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE, "revoked, no proof of existence before"),
-            RuleOutcome.NOT_CHECKED,
+            french,
         )
     if name == "OUT_OF_BOUNDS_NO_POE":
         before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
@@ -109,10 +111,12 @@ def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed:
                 return Chain(
                     None, RuleOutcome.PASSED, (f"certificate.expired_after_signing: expired {after.isoformat()}",)
                 )
+            # A signature timestamp is an upper bound on the signing time, not a lower one: EXPIRED needs a
+            # proof the signature was made after expiry (a content timestamp); here it is OUT_OF_BOUNDS_NO_POE.
             why = (
                 f"signing certificate expired on {after.isoformat()}, before the proof of existence {best.isoformat()}"
             )
-            return Chain((Indication.TOTAL_FAILED, SubIndication.EXPIRED, why), RuleOutcome.FAILED)
+            return Chain((Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, why), RuleOutcome.FAILED)
         french = RuleOutcome.FAILED if claimed is None or claimed > after else RuleOutcome.NOT_CHECKED
         why = f"signing certificate expired on {after.isoformat()} and no proof of existence before that"
         return Chain((Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, why), french)

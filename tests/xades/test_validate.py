@@ -139,10 +139,12 @@ def test_expired_signer(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
     assert report.french_rule is not None
     assert report.french_rule.certificate_valid_at_signing_time is RuleOutcome.FAILED
 
-    # A timestamp proves the signature existed only after expiry: TOTAL_FAILED/EXPIRED.
+    # A timestamp after expiry is no proof the signature was made after it (only that it existed then):
+    # INDETERMINATE/OUT_OF_BOUNDS_NO_POE, as for PAdES and CAdES; the French rule fails.
     data = detached_xml(pki, pki.expired, tsa="/tsa")
     report = only(validate_xades("offre.xml", data, policy, {"offre.pdf": PDF}))
-    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.EXPIRED)
+    assert (report.indication, report.subindication) == (Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE)
+    assert report.french_rule is not None and "certificate_valid_at_signing_time" in report.french_rule.failed
 
     # A timestamp from before the expiry (the TSA's clock two days ago): the signature stands.
     data = detached_xml(pki, pki.expired, tsa="/tsa-past")
@@ -152,8 +154,10 @@ def test_expired_signer(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
 
 
 def test_revoked_signer(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # no proof of existence (XAdES-BES), only the signer's claim: REVOKED_NO_POE (EN 319 102-1), French rule failed
     report = only(validate_xades("offre.xml", detached_xml(pki, pki.revoked), policy, {"offre.pdf": PDF}))
-    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+    assert (report.indication, report.subindication) == (Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE)
+    assert report.french_rule is not None and "certificate_valid_at_signing_time" in report.french_rule.failed
 
     # revoked yesterday, timestamped two days ago: revoked after signing, with a proof of existence before
     data = detached_xml(pki, pki.revoked, tsa="/tsa-past")
@@ -164,7 +168,7 @@ def test_revoked_signer(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
     # offline: only the revocation data we are given counts
     offline = dataclasses.replace(policy, offline=True, extra_crls=(pki.crl,))
     report = only(validate_xades("offre.xml", detached_xml(pki, pki.revoked), offline, {"offre.pdf": PDF}))
-    assert report.subindication is SubIndication.REVOKED
+    assert report.subindication is SubIndication.REVOKED_NO_POE
 
 
 def test_offline_without_revocation_data_is_documented(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
@@ -299,7 +303,7 @@ def test_validation_at_a_past_time_uses_todays_revocation_data(pki: LoopbackPKI,
     # and a certificate is judged against its revocation date: revoked yesterday, not two days ago
     data = detached_xml(pki, pki.revoked)
     report = only(validate_xades("offre.xml", data, as_of, {"offre.pdf": PDF}))
-    assert report.subindication is SubIndication.REVOKED
+    assert report.subindication is SubIndication.REVOKED_NO_POE
     two_days_ago = dataclasses.replace(policy, at=NOW - timedelta(days=2))
     report = only(validate_xades("offre.xml", data, two_days_ago, {"offre.pdf": PDF}))
     assert report.indication is Indication.TOTAL_PASSED, report.errors
