@@ -29,3 +29,10 @@ class ValidationPolicy:
     max_xml_bytes: int = 50 * 1024 * 1024
     max_xml_depth: int = 256
     proofs_of_existence: tuple[tuple[str, datetime], ...] = ()
+
+    def __post_init__(self) -> None:
+        # A naive time would be compared with aware ones deep inside validation: refuse it here.
+        times = [self.at] if self.at is not None else []
+        times += [when for _, when in self.proofs_of_existence]
+        if any(t.tzinfo is None or t.utcoffset() is None for t in times):
+            raise ValueError("validation times must carry a time zone (use UTC)")

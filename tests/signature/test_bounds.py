@@ -39,3 +39,12 @@ def test_cms_with_hundreds_of_signers_is_bounded() -> None:
     first = report.signatures[0]
     assert (first.indication, first.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
     assert "400 signers" in first.errors[0]
+
+
+def test_naive_validation_times_are_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="time zone"):
+        ValidationPolicy(at=dt.datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="time zone"):
+        ValidationPolicy(proofs_of_existence=(("00" * 32, dt.datetime(2026, 1, 1)),))
