@@ -201,6 +201,9 @@ def name_attacks(
         found.append(Warning_.PDF_CERTIFICATION_ATTACK)
     if bad or found:
         found.insert(0, Warning_.PDF_MODIFIED_AFTER_SIGNING)
+    if any(m.kind == "form_filling" and m.allowed for m in mods):
+        # Allowed, but what a reader sees in the form fields is not what was signed: say so.
+        found.append(Warning_.PDF_FORM_FILLED_AFTER_SIGNING)
     return [str(w) for w in dict.fromkeys(found)]
 
 

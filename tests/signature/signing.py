@@ -296,3 +296,43 @@ def overwrite_content(signed: bytes, new_text: str = "Prix total: 1 EUR") -> byt
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def form_pdf(price: str = "100000 EUR") -> bytes:
+    """A one-page PDF with a text form field "Prix"."""
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(595, 842))
+    field = pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot,
+            Subtype=pikepdf.Name.Widget,
+            FT=pikepdf.Name.Tx,
+            T=pikepdf.String("Prix"),
+            V=pikepdf.String(price),
+            Rect=pikepdf.Array([72, 700, 300, 720]),
+            P=page.obj,
+            DA=pikepdf.String("/Helv 12 Tf 0 g"),
+        )
+    )
+    page.obj.Annots = pdf.make_indirect(pikepdf.Array([field]))
+    pdf.Root.AcroForm = pdf.make_indirect(
+        pikepdf.Dictionary(Fields=pikepdf.Array([field]), DA=pikepdf.String("/Helv 12 Tf 0 g"))
+    )
+    out = io.BytesIO()
+    pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable)
+    return out.getvalue()
+
+
+def fill_field(signed: bytes, value: str, name: str = "Prix") -> bytes:
+    """An incremental update that changes a form field's value (form filling after signing)."""
+    from pyhanko.pdf_utils import generic
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed), strict=False)
+    for ref in writer.root["/AcroForm"]["/Fields"]:
+        field = ref.get_object()
+        if field.get("/T") == name:
+            field["/V"] = generic.TextStringObject(value)
+            writer.mark_update(ref)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -273,3 +273,13 @@ def test_revoked_before_signing_then_expired_does_not_pass(pki: TestPKI, signed:
     without_data = ValidationPolicy(trust_anchors=(pki.root_der,), offline=True, at=later)
     sig = validate_file("offre.pdf", signed["revoked-before"], without_data).signatures[0]
     assert sig.indication is not Indication.TOTAL_PASSED
+
+
+def test_form_filled_after_an_approval_signature_is_reported(pki: TestPKI) -> None:
+    """No DocMDP: filling the form is allowed, yet the reader sees a value that was not signed."""
+    from tests.signature.signing import fill_field, form_pdf
+
+    filled = fill_field(sign_pdf(form_pdf("100000 EUR"), pki, level="B-T"), "1 EUR")
+    sig = validate_file("offre.pdf", filled, ValidationPolicy(trust_anchors=(pki.root_der,))).signatures[0]
+    assert [(m.kind, m.allowed) for m in sig.modifications] == [("form_filling", True)]
+    assert "pdf.form_filled_after_signing" in sig.warnings
