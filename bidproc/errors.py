@@ -105,6 +105,7 @@ class Warning_(StrEnum):
     PDF_NOT_NORMALISED = "pdf.not_normalised"  # too large for a reading rendition; the original stands
     ARCHIVE_EMPTY_MEMBER = "archive.empty_member"
     CMS_CONTENT_NOT_INSPECTED = "cms.content_not_inspected"
+    SIGNATURE_VALIDATION_DATA_INCOMPLETE = "signature.validation_data_incomplete"  # embedded data short of B-LT
     PDF_FORM_FILLED_AFTER_SIGNING = "pdf.form_filled_after_signing"  # allowed, but field values differ from signed
     ASIC_UNSIGNED_MEMBER = "asic.unsigned_member"  # a file in an ASiC container that no signature covers
     XML_PARTIALLY_SIGNED = "xml.partially_signed"  # content of the XML file outside every signed reference

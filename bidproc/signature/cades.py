@@ -34,7 +34,7 @@ from bidproc.signature.cades_archive import (
     hash_index_of,
 )
 from bidproc.signature.context import Context
-from bidproc.signature.expiry import recheck_expired_signer
+from bidproc.signature.expiry import recheck_expired_signer, validation_data_gap
 from bidproc.signature.french import with_french_rule
 from bidproc.signature.outcome import (
     check_digest_algorithm,
@@ -374,6 +374,17 @@ async def _validate_signer(
         [c.chosen for c in sd["certificates"] or []],
         ctx.spec.revinfo_gathering_policy.fetcher_backend,
     )
+    if level is Level.B_LT and indication is Indication.TOTAL_PASSED and status is not None:
+        gap = await validation_data_gap(
+            status.signing_cert,
+            proven or ctx.now,
+            ctx.policy,
+            _lt_knowledge(si),
+            [c.chosen for c in sd["certificates"] or []],
+        )
+        if gap:
+            level = Level.B_T
+            warnings.append(f"{Warning_.SIGNATURE_VALIDATION_DATA_INCOMPLETE.value}: {gap}: level B-T, not B-LT")
     stamps: list[TimestampInfo] = []
     if status is not None and getattr(status, "timestamp_validity", None) is not None:
         stamps.append(timestamp_info("signature", status.timestamp_validity))

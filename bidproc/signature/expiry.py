@@ -112,3 +112,25 @@ async def recheck_expired_signer(
         SubIndication.OUT_OF_BOUNDS_NO_POE,
         f"signing certificate has expired and its status at the signature time is unknown: {found.detail}",
     )
+
+
+async def validation_data_gap(
+    cert: x509.Certificate, when: datetime, policy: ValidationPolicy, knowledge: Any, signed_certs: list[Any]
+) -> str | None:
+    """Why the signature's *own* validation data does not validate its chain, or None when it does.
+
+    B-LT means the signature carries what a verifier needs years later, offline: checked with nothing
+    else (no fetching, nothing the caller gave), revocation required for every certificate.
+    """
+    from dataclasses import replace
+
+    alone = replace(policy, offline=True, extra_certificates=(), extra_crls=(), extra_ocsps=())
+    found = await status_at(
+        cert,
+        when,
+        alone,
+        other_certs=[*signed_certs, *getattr(knowledge, "known_certs", [])],
+        crls=[c.crl_data for c in getattr(knowledge, "known_crls", [])],
+        ocsps=[o.ocsp_response_data for o in getattr(knowledge, "known_ocsps", [])],
+    )
+    return None if found.status is Status.GOOD else (found.detail or found.status.value)

@@ -24,7 +24,7 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 
 from bidproc.errors import Warning_
 from bidproc.signature.context import Context
-from bidproc.signature.expiry import recheck_expired_signer
+from bidproc.signature.expiry import recheck_expired_signer, validation_data_gap
 from bidproc.signature.french import with_french_rule
 from bidproc.signature.modifications import modifications_after, name_attacks, signed_revision_text
 from bidproc.signature.outcome import (
@@ -171,10 +171,28 @@ async def _validate_one(
         embedded = embedded_validation_data(sig) if level in {Level.B_LT, Level.B_LTA} else None
         knowledge = ctx.spec_for(sig.signer_info["signature"].native, None, embedded).local_knowledge
         indication, sub, expiry_error = await recheck_expired_signer(
-            indication, sub, status.signing_cert, proven, ctx.now, ctx.policy, knowledge,
+            indication,
+            sub,
+            status.signing_cert,
+            proven,
+            ctx.now,
+            ctx.policy,
+            knowledge,
             [c.chosen for c in sig.signed_data["certificates"] or []],
-            ctx.spec.revinfo_gathering_policy.fetcher_backend)
+            ctx.spec.revinfo_gathering_policy.fetcher_backend,
+        )
         extra_errors = (expiry_error,) if expiry_error else ()
+        if level is Level.B_LT and indication is Indication.TOTAL_PASSED and status.signing_cert is not None:
+            gap = await validation_data_gap(
+                status.signing_cert,
+                proven or ctx.now,
+                ctx.policy,
+                knowledge,
+                [c.chosen for c in sig.signed_data["certificates"] or []],
+            )
+            if gap:
+                level = Level.B_T
+                warnings.append(f"{Warning_.SIGNATURE_VALIDATION_DATA_INCOMPLETE.value}: {gap}: level B-T, not B-LT")
     else:
         extra_errors = ()
     ades_sub = sub

@@ -146,3 +146,14 @@ def test_cades_lt_validates_offline_from_revocation_values(pki: TestPKI) -> None
     lt = add_revocation_values(p7m, [fetch_ocsp(pki, "signer", now)], [fetch_crl(pki, "root", now)])
     sig = validate_file("x.p7m", lt, policy(pki, offline=True)).signatures[0]
     assert (sig.indication, sig.level) == (Indication.TOTAL_PASSED, Level.B_LT), (sig.subindication, sig.errors)
+
+
+def test_revocation_values_short_of_the_chain_are_not_b_lt(pki: TestPKI) -> None:
+    """Only the signer's OCSP, not the intermediate CA's CRL: it validates online, but is not B-LT."""
+    now = datetime.now(UTC)
+    p7m = sign_cms(BID, pki, detached=False)
+    partial = add_revocation_values(p7m, [fetch_ocsp(pki, "signer", now)], [])
+    sig = validate_file("x.p7m", partial, policy(pki)).signatures[0]
+    assert sig.indication is Indication.TOTAL_PASSED
+    assert sig.level is Level.B_T
+    assert any(w.startswith("signature.validation_data_incomplete") for w in sig.warnings)
