@@ -72,6 +72,35 @@ def expired_at(cert: x509.Certificate, moment: datetime) -> bool:
     return moment > not_after
 
 
+def _data(knowledge: Any, signed_certs: list[Any]) -> dict[str, list[Any]]:
+    """pyhanko LocalKnowledge (or None) plus the signature's certificates, as status_at's arguments."""
+    return {
+        "other_certs": [*signed_certs, *getattr(knowledge, "known_certs", [])],
+        "crls": [c.crl_data for c in getattr(knowledge, "known_crls", [])],
+        "ocsps": [o.ocsp_response_data for o in getattr(knowledge, "known_ocsps", [])],
+    }
+
+
+def expired_verdict(found: StatusAt, best: datetime) -> tuple[Any, Any, str] | None:
+    """What an expired signer's status at ``best`` makes of a passing verdict (None: it stands)."""
+    from bidproc.signature.report import Indication, SubIndication
+
+    if found.status is Status.GOOD:
+        return None
+    if found.status is Status.REVOKED and found.revoked_at is not None and found.revoked_at <= best:
+        return (
+            Indication.TOTAL_FAILED,
+            SubIndication.REVOKED,
+            f"signing certificate (expired since) was revoked on {found.revoked_at.isoformat()}, "
+            "before the proof of existence",
+        )
+    return (
+        Indication.INDETERMINATE,
+        SubIndication.OUT_OF_BOUNDS_NO_POE,
+        f"signing certificate has expired and its status at the signature time is unknown: {found.detail}",
+    )
+
+
 async def recheck_expired_signer(
     indication: Any,
     sub: Any,
@@ -88,30 +117,13 @@ async def recheck_expired_signer(
     ``knowledge`` is pyhanko LocalKnowledge (given and embedded certificates, CRLs, OCSPs) or None.
     Returns the (indication, sub-indication) to report and an error message when it changes.
     """
-    from bidproc.signature.report import Indication, SubIndication
+    from bidproc.signature.report import Indication
 
     if indication is not Indication.TOTAL_PASSED or cert is None or best is None or not expired_at(cert, now):
         return indication, sub, None
-    crls = [c.crl_data for c in getattr(knowledge, "known_crls", [])]
-    ocsps = [o.ocsp_response_data for o in getattr(knowledge, "known_ocsps", [])]
-    certs = [*signed_certs, *getattr(knowledge, "known_certs", [])]
-    found = await status_at(
-        cert, best, policy, other_certs=certs, crls=crls, ocsps=ocsps, fetcher_backend=fetcher_backend
-    )
-    if found.status is Status.GOOD:
-        return indication, sub, None
-    if found.status is Status.REVOKED and found.revoked_at is not None and found.revoked_at <= best:
-        return (
-            Indication.TOTAL_FAILED,
-            SubIndication.REVOKED,
-            f"signing certificate (expired since) was revoked on {found.revoked_at.isoformat()}, "
-            "before the proof of existence",
-        )
-    return (
-        Indication.INDETERMINATE,
-        SubIndication.OUT_OF_BOUNDS_NO_POE,
-        f"signing certificate has expired and its status at the signature time is unknown: {found.detail}",
-    )
+    found = await status_at(cert, best, policy, fetcher_backend=fetcher_backend, **_data(knowledge, signed_certs))
+    changed = expired_verdict(found, best)
+    return (indication, sub, None) if changed is None else changed
 
 
 async def validation_data_gap(
@@ -125,12 +137,5 @@ async def validation_data_gap(
     from dataclasses import replace
 
     alone = replace(policy, offline=True, extra_certificates=(), extra_crls=(), extra_ocsps=())
-    found = await status_at(
-        cert,
-        when,
-        alone,
-        other_certs=[*signed_certs, *getattr(knowledge, "known_certs", [])],
-        crls=[c.crl_data for c in getattr(knowledge, "known_crls", [])],
-        ocsps=[o.ocsp_response_data for o in getattr(knowledge, "known_ocsps", [])],
-    )
+    found = await status_at(cert, when, alone, **_data(knowledge, signed_certs))
     return None if found.status is Status.GOOD else (found.detail or found.status.value)

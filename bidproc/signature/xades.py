@@ -45,7 +45,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 
 from bidproc.errors import Code, Warning_
 from bidproc.signature import xades_checks as checks
-from bidproc.signature.expiry import Status, expired_at, status_at
+from bidproc.signature.expiry import expired_at, expired_verdict, status_at
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import (
     Indication,
@@ -290,15 +290,10 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             ocsps=list(embedded.ocsps),
             fetcher_backend=ctx.backend,
         )
-        if found.status is Status.REVOKED and found.revoked_at is not None and found.revoked_at <= best_time:
-            why = (
-                f"signing certificate (expired since) was revoked on {found.revoked_at.isoformat()}, "
-                "before the signature time"
-            )
-            chain = Chain((Indication.TOTAL_FAILED, SubIndication.REVOKED, why), RuleOutcome.FAILED)
-        elif found.status is not Status.GOOD:
-            why = f"signing certificate has expired and its status at the signature time is unknown: {found.detail}"
-            chain = Chain((Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, why), RuleOutcome.NOT_CHECKED)
+        changed = expired_verdict(found, best_time)
+        if changed is not None:
+            french = RuleOutcome.FAILED if changed[1] is SubIndication.REVOKED else RuleOutcome.NOT_CHECKED
+            chain = Chain(changed, french)
     warnings = list(chain.warnings)
     uncovered = unsigned_content(ctx.tree, signature)
     if uncovered:
