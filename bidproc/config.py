@@ -108,6 +108,11 @@ class ApiSettings:
     max_file_bytes: int = 4 << 30
     max_files_per_bid: int = 1000
     max_concurrent_uploads: int = 64  # beyond: 503 service.busy (each upload holds a writer thread)
+    max_concurrent_uploads_per_tenant: int = 16  # beyond: 429 quota.uploads, so one platform cannot take all
+    upload_idle_seconds: float = 60.0  # an upload that sends nothing for this long is dropped (request.timeout)
+    max_json_bytes: int = 256 << 10  # JSON request bodies (tenders, bids); file uploads are streamed, not bound here
+    auth_max_failures: int = 10  # failed authentications per client address and window, then 429 auth.throttled
+    auth_window_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,10 @@ def utc(dt: datetime) -> datetime:
     """An aware UTC datetime; naive datetimes are refused rather than guessed."""
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise BidprocError(Code.DEADLINE_INVALID, f"datetime {dt.isoformat()} has no time zone")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00: no such UTC time
+        raise BidprocError(Code.DEADLINE_INVALID, f"datetime {dt.isoformat()} is out of range") from None
 
 
 _FORBIDDEN_NAME_CHARS = set('/\\:*?"<>|')
@@ -66,6 +69,11 @@ def clean_file_name(name: str, *, max_length: int = 255) -> str:
         raise BidprocError(Code.FILE_NAME_INVALID, "empty file name")
     if any(unicodedata.category(c) in {"Cc", "Cf", "Cs"} for c in name):
         raise BidprocError(Code.FILE_NAME_INVALID, "file name contains control characters")
+    if "\ufffd" in name:  # what a decoder leaves of bytes that were not UTF-8: not the name the bidder sent
+        raise BidprocError(Code.FILE_NAME_INVALID, "file name is not valid UTF-8")
+    if name != name.strip() or name.endswith("."):
+        # Windows drops trailing dots and spaces: "x.pdf. " would become another file's name on a buyer's disk
+        raise BidprocError(Code.FILE_NAME_INVALID, "file name starts or ends with a space, or ends with a dot")
     if _FORBIDDEN_NAME_CHARS & set(name):
         raise BidprocError(Code.FILE_NAME_INVALID, "file name contains a path separator or reserved character")
     nfc = unicodedata.normalize("NFC", name)

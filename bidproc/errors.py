@@ -59,8 +59,15 @@ class Code(StrEnum):
     # access
     AUTH_DENIED = "auth.denied"
     AUTH_MISSING = "auth.missing"
+    AUTH_THROTTLED = "auth.throttled"  # too many failed authentications from one client: wait, then retry
+    QUOTA_UPLOADS = "quota.uploads"  # this platform already has its share of concurrent uploads
     # requests and environment
     REQUEST_INVALID = "request.invalid"
+    REQUEST_NOT_FOUND = "request.not_found"  # no such route
+    REQUEST_METHOD_NOT_ALLOWED = "request.method_not_allowed"
+    REQUEST_TOO_LARGE = "request.too_large"  # a JSON body beyond the API's bound
+    REQUEST_TIMEOUT = "request.timeout"  # an upload that stopped sending for longer than the idle timeout
+    REQUEST_INCOMPLETE = "request.incomplete"  # the client went away before its request was complete
     STORAGE_UNAVAILABLE = "storage.unavailable"
     STORAGE_NOT_FOUND = "storage.not_found"
     STORAGE_INTEGRITY = "storage.integrity"
@@ -156,6 +163,12 @@ HTTP_STATUS: dict[Code, int] = {
     Code.STORAGE_UNAVAILABLE: 503,
     Code.TIMESTAMP_UNAVAILABLE: 503,
     Code.SCAN_UNAVAILABLE: 503,
+    Code.AUTH_THROTTLED: 429,
+    Code.QUOTA_UPLOADS: 429,
+    Code.REQUEST_NOT_FOUND: 404,
+    Code.REQUEST_METHOD_NOT_ALLOWED: 405,
+    Code.REQUEST_TOO_LARGE: 413,
+    Code.REQUEST_TIMEOUT: 408,
 }
 
 

@@ -45,13 +45,16 @@ def create_api_key(db: Database, tenant_name: str, now: datetime) -> str:
     return key
 
 
-def authenticate(db: Database, key: str | None, now: datetime) -> str:
-    """The tenant id a key belongs to; failures are journalled (Annex IV (g): attempts are detectable)."""
+def authenticate(db: Database, key: str | None, now: datetime, journal_failure: bool = True) -> str:
+    """The tenant id a key belongs to; failures are journalled (Annex IV (g): attempts are detectable),
+    unless the caller already journalled that this client is being throttled (``journal_failure``)."""
     if not key:
         raise BidprocError(Code.AUTH_MISSING, "an API key is required: Authorization: Bearer <key>")
     with db.session() as s:
         row = s.execute(select(ApiKeyRow).where(ApiKeyRow.key_hash == _hash(key))).scalar_one_or_none()
-        if row is None or row.revoked_at is not None:
+        if row is not None and row.revoked_at is None:
+            return row.tenant_id
+        if journal_failure:
             append(
                 s,
                 actor="anonymous",
@@ -60,9 +63,20 @@ def authenticate(db: Database, key: str | None, now: datetime) -> str:
                 now=now,
                 detail={"reason": "unknown or revoked API key", "key_hash_prefix": _hash(key)[:12]},
             )
-        else:
-            return row.tenant_id
     raise BidprocError(Code.AUTH_DENIED, "unknown or revoked API key")
+
+
+def journal_throttled(db: Database, client: str, failures: int, now: datetime) -> None:
+    """One entry when a client becomes throttled: the attempts stay detectable, the journal stays bounded."""
+    with db.session() as s:
+        append(
+            s,
+            actor="anonymous",
+            action="access.throttled",
+            subject="api",
+            now=now,
+            detail={"client": client, "failures": failures},
+        )
 
 
 def revoke_api_key(db: Database, key: str, now: datetime) -> str:

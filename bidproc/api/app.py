@@ -10,19 +10,22 @@ import threading
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from bidproc import __version__
+from bidproc.api.guards import BodyLimit, FailureThrottle, UploadSlots, next_chunk
+from bidproc.api.handlers import COMMON_ERRORS, install
 from bidproc.desk import Desk, Upload
-from bidproc.errors import BidprocError, Code, http_status
+from bidproc.domain import utc
+from bidproc.errors import BidprocError, Code
 from bidproc.metadata.models import TenderRow
 from bidproc.pipeline.queue import Pipeline
 from bidproc.runtime import Runtime
-from bidproc.tenants import authenticate
+from bidproc.tenants import authenticate, journal_throttled
 
 log = logging.getLogger(__name__)
 UPLOAD_BUFFER = 1 << 20  # hand the encryptor 1 MiB at a time: fewer thread hops, memory stays flat
@@ -37,12 +40,20 @@ class TenderIn(BaseModel):
         default=None, description='IntakeLimits fields this tender changes, e.g. {"allowed_kinds": ["pdf"]}'
     )
 
+    @field_validator("deadline")
+    @classmethod
+    def _aware_and_representable(cls, value: datetime) -> datetime:
+        try:  # e.g. 9999-12-31T23:59:59-05:00 has no UTC equivalent: a 400, not an overflow deep inside
+            return utc(value)
+        except BidprocError as exc:
+            raise ValueError(exc.message) from None
+
 
 class BidIn(BaseModel):
     bidder: str = Field(min_length=1, max_length=500)
 
 
-async def _stream_into(request: Request, up: Upload) -> None:
+async def _stream_into(request: Request, up: Upload, idle_seconds: float) -> None:
     """Receive on the event loop while a thread encrypts and writes: the two overlap on two cores.
 
     The queue is bounded, so a slow disk slows the client down instead of filling memory.
@@ -76,7 +87,8 @@ async def _stream_into(request: Request, up: Upload) -> None:
     threading.Thread(target=run, name="upload-writer", daemon=True).start()
     buffer = bytearray()
     try:
-        async for chunk in request.stream():
+        stream = request.stream()
+        while (chunk := await next_chunk(stream, idle_seconds)) is not None:
             buffer += chunk
             if len(buffer) >= UPLOAD_BUFFER:
                 if failure:
@@ -106,47 +118,58 @@ def _tender_json(row: TenderRow) -> dict[str, Any]:
     }
 
 
-def tenant(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The calling platform, from ``Authorization: Bearer <api key>``."""
+BEARER = HTTPBearer(auto_error=False, description="A platform's API key (bidproc apikey create)")
+
+
+def tenant(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
+) -> str:
+    """The calling platform, from ``Authorization: Bearer <api key>``.
+
+    A valid key always works (platforms behind one address must not be locked out by another's
+    attempts); past its budget of failures a client's wrong keys answer ``429 auth.throttled`` and are no
+    longer journalled one by one: the journal records the moment it became throttled instead.
+    """
     rt: Runtime = request.app.state.runtime
-    scheme, _, key = (authorization or "").partition(" ")
-    return authenticate(rt.db, key.strip() if scheme.lower() == "bearer" else None, rt.clock())
+    throttle: FailureThrottle = request.app.state.auth_throttle
+    client = request.client.host if request.client else "unknown"
+    over = throttle.over_budget(client)
+    try:
+        return authenticate(rt.db, credentials.credentials.strip() if credentials else None, rt.clock(), not over)
+    except BidprocError as exc:
+        if exc.code is not Code.AUTH_DENIED:
+            raise
+        if throttle.failed(client):
+            journal_throttled(rt.db, client, throttle.max_failures, rt.clock())
+        throttle.check(client)  # raises auth.throttled once over budget
+        raise
 
 
 Tenant = Annotated[str, Depends(tenant)]
 
 
+def binary(media_type: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answer of a route that serves bytes, not JSON."""
+    return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+PEM: dict[int | str, dict[str, Any]] = {200: {"content": {"application/x-pem-file": {"schema": {"type": "string"}}}}}
+
+
 def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
+    api = rt.settings.api
     app = FastAPI(
         title="bidproc",
         version=__version__,
         description="Receipt, scanning, signature validation and archiving of electronic bids.",
+        responses=COMMON_ERRORS,
     )
     app.state.runtime = rt
+    app.state.auth_throttle = FailureThrottle(api.auth_max_failures, api.auth_window_seconds)
+    app.add_middleware(BodyLimit, max_bytes=api.max_json_bytes)
+    install(app)
     desk = Desk(rt)
-    uploads = asyncio.Semaphore(rt.settings.api.max_concurrent_uploads)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return JSONResponse({"code": Code.INTERNAL_ERROR.value, "message": "internal error (logged)"},
-                            status_code=500)
-
-    @app.exception_handler(BidprocError)
-    async def _error(_: Request, exc: BidprocError) -> JSONResponse:
-        return JSONResponse({"code": exc.code.value, "message": exc.message}, status_code=http_status(exc.code))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = exc.errors()
-        return JSONResponse(
-            {
-                "code": Code.REQUEST_INVALID.value,
-                "message": "invalid request",
-                "detail": json.loads(json.dumps(detail, default=str)),
-            },
-            status_code=422,
-        )
+    uploads = UploadSlots(api.max_concurrent_uploads, api.max_concurrent_uploads_per_tenant)
 
     @app.get("/healthz", tags=["operations"])
     def health() -> dict[str, str]:
@@ -180,12 +203,10 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     )
     async def upload(bid_id: str, name: str, request: Request, who: Tenant) -> dict[str, Any]:
         """Streams the body in; it is encrypted as it arrives and never held whole in memory."""
-        if uploads.locked():
-            raise BidprocError(Code.SERVICE_BUSY, "too many uploads in progress: retry shortly")
-        async with uploads:
+        async with uploads.hold(who):
             up = await run_in_threadpool(desk.begin_upload, who, bid_id, name)
             try:
-                await _stream_into(request, up)
+                await _stream_into(request, up, api.upload_idle_seconds)
             except BaseException as exc:
                 await run_in_threadpool(up.abort, exc)
                 raise
@@ -221,19 +242,21 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
         """The receipt's exact bytes: the RFC 3161 token's imprint is their SHA-256."""
         return Response(desk.receipt(who, bid_id).body, media_type="application/json")
 
-    @app.get("/v1/bids/{bid_id}/receipt.tsr", tags=["receipts"])
+    tsr, p7s = binary("application/timestamp-reply"), binary("application/pkcs7-signature")
+
+    @app.get("/v1/bids/{bid_id}/receipt.tsr", tags=["receipts"], response_class=Response, responses=tsr)
     def receipt_tsr(bid_id: str, who: Tenant) -> Response:
         return Response(desk.receipt(who, bid_id).timestamp_token, media_type="application/timestamp-reply")
 
-    @app.get("/v1/bids/{bid_id}/receipt.p7s", tags=["receipts"])
+    @app.get("/v1/bids/{bid_id}/receipt.p7s", tags=["receipts"], response_class=Response, responses=p7s)
     def receipt_p7s(bid_id: str, who: Tenant) -> Response:
         return Response(desk.receipt(who, bid_id).seal, media_type="application/pkcs7-signature")
 
-    @app.get("/v1/timestamping/certificates", tags=["receipts"])
+    @app.get("/v1/timestamping/certificates", tags=["receipts"], response_class=Response, responses=PEM)
     def tsa_certificates() -> Response:
         return Response(rt.tsa.certificates_pem(), media_type="application/x-pem-file")
 
-    @app.get("/v1/seal/certificates", tags=["receipts"])
+    @app.get("/v1/seal/certificates", tags=["receipts"], response_class=Response, responses=PEM)
     def seal_certificates() -> Response:
         return Response(rt.local_pki.chain_pem(rt.local_pki.seal), media_type="application/x-pem-file")
 

@@ -7,6 +7,7 @@ with :meth:`IntakeLimits.from_mapping` (e.g. from the tender's settings or a TOM
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -89,10 +90,14 @@ class IntakeLimits:
             try:
                 if isinstance(current, frozenset):
                     changed[name] = frozenset(str(k) for k in raw)
+                elif isinstance(raw, bool) or (isinstance(raw, float) and not math.isfinite(raw)):
+                    raise ValueError("not a finite number")  # JSON 1e400 parses as infinity
                 elif isinstance(current, float):
                     changed[name] = float(raw)
+                elif isinstance(raw, float) and not raw.is_integer():
+                    raise ValueError("not a whole number")  # int() would silently round it
                 else:
                     changed[name] = int(raw)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise BidprocError(Code.CONFIG_INVALID, f"intake limit {name}: bad value {raw!r}") from exc
         return replace(base, **changed)
