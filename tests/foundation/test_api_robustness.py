@@ -44,7 +44,8 @@ def _raw(http: httpx.Client, body: bytes | str, path: str = "/v1/tenders") -> ht
 def _is_error(r: httpx.Response, status: int, code: str) -> None:
     assert r.status_code == status, (r.status_code, r.text[:300])
     body = r.json()
-    assert body["code"] == code and isinstance(body["message"], str) and "detail" not in body or body["detail"]
+    assert body["code"] == code and isinstance(body["message"], str), body
+    assert set(body) <= {"code", "message", "detail"} and isinstance(body.get("detail", []), list), body
     assert len(r.content) < 8192, "an error answer never echoes a large input"
 
 
