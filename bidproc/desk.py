@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar, cast
 
 from sqlalchemy import func, select
@@ -25,11 +25,12 @@ from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
 from bidproc.intake.receive import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
 from bidproc.journal.chain import append
-from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, StageRunRow, TenderRow
+from bidproc.metadata.models import BidRow, DocumentRow, JournalRow, ReceiptRow, StageRunRow, TenderRow
 from bidproc.runtime import Runtime
 from bidproc.timestamps.tsa import LocalTSA, TimestampAuthority
 
 log = logging.getLogger(__name__)
+READ_JOURNAL_PERIOD = timedelta(hours=1)
 
 
 class AccessDenied(BidprocError):
@@ -303,7 +304,7 @@ class Desk:
             docs = s.execute(
                 select(DocumentRow).where(DocumentRow.bid_id == bid_id).order_by(DocumentRow.name)
             ).scalars()
-            append(s, actor=tenant, action="bid.status.read", subject=bid_id, now=self.rt.clock())
+            self._journal_read(s, tenant, bid_id, "bid.status.read")
             runs = {r.stage: r.result or {} for r in s.execute(
                 select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()}
             signatures = {name: {"bottom_line": r.get("bottom_line"), "indications": r.get("indications", [])}
@@ -338,8 +339,27 @@ class Desk:
             row = s.get(ReceiptRow, bid_id)
             if row is None:
                 raise BidprocError(Code.BID_NOT_SUBMITTED, "this bid has no receipt yet: submit it first")
-            append(s, actor=tenant, action="bid.receipt.read", subject=bid_id, now=self.rt.clock())
+            self._journal_read(s, tenant, bid_id, "bid.receipt.read")
             return row
+
+    def _journal_read(self, s: Session, tenant: str, bid_id: str, action: str) -> None:
+        """Journal a read of a bid's metadata once per platform, bid and hour (READ_JOURNAL_PERIOD).
+
+        Platforms poll status every few seconds: one entry per poll would grow the journal without
+        bound and serialise every poll on the journal head. Who read what, and from when, stays in the
+        journal; reads of bid *content* (after the opening) are journalled every time.
+        """
+        now = self.rt.clock()
+        recent = s.execute(
+            select(JournalRow.seq).where(
+                JournalRow.subject == bid_id,
+                JournalRow.action == action,
+                JournalRow.actor == tenant,
+                JournalRow.at > now - READ_JOURNAL_PERIOD,
+            ).limit(1)
+        ).first()
+        if recent is None:
+            append(s, actor=tenant, action=action, subject=bid_id, now=now)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -198,3 +199,27 @@ def test_upload_of_a_client_that_disconnects_is_not_an_internal_error(api: Stack
     time.sleep(1)
     assert http.get(f"/v1/bids/{bid['id']}").json()["files"] == []
     assert "unexpected error" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_polling_a_bid_journals_one_read_per_platform_bid_and_hour(api: Stack) -> None:
+    http, other = api.client("poller"), api.client("poller-2")
+    tender = api.new_tender(http)
+    bid = http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "ACME"}).json()
+
+    def reads() -> list[tuple[str, str]]:
+        with api.rt.db.session() as s:
+            rows = s.execute(select(JournalRow).where(JournalRow.subject == bid["id"],
+                                                      JournalRow.action == "bid.status.read")).scalars()
+            return [(r.actor, r.at.isoformat()) for r in rows]
+
+    for _ in range(20):
+        assert http.get(f"/v1/bids/{bid['id']}").status_code == 200
+    assert len(reads()) == 1
+    assert other.get(f"/v1/bids/{bid['id']}").status_code == 404  # another platform: denied, journalled apart
+    api.clock.offset = timedelta(minutes=61)
+    try:
+        http.get(f"/v1/bids/{bid['id']}")
+        http.get(f"/v1/bids/{bid['id']}")
+    finally:
+        api.clock.offset = timedelta()
+    assert len(reads()) == 2 and len({actor for actor, _ in reads()}) == 1
