@@ -19,6 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from bidproc import __version__
 from bidproc.api.guards import BodyLimit, FailureThrottle, UploadSlots, next_chunk
 from bidproc.api.handlers import COMMON_ERRORS, install
+from bidproc.api.health import readiness
+from bidproc.api.metrics import Metrics, RequestMetrics
 from bidproc.desk import Desk, Upload
 from bidproc.domain import utc
 from bidproc.errors import BidprocError, Code
@@ -167,6 +169,8 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     app.state.runtime = rt
     app.state.auth_throttle = FailureThrottle(api.auth_max_failures, api.auth_window_seconds)
     app.add_middleware(BodyLimit, max_bytes=api.max_json_bytes)
+    metrics = Metrics(rt)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     install(app)
     desk = Desk(rt)
     uploads = UploadSlots(api.max_concurrent_uploads, api.max_concurrent_uploads_per_tenant)
@@ -174,6 +178,19 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     @app.get("/healthz", tags=["operations"])
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["operations"])
+    def ready() -> JSONResponse:
+        """Each dependency with its state; 503 when any is not ready."""
+        probes = readiness(rt, pipeline.broker)
+        ok = all(p.ok for p in probes)
+        return JSONResponse({"ready": ok, "services": {p.name: p.as_json() for p in probes}},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     @app.post("/v1/tenders", status_code=201, tags=["tenders"])
     def create_tender(body: TenderIn, who: Tenant) -> dict[str, Any]:
