@@ -26,7 +26,7 @@ import asyncio
 import base64
 import hashlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,7 +56,9 @@ from bidproc.signature.report import (
     TimestampInfo,
 )
 from bidproc.signature.xades_archive import find_archive_timestamps, validate_archive_timestamp
+from bidproc.signature.xades_core import verify_core
 from bidproc.signature.xades_ltv import USP, ValidationData, coverage_context, read_validation_data
+from bidproc.signature.xades_manifest import Covered
 from bidproc.signature.xades_time import Chain, judge_chain, validate_signer_certificate
 from bidproc.signature.xades_timestamp import NS, find_signature_timestamps, validate_signature_timestamp
 from bidproc.signature.xml_safety import UnsafeXML, duplicate_ids, parse_untrusted
@@ -180,39 +182,22 @@ class _Context:
 
 MAX_SIGNATURES = 50  # per XML file
 
-SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 
+def unsigned_content(tree: etree._ElementTree, signature: etree._Element, covered: Sequence[Covered]) -> list[str]:
+    """Top-level content of the XML file that no verified reference of ``signature`` covers (empty: all covered).
 
-def unsigned_content(tree: etree._ElementTree, signature: etree._Element) -> list[str]:
-    """Top-level content of the XML file that no reference of ``signature`` covers (empty: all covered).
-
-    Covered when the signature is the document (enveloping), a reference is the whole document
-    (``URI=""``), or a reference points at the root element; a detached signature file whose only
-    other content is signatures is covered too.
+    ``covered``: what the signature's verified references (SignedInfo's and its manifests') designate. The
+    signature itself is not content here (its own ds:Objects are judged by ``xades_manifest``), nor are
+    other signatures of a detached-signature container.
     """
     root = tree.getroot()
     if root is signature:
         return []
-    targets = []
-    for ref in signature.findall("ds:SignedInfo/ds:Reference", NS):
-        if ref.get("Type") == SIGNED_PROPERTIES_TYPE:
-            continue
-        uri = ref.get("URI")
-        if uri == "":
-            return []
-        if uri and uri.startswith("#"):
-            targets.append(uri[1:])
-    covered: set[etree._Element] = set()
-    for element in root.iter():
-        if any(element.get(a) in targets for a in ("Id", "ID", "id")):
-            if element is root:
-                return []
-            covered.add(element)
     out = []
     for child in root:
         if not isinstance(child.tag, str) or child is signature or child.tag == signature.tag:
             continue
-        if child in covered:
+        if any(c.covers(child) for c in covered):
             continue
         out.append(etree.QName(child).localname)
     return out
@@ -234,7 +219,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             errors=("no KeyInfo certificate matches xades:SigningCertificate(V2)",),
             french=checks.french(RuleOutcome.PASSED, RuleOutcome.NOT_CHECKED, RuleOutcome.NOT_CHECKED, None),
         )
-    core = checks.verify_core(ctx.tree, ctx.data, parts, cert, ctx.detached)
+    core = verify_core(ctx.tree, ctx.data, parts, cert, ctx.detached)
     if core.failure is not None:
         indication, sub, reason = core.failure
         integrity = RuleOutcome.FAILED if sub in checks.INTEGRITY_FAILURES else RuleOutcome.NOT_CHECKED
@@ -247,6 +232,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             signer=signer,
             signed_data=core.signed_data,
             errors=(reason,),
+            warnings=core.warnings,
             french=checks.french(fmt, integrity, RuleOutcome.NOT_CHECKED, signer),
         )
     signing_time = core.signing_time
@@ -295,7 +281,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             french = RuleOutcome.FAILED if changed[1] is SubIndication.REVOKED else RuleOutcome.NOT_CHECKED
             chain = Chain(changed, french)
     warnings = list(chain.warnings)
-    uncovered = unsigned_content(ctx.tree, signature)
+    uncovered = unsigned_content(ctx.tree, signature, core.covered)
     if uncovered:
         # Signature wrapping's favourite shape: a valid signature over one part, the reader shown another.
         warnings.append(f"{Warning_.XML_PARTIALLY_SIGNED.value}: not covered by this signature: {', '.join(uncovered)}")

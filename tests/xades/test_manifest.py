@@ -1,0 +1,170 @@
+"""Signature wrapping through ds:Manifest and ds:Object (issue 8, class 1): never a pass over unsigned content.
+
+XML-DSig core validation does not check a manifest's references; an enveloping signature over a manifest
+(or over one ds:Object) can sit beside the content a reader takes for the signed document. Each file here is
+crafted with signxml (the enveloping signature) and lxml (manifests, decoys, edits), signed by the test PKI.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from lxml import etree
+
+from bidproc.signature.policy import ValidationPolicy
+from bidproc.signature.report import Indication, SignatureReport, SubIndication
+from bidproc.signature.xades import validate_xades
+from tests.xades.pki import LoopbackPKI
+from tests.xades.signing import DS, NS, XADES, reference, resign, sign_enveloping
+
+MANIFEST_TYPE = "http://www.w3.org/2000/09/xmldsig#Manifest"
+NOT_FOUND = (Indication.INDETERMINATE, SubIndication.SIGNED_DATA_NOT_FOUND)
+ANNEXE = b"%PDF-1.7 annexe financiere"
+
+
+def content_object(object_id: str, price: str) -> etree._Element:
+    obj = etree.Element(f"{{{DS}}}Object", Id=object_id, nsmap={"ds": DS})
+    etree.SubElement(etree.SubElement(obj, "Offre"), "Prix").text = price
+    return obj
+
+
+def manifest_signature(pki: LoopbackPKI, entries: dict[str, etree._Element | bytes | None]) -> etree._Element:
+    """An enveloping XAdES whose only data reference is a ds:Object holding a ds:Manifest of ``entries``."""
+    manifest = etree.Element(f"{{{DS}}}Manifest", Id="manifest", nsmap={"ds": DS})
+    for uri, target in entries.items():
+        reference(manifest, uri, target)
+    return sign_enveloping(manifest, pki.signer)
+
+
+def validate(
+    signature: etree._Element, policy: ValidationPolicy, files: dict[str, bytes] | None = None
+) -> SignatureReport:
+    reports = validate_xades("offre.xml", etree.tostring(signature), policy, files or {})
+    assert len(reports) == 1, reports
+    return reports[0]
+
+
+def test_valid_manifest_covering_the_content_passes(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    document = content_object("offre", "100000 EUR")
+    signature = manifest_signature(pki, {"#offre": document, "annexe.pdf": ANNEXE})
+    signature.append(document)
+    report = validate(signature, policy, {"annexe.pdf": ANNEXE})
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert any(s.startswith("manifest:#") for s in report.signed_data), report.signed_data
+    assert any(s.startswith("manifest-entry:#offre <Object>") for s in report.signed_data), report.signed_data
+    assert any(s.startswith("manifest-file:annexe.pdf ") for s in report.signed_data), report.signed_data
+    assert not any(w.startswith("xml.partially_signed") for w in report.warnings)
+
+    # the same manifest, the annexe replaced: a digest failure of a manifest entry
+    report = validate(signature, policy, {"annexe.pdf": b"%PDF-1.7 autre annexe"})
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+
+
+def test_manifest_covering_a_decoy_while_the_content_is_unsigned(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    decoy = content_object("decoy", "100000 EUR")
+    signature = manifest_signature(pki, {"#decoy": decoy})
+    signature.append(decoy)
+    signature.append(content_object("offre", "1 EUR"))  # what a reader takes for the bid: signed by nothing
+    report = validate(signature, policy)
+    assert (report.indication, report.subindication) == NOT_FOUND, report.errors
+    assert "ds:Object #offre not covered" in report.errors[0]
+    assert any(w.startswith("xml.partially_signed") and "#offre" in w for w in report.warnings)
+
+
+def test_manifest_with_a_broken_digest_is_a_hash_failure(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    document = content_object("offre", "100000 EUR")
+    signature = manifest_signature(pki, {"#offre": document})
+    signature.append(document)
+    assert validate(signature, policy).indication is Indication.TOTAL_PASSED  # untouched: valid
+    price = document.find("Offre/Prix")
+    assert price is not None
+    price.text = "1 EUR"  # changed after signing: SignedInfo still verifies, the manifest entry does not
+    report = validate(signature, policy)
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+    assert "manifest reference #offre" in report.errors[0]
+
+
+def test_manifest_reference_to_a_missing_id_or_file(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    for missing in ("#nowhere", "offre.pdf"):
+        signature = manifest_signature(pki, {missing: None})
+        report = validate(signature, policy)
+        assert (report.indication, report.subindication) == NOT_FOUND, (missing, report.errors)
+        assert "manifest reference" in report.errors[0]
+
+
+def test_no_data_object_signed(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # an empty manifest is not even schema-valid XML-DSig
+    report = validate(manifest_signature(pki, {}), policy)
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+    # a signature over its properties alone, the content object dropped with its reference
+    signature = sign_enveloping(etree.fromstring(b"<Offre><Prix>100000 EUR</Prix></Offre>"), pki.signer)
+    signed_info = signature.find("ds:SignedInfo", NS)
+    assert signed_info is not None
+    data_ref = signed_info.find("ds:Reference[@Type='http://www.w3.org/2000/09/xmldsig#Object']", NS)
+    data_ref = data_ref if data_ref is not None else signed_info.findall("ds:Reference", NS)[0]
+    target = signature.find(f"ds:Object[@Id='{data_ref.get('URI')[1:]}']", NS)
+    signed_info.remove(data_ref)
+    signature.remove(target)
+    resign(signature, pki.signer)
+    report = validate(signature, policy)
+    assert (report.indication, report.subindication) == NOT_FOUND, report.errors
+
+
+def test_object_signed_while_the_content_is_in_another_object(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    base64_object = etree.fromstring(f'<ds:Object xmlns:ds="{DS}">MSBFVVI=</ds:Object>')
+    for extra in (content_object("offre", "1 EUR"), base64_object):
+        signature = sign_enveloping(etree.fromstring(b"<Conditions>standard</Conditions>"), pki.signer)
+        assert validate(signature, policy).indication is Indication.TOTAL_PASSED
+        signature.append(extra)  # an unsigned Object with content (elements, or base64 text)
+        report = validate(signature, policy)
+        assert (report.indication, report.subindication) == NOT_FOUND, report.errors
+        assert any(w.startswith("xml.partially_signed") for w in report.warnings)
+
+
+def test_fake_signed_properties_in_an_object(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # The signed SignedProperties moved into a hidden ds:Object; the QualifyingProperties now hold a fake one
+    # (another Id, another signing time) that nothing signs.
+    signature = sign_enveloping(etree.fromstring(b"<Offre><Prix>100000 EUR</Prix></Offre>"), pki.signer)
+    qualifying = signature.find("ds:Object/xades:QualifyingProperties", NS)
+    assert qualifying is not None
+    real = qualifying.find("xades:SignedProperties", NS)
+    fake = copy.deepcopy(real)
+    fake.set("Id", "fake-properties")
+    fake.find(".//xades:SigningTime", NS).text = "2020-01-01T00:00:00+00:00"
+    qualifying.replace(real, fake)
+    hidden = etree.SubElement(signature, f"{{{DS}}}Object")
+    holder = etree.SubElement(hidden, f"{{{XADES}}}QualifyingProperties", Target="#elsewhere")
+    holder.append(real)
+    report = validate(signature, policy)
+    assert (report.indication, report.subindication) == NOT_FOUND, report.errors
+    assert "not this signature's xades:SignedProperties" in report.errors[0]
+
+
+def test_signed_properties_reference_pointing_at_a_decoy(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # The signer's own SignedInfo says Type=SignedProperties but designates a decoy element; the real
+    # properties are left unsigned.
+    signature = sign_enveloping(etree.fromstring(b"<Offre><Prix>100000 EUR</Prix></Offre>"), pki.signer)
+    decoy_object = etree.SubElement(signature, f"{{{DS}}}Object")
+    decoy = etree.SubElement(decoy_object, "Proprietes", Id="decoy-properties")
+    decoy.text = "signing time: 2020-01-01"
+    signed_info = signature.find("ds:SignedInfo", NS)
+    assert signed_info is not None
+    old = signed_info.find("ds:Reference[@Type='http://uri.etsi.org/01903#SignedProperties']", NS)
+    new = reference(signed_info, "#decoy-properties", decoy, Type="http://uri.etsi.org/01903#SignedProperties")
+    signed_info.remove(new)
+    signed_info.replace(old, new)
+    resign(signature, pki.signer)
+    report = validate(signature, policy)
+    assert (report.indication, report.subindication) == NOT_FOUND, report.errors
+
+
+def test_decoy_signed_properties_with_a_duplicated_id(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # A second SignedProperties carrying the signed one's Id: references are ambiguous, refused up front as
+    # for every duplicated Id (the shared corpus's XSW file: TOTAL_FAILED/FORMAT_FAILURE), never a pass.
+    signature = sign_enveloping(etree.fromstring(b"<Offre><Prix>100000 EUR</Prix></Offre>"), pki.signer)
+    real = signature.find("ds:Object/xades:QualifyingProperties/xades:SignedProperties", NS)
+    hidden = etree.SubElement(etree.SubElement(signature, f"{{{DS}}}Object"), f"{{{XADES}}}QualifyingProperties")
+    hidden.append(copy.deepcopy(real))
+    report = validate(signature, policy)
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+    assert "duplicate Id" in report.errors[0]
