@@ -251,7 +251,8 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             problems.append((outcome.indication, outcome.subindication, f"signature timestamp: {outcome.detail}"))
     poe_times = [t.time for t in timestamps if t.valid]
     file_sha256 = hashlib.sha256(ctx.data).hexdigest()
-    poe_times += [when for digest, when in ctx.policy.proofs_of_existence if digest.lower() == file_sha256]
+    deposits = [when for digest, when in ctx.policy.proofs_of_existence if digest.lower() == file_sha256]
+    poe_times += deposits
     best_time = min(poe_times) if poe_times else None
 
     # Signing certificate and chain (EN 319 102-1 §5.2.6), then the time logic of §5.5.
@@ -332,8 +333,19 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
         level=level,
         signer=signer,
         signing_time=signing_time,
-        best_signature_time=best_time,
-        timestamps=tuple(timestamps),
+        # EN 319 102-1 §5.6.2.1: the best signature time starts as the validation time and only proofs of
+        # existence move it earlier; reported so, as PAdES and CAdES do. The time logic above used the proofs
+        # alone (``best_time``): "now" proves nothing about when a B-B signature was made.
+        best_signature_time=best_time if best_time is not None else now,
+        timestamps=(
+            *timestamps,
+            # listed as PAdES lists it; after the level was decided (a deposit is no signature timestamp)
+            *(
+                [TimestampInfo("deposit", min(deposits), None, True, "proof of existence given by caller")]
+                if deposits
+                else []
+            ),
+        ),
         signed_data=core.signed_data,
         errors=tuple(c[2] for c in candidates),
         warnings=tuple(warnings),
