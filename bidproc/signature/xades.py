@@ -8,6 +8,10 @@ Who does what:
   digest, detached ones through our ``uri_resolver``) and that xades:SigningCertificate(V2) names the key
   that signed. We hand it the signing certificate ourselves, so it never builds a chain from the OS store
   and never judges validity periods: both are EN 319 102-1 matters done below.
+  ``xades_core`` drives it, canonicalising with ``xades_c14n`` (C14N 1.1 apart from 1.0, inherited
+  ``xml:*`` attributes), and checks what was signed: this signature's own SignedProperties, the references
+  of every signed ds:Manifest (``xades_manifest``; core validation does not), and no unsigned content in
+  the signature's ds:Objects.
 - pyhanko-certvalidator (``xades_time.validate_signer_certificate``, pyhanko's ``validate_cert_usage`` plus
   TRY_LATER) builds the chain to the policy's trust anchors only, fetches OCSP/CRLs unless offline, and
   yields the ETSI sub-indication.

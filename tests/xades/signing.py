@@ -144,11 +144,11 @@ def reference(parent: etree._Element, uri: str, target: etree._Element | bytes |
     return ref
 
 
-def resign(signature: etree._Element, who: Identity) -> None:
+def resign(signature: etree._Element, who: Identity, inherited: dict[str, str] | None = None) -> None:
     """Recompute SignatureValue over the (edited) SignedInfo: the signer itself crafting a deceptive signature.
 
     SignedInfo is canonicalised as signxml does it (a standalone copy, lxml's inclusive C14N), which is
-    right as long as no xml:* attribute sits above it.
+    right as long as no xml:* attribute sits above it; ``inherited`` gives the ones C14N must carry over.
     """
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -159,6 +159,8 @@ def resign(signature: etree._Element, who: Identity) -> None:
     method = signed_info.find("ds:CanonicalizationMethod", NS).get("Algorithm")
     exclusive = method.startswith(EXC_C14N)
     standalone = etree.fromstring(etree.tostring(signed_info, with_tail=False))
+    for name, value in (inherited or {}).items():
+        standalone.set(name, value)
     canonical = etree.tostring(standalone, method="c14n", exclusive=exclusive)
     assert isinstance(who.key, ec.EllipticCurvePrivateKey)
     r, s = decode_dss_signature(who.key.sign(canonical, ec.ECDSA(hashes.SHA256())))
