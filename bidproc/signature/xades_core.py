@@ -31,6 +31,7 @@ from bidproc.signature.xades_checks import Failure, Parts
 from bidproc.signature.xades_manifest import (
     DS_MANIFEST,
     Covered,
+    TooManyManifestReferences,
     covered_by,
     manifest_references,
     signed_manifests,
@@ -213,6 +214,15 @@ def _only_manifests(target: etree._Element) -> bool:
     return bool(children) and all(c.tag == DS_MANIFEST for c in children) and not any(t and t.strip() for t in texts)
 
 
+def _signature_machinery(target: etree._Element, parts: Parts) -> bool:
+    qualifying = parts.qualifying_properties
+    return (
+        target is qualifying
+        or any(a is qualifying for a in target.iterancestors())
+        or target.tag == f"{{{NS['ds']}}}KeyInfo"
+    )
+
+
 def _what_was_signed(
     tree: etree._ElementTree,
     parts: Parts,
@@ -251,13 +261,17 @@ def _what_was_signed(
         kind = "manifest" if manifests_only else ("document" if uri == "" else "element")
         signed.append(_describe(kind, uri, target, result.signed_data))
         covered.append(covered_by(reference, target, parts.signature))
-        data_refs += 0 if manifests_only else 1
+        data_refs += 0 if manifests_only or _signature_machinery(target, parts) else 1
     if len(properties) != 1 or not isinstance(properties[0], XAdESVerifyResult):
         return _not_found("this signature's xades:SignedProperties are not signed exactly once", signed)
 
     # ds:Manifest references: not part of XML-DSig core validation, verified here (see xades_manifest).
     root = tree.getroot()
-    for entry in manifest_references(signed_manifests(covered, parts.signature)):
+    try:
+        entries = manifest_references(signed_manifests(covered, parts.signature))
+    except TooManyManifestReferences as exc:
+        return Core((Indication.INDETERMINATE, SubIndication.GENERIC, str(exc)), tuple(signed))
+    for entry in entries:
         uri = entry.get("URI")
         algorithms = {t.get("Algorithm") for t in entry.findall("ds:Transforms/ds:Transform", NS)}
         if uri is None or algorithms - SUPPORTED_TRANSFORMS:
@@ -281,6 +295,8 @@ def _what_was_signed(
         target = root if uri == "" else tree.xpath(_BY_ID, v=uri[1:])[0]
         signed.append(_describe("manifest-entry", uri, target, result.signed_data))
         covered.append(covered_by(entry, target, parts.signature))
+        if _signature_machinery(target, parts):
+            data_refs -= 1  # the signature's own properties or key are no document
     if data_refs == 0:
         return _not_found("the signature signs no data object (only its properties or an empty manifest)", signed)
     unsigned = uncovered_objects(parts.signature, covered)

@@ -27,7 +27,13 @@ DS_MANIFEST = f"{{{NS['ds']}}}Manifest"
 DS_SIGNATURE = f"{{{NS['ds']}}}Signature"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _NOT_CONTENT = {f"{{{NS['xades']}}}QualifyingProperties", f"{{{NS['xades']}}}QualifyingPropertiesReference"}
-MAX_MANIFEST_REFERENCES = 1000  # per signature: each costs a canonicalisation and a digest
+# per signature: signxml copies the whole document for each reference it checks, so a hostile manifest
+# listing thousands of entries would cost thousands of copies of a large file
+MAX_MANIFEST_REFERENCES = 200
+
+
+class TooManyManifestReferences(Exception):
+    """Not computed, not judged: INDETERMINATE (never a verdict against the file)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,9 @@ def signed_manifests(covered: Sequence[Covered], signature: etree._Element) -> l
 def manifest_references(manifests: Sequence[etree._Element]) -> list[etree._Element]:
     references = [r for m in manifests for r in m.findall("ds:Reference", NS)]
     if len(references) > MAX_MANIFEST_REFERENCES:
-        raise ValueError(f"{len(references)} manifest references, more than the limit of {MAX_MANIFEST_REFERENCES}")
+        raise TooManyManifestReferences(
+            f"{len(references)} manifest references, more than the limit of {MAX_MANIFEST_REFERENCES}: not verified"
+        )
     return references
 
 

@@ -7,7 +7,9 @@ crafted with signxml (the enveloping signature) and lxml (manifests, decoys, edi
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 
 from lxml import etree
 
@@ -168,3 +170,56 @@ def test_decoy_signed_properties_with_a_duplicated_id(pki: LoopbackPKI, policy: 
     report = validate(signature, policy)
     assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
     assert "duplicate Id" in report.errors[0]
+
+
+def test_manifest_entry_over_a_base64_object_as_eu_dss_makes_it(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # EU DSS's enveloping-with-manifest shape: SignedInfo -> #manifest (Type Manifest); the manifest's entry
+    # -> a ds:Object holding the document in base64, with a base64 transform (digest over the decoded bytes).
+    pdf = b"%PDF-1.7 offre financiere: 100000 EUR"
+    content = etree.Element(f"{{{DS}}}Object", Id="o-1", nsmap={"ds": DS})
+    content.text = base64.b64encode(pdf).decode()
+    manifest = etree.Element(f"{{{DS}}}Manifest", Id="manifest", nsmap={"ds": DS})
+    entry = reference(manifest, "#o-1", pdf)
+    transforms = etree.Element(f"{{{DS}}}Transforms")
+    etree.SubElement(transforms, f"{{{DS}}}Transform", Algorithm="http://www.w3.org/2000/09/xmldsig#base64")
+    entry.insert(0, transforms)
+    signature = sign_enveloping(manifest, pki.signer)
+    signature.append(content)
+    report = validate(signature, policy)
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert f"sha256={hashlib.sha256(pdf).hexdigest()}" in next(s for s in report.signed_data if "#o-1" in s)
+
+    content.text = base64.b64encode(pdf.replace(b"100000", b"1")).decode()  # another document, same place
+    report = validate(signature, policy)
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+
+
+def test_oversized_manifest_is_not_judged(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    entries: dict[str, etree._Element | bytes | None] = {f"annexe-{n}.pdf": ANNEXE for n in range(201)}
+    report = validate(manifest_signature(pki, entries), policy, {f"annexe-{n}.pdf": ANNEXE for n in range(201)})
+    assert (report.indication, report.subindication) == (Indication.INDETERMINATE, SubIndication.GENERIC)
+    assert "more than the limit" in report.errors[0]
+
+
+def test_manifest_naming_only_the_signatures_own_parts(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # a manifest whose entries are the signature's own KeyInfo: verified, but no document is signed
+    signature = manifest_signature(pki, {})
+    manifest = signature.find(".//ds:Manifest", NS)
+    key_info = signature.find("ds:KeyInfo", NS)
+    assert manifest is not None and key_info is not None
+    reference(manifest, f"#{key_info.get('Id')}", etree.fromstring(etree.tostring(key_info)))
+    sign_again(signature, pki)
+    report = validate(signature, policy)
+    assert (report.indication, report.subindication) == NOT_FOUND, report.errors
+    assert "signs no data object" in report.errors[0]
+
+
+def sign_again(signature: etree._Element, pki: LoopbackPKI) -> None:
+    """The manifest was edited after signing: re-digest the Object holding it, then re-sign SignedInfo."""
+    holder = signature.find("ds:Object/ds:Manifest/..", NS)
+    assert holder is not None
+    ref = signature.find(f"ds:SignedInfo/ds:Reference[@URI='#{holder.get('Id')}']", NS)
+    assert ref is not None
+    canonical = etree.tostring(etree.fromstring(etree.tostring(holder, with_tail=False)), method="c14n")
+    ref.find("ds:DigestValue", NS).text = base64.b64encode(hashlib.sha256(canonical).digest()).decode()
+    resign(signature, pki.signer)
