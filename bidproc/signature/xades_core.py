@@ -48,6 +48,8 @@ SUPPORTED_TRANSFORMS = {
 }
 SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 XADES_SIGNED_PROPERTIES = f"{{{NS['xades']}}}SignedProperties"
+DS_OBJECT = f"{{{NS['ds']}}}Object"
+DS_SIGNATURE = f"{{{NS['ds']}}}Signature"
 
 
 class _SignedDataNotFound(Exception):
@@ -156,6 +158,9 @@ def verify_core(
     """signxml: SignatureValue, every Reference digest, SigningCertificate(V2); then what was signed."""
     used: dict[str, str] = {}
     declared = tuple(f"declared:{r.get('URI')}" for r in parts.signature.findall("ds:SignedInfo/ds:Reference", NS))
+    misplaced = _misdirected_reference(tree, parts)
+    if misplaced is not None:  # structural, before any computation: no transform or signature value saves it
+        return _not_found(misplaced, declared)
     transforms = {t.get("Algorithm") for t in parts.signature.findall("ds:SignedInfo/ds:Reference/ds:Transforms/*", NS)}
     if transforms - SUPPORTED_TRANSFORMS:
         # signxml silently skips transforms it does not know (XPath, XPath Filter 2, XSLT) and would then report a
@@ -198,6 +203,36 @@ def verify_core(
         return Core((Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, str(exc)), declared)
     except (SignXMLException, etree.LxmlError, ValueError, KeyError) as exc:  # schema, unknown algorithms, ...
         return Core((Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, f"{type(exc).__name__}: {exc}"), declared)
+
+
+def _misdirected_reference(tree: etree._ElementTree, parts: Parts) -> str | None:
+    """Why a SignedInfo reference designates something other than what it must (signature wrapping), or None.
+
+    - the signature's SignedProperties (those of the QualifyingProperties targeting it, which this validator
+      reads) must be designated by exactly one reference, and no reference may designate another
+      SignedProperties or be typed SignedProperties while designating something else;
+    - a reference designating a ds:Object must find it where XML-DSig puts it, a child of a ds:Signature, not
+      hidden inside other content where a reader of the signature's Objects would never look.
+    """
+    own = 0
+    for reference in parts.signature.findall("ds:SignedInfo/ds:Reference", NS):
+        uri = reference.get("URI") or ""
+        found = tree.xpath(_BY_ID, v=uri[1:]) if uri.startswith("#") else []
+        target = found[0] if len(found) == 1 else None
+        if target is parts.signed_properties:
+            own += 1
+            continue
+        typed = reference.get("Type") == SIGNED_PROPERTIES_TYPE
+        if typed or (target is not None and target.tag == XADES_SIGNED_PROPERTIES):
+            what = f"<{etree.QName(target).localname}>" if target is not None else "nothing"
+            return f"reference {uri or '(no URI)'} signs {what}, not this signature's xades:SignedProperties"
+        parent = target.getparent() if target is not None else None
+        if target is not None and target.tag == DS_OBJECT and (parent is None or parent.tag != DS_SIGNATURE):
+            where = etree.QName(parent).localname if parent is not None else "nothing"
+            return f"reference {uri} designates a ds:Object hidden inside <{where}>, not a ds:Object of a signature"
+    if own != 1:
+        return "this signature's xades:SignedProperties are not signed exactly once"
+    return None
 
 
 def _describe(kind: str, uri: str, target: etree._Element, digested: bytes) -> str:

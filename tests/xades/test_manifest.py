@@ -17,7 +17,7 @@ from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SignatureReport, SubIndication
 from bidproc.signature.xades import validate_xades
 from tests.xades.pki import LoopbackPKI
-from tests.xades.signing import DS, NS, XADES, reference, resign, sign_enveloping
+from tests.xades.signing import DS, NS, XADES, reference, resign, sign_enveloped, sign_enveloping
 
 MANIFEST_TYPE = "http://www.w3.org/2000/09/xmldsig#Manifest"
 NOT_FOUND = (Indication.INDETERMINATE, SubIndication.SIGNED_DATA_NOT_FOUND)
@@ -223,3 +223,48 @@ def sign_again(signature: etree._Element, pki: LoopbackPKI) -> None:
     canonical = etree.tostring(etree.fromstring(etree.tostring(holder, with_tail=False)), method="c14n")
     ref.find("ds:DigestValue", NS).text = base64.b64encode(hashlib.sha256(canonical).digest()).decode()
     resign(signature, pki.signer)
+
+
+def test_fake_signed_properties_beside_an_unsupported_transform(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # EU DSS's XSW-envelopped-fake-signedProperties shape: the data reference uses an XPath transform (which
+    # we do not compute), the signed SignedProperties sit in a second ds:Object and the QualifyingProperties
+    # hold a fake one. The wrapping is visible without computing anything: SIGNED_DATA_NOT_FOUND (was
+    # INDETERMINATE/GENERIC, "unsupported transform").
+    document = etree.fromstring(b"<toto>test</toto>")
+    signed = sign_enveloped(document, pki.signer)
+    signature = signed.find("ds:Signature", NS)
+    qualifying = signature.find("ds:Object/xades:QualifyingProperties", NS)
+    real = qualifying.find("xades:SignedProperties", NS)
+    fake = copy.deepcopy(real)
+    fake.set("Id", "xades-my-content")
+    fake.find(".//xades:SigningTime", NS).text = "2218-08-30T14:39:36Z"
+    qualifying.replace(real, fake)
+    etree.SubElement(signature, f"{{{DS}}}Object").append(real)
+    data_ref = signature.find("ds:SignedInfo/ds:Reference[@URI='']", NS)
+    transform = etree.SubElement(
+        data_ref.find("ds:Transforms", NS),
+        f"{{{DS}}}Transform",
+        Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116",
+    )
+    etree.SubElement(transform, f"{{{DS}}}XPath").text = "not(ancestor-or-self::ds:Signature)"
+    report = validate(signed, policy)
+    assert (report.indication, report.subindication) == NOT_FOUND, report.errors
+    assert "not this signature's xades:SignedProperties" in report.errors[0]
+
+
+def test_signed_object_hidden_in_a_wrapper(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # EU DSS's XSW-enveloping-fake-object shape: the signed ds:Object moved inside <wrapper> in another Object
+    # (its digest unchanged), where a reader of the signature's Objects does not look; with and without a
+    # decoy Object where the reader does look.
+    for decoy in (None, "aaaa"):
+        signature = sign_enveloping(etree.fromstring(b"<Offre><Prix>100000 EUR</Prix></Offre>"), pki.signer)
+        signed_object = signature.find("ds:Object[@Id]", NS)
+        assert signed_object is not None and signed_object.find("Offre") is not None
+        wrapper = etree.SubElement(etree.SubElement(signature, f"{{{DS}}}Object"), "wrapper")
+        wrapper.append(signed_object)
+        if decoy is not None:
+            signature.insert(signature.index(wrapper.getparent()), etree.Element(f"{{{DS}}}Object", Id="evil"))
+            signature.find("ds:Object[@Id='evil']", NS).text = decoy
+        report = validate(signature, policy)
+        assert (report.indication, report.subindication) == NOT_FOUND, (decoy, report.errors)
+        assert "hidden inside <wrapper>" in report.errors[0]
