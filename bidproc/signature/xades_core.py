@@ -9,24 +9,21 @@ signs and that its own ds:Objects carry no unsigned content (``xades_manifest``)
 
 from __future__ import annotations
 
-import base64
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from cryptography import x509
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
-from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, digest_algorithm_implementations
+from signxml.algorithms import CanonicalizationMethod
 from signxml.exceptions import InvalidDigest, InvalidInput, InvalidSignature, SignXMLException
-from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier, XAdESVerifyResult
+from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifyResult
 
 from bidproc.errors import Warning_
 from bidproc.signature.report import Indication, SubIndication
 from bidproc.signature.xades_archive import ReferenceData
-from bidproc.signature.xades_c14n import XmlAttributes, ancestor_xml_attributes, canonicalise
 from bidproc.signature.xades_checks import Failure, Parts
 from bidproc.signature.xades_manifest import (
     DS_MANIFEST,
@@ -38,6 +35,7 @@ from bidproc.signature.xades_manifest import (
     uncovered_objects,
 )
 from bidproc.signature.xades_timestamp import C14N_METHODS, NS
+from bidproc.signature.xades_verifier import OneSignature, SignedDataNotFound, resolver
 from bidproc.signature.xml_safety import safe_parser
 
 _BY_ID = "//*[@*[local-name()='Id' or local-name()='ID' or local-name()='id'] = $v]"
@@ -50,90 +48,6 @@ SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 XADES_SIGNED_PROPERTIES = f"{{{NS['xades']}}}SignedProperties"
 DS_OBJECT = f"{{{NS['ds']}}}Object"
 DS_SIGNATURE = f"{{{NS['ds']}}}Signature"
-
-
-class _SignedDataNotFound(Exception):
-    pass
-
-
-def _resolver(detached: Mapping[str, bytes], used: dict[str, str]) -> Callable[[str], bytes]:
-    """Detached references name other files of the bid: match by name, never fetch anything."""
-    by_base: dict[str, list[str]] = {}
-    for key in detached:
-        by_base.setdefault(key.replace("\\", "/").rsplit("/", 1)[-1], []).append(key)
-
-    def resolve(uri: str) -> bytes:
-        parts = urlsplit(uri)
-        if parts.scheme not in ("", "file") or parts.netloc:
-            raise _SignedDataNotFound(f"{uri} (remote references are never fetched)")
-        path = unquote(parts.path).removeprefix("./")
-        candidates = [path] if path in detached else by_base.get(path.rsplit("/", 1)[-1], [])
-        if len(candidates) != 1:
-            raise _SignedDataNotFound(f"{uri}" + (" (ambiguous)" if candidates else ""))
-        used[uri] = candidates[0]
-        return detached[candidates[0]]
-
-    return resolve
-
-
-class _OneSignature(XAdESVerifier):
-    """signxml's verifier, pointed at one signature, checking only the signing certificate's digest, and
-    canonicalising with ``xades_c14n``.
-
-    signxml verifies the first ds:Signature it finds; we point it at the one we are validating. It also
-    insists that *every* xades:Cert of SigningCertificate(V2) be in KeyInfo, but EN 319 132-1 lets those
-    further entries name issuer certificates the KeyInfo does not carry: only the first one, the signing
-    certificate, must match (EN 319 102-1 §5.2.3), and it is checked here on the *signed* properties.
-    signxml canonicalises copies taken out of the document (the signature for SignedInfo, each referenced
-    element), so we note the ``xml:*`` attributes those copies lost and hand them to ``canonicalise``.
-    """
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self._path = path
-        self._outer: list[XmlAttributes] = []  # above the signature: SignedInfo's lost ancestors
-        self._payload_outer: list[XmlAttributes] | None = None  # above a referenced element
-
-    def _get_signature(self, root: etree._Element) -> etree._Element:
-        found = root if self._path == "." else root.find(self._path)
-        if found is None:
-            raise InvalidInput(f"signature not found at {self._path}")
-        self._outer = ancestor_xml_attributes(found)
-        return found
-
-    def _apply_transforms(self, payload: Any, *, transforms_node: Any, signature: Any) -> Any:
-        self._payload_outer = ancestor_xml_attributes(payload) if isinstance(payload, etree._Element) else []
-        try:
-            return super()._apply_transforms(payload, transforms_node=transforms_node, signature=signature)
-        finally:
-            self._payload_outer = None
-
-    def _c14n(self, nodes: Any, algorithm: CanonicalizationMethod, inclusive_ns_prefixes: Any = None) -> bytes:
-        outer = self._outer if self._payload_outer is None else self._payload_outer
-        return b"".join(
-            canonicalise(n, algorithm.value, inclusive_ns_prefixes, outer)
-            for n in (nodes if isinstance(nodes, list) else [nodes])
-        )
-
-    def _verify_cert_digest(
-        self, signing_cert_node: etree._Element, certs: list[x509.Certificate], signing_cert: x509.Certificate | None
-    ) -> None:
-        method = signing_cert_node.find("xades:Cert/xades:CertDigest/ds:DigestMethod", NS)
-        value = signing_cert_node.findtext("xades:Cert/xades:CertDigest/ds:DigestValue", None, NS)
-        if method is None or value is None:
-            raise InvalidInput("xades:SigningCertificate(V2) without a certificate digest")
-        algorithm = DigestAlgorithm(method.get("Algorithm"))
-        expected = base64.b64decode(value.strip())
-        implementation = digest_algorithm_implementations[algorithm]()
-        if signing_cert is None or signing_cert.fingerprint(implementation) != expected:
-            raise InvalidDigest("Digest mismatch for signing certificate digest")
-
-    def verify_manifest_reference(self, root: etree._Element, reference: etree._Element, cert: x509.Certificate) -> Any:
-        """signxml's own reference processing (resolve, transform, canonicalise, digest), for a manifest's."""
-        key = cert.public_key()
-        return self._verify_reference(reference, 0, root, self._uri_resolver, None, None, key)  # type: ignore[no-untyped-call]
-
-    _uri_resolver: Callable[[str], bytes]
 
 
 @dataclass(frozen=True)
@@ -175,14 +89,13 @@ def verify_core(
         verification_time=cert.not_valid_before_utc,
         default_reference_c14n_method=CanonicalizationMethod.CANONICAL_XML_1_0,
     )
-    verifier = _OneSignature(tree.getelementpath(parts.signature))
-    verifier._uri_resolver = _resolver(detached, used)
+    verifier = OneSignature(tree.getelementpath(parts.signature), resolver(detached, used))
     try:
         results = verifier.verify(
-            data, x509_cert=cert, parser=safe_parser(), uri_resolver=verifier._uri_resolver, expect_config=config
+            data, x509_cert=cert, parser=safe_parser(), uri_resolver=verifier.uri_resolver, expect_config=config
         )
         return _what_was_signed(tree, parts, results, used, detached, verifier, cert)
-    except _SignedDataNotFound as exc:
+    except SignedDataNotFound as exc:
         return _not_found(f"signed data not in the bid: {exc}", declared)
     except InvalidDigest as exc:
         if "certificate" in str(exc):
@@ -264,7 +177,7 @@ def _what_was_signed(
     results: Any,
     used: dict[str, str],
     detached: Mapping[str, bytes],
-    verifier: _OneSignature,
+    verifier: OneSignature,
     cert: x509.Certificate,
 ) -> Core:
     references = parts.signature.findall("ds:SignedInfo/ds:Reference", NS)
@@ -314,7 +227,7 @@ def _what_was_signed(
             return Core((Indication.INDETERMINATE, SubIndication.GENERIC, why), tuple(signed))
         try:
             result = verifier.verify_manifest_reference(root, entry, cert)
-        except _SignedDataNotFound as exc:
+        except SignedDataNotFound as exc:
             return _not_found(f"manifest reference: signed data not in the bid: {exc}", signed)
         except InvalidDigest:
             why = f"manifest reference {uri}: digest mismatch (the data it names changed after signing)"
