@@ -63,7 +63,7 @@ def _reference_octets(tree: etree._ElementTree, reference: etree._Element, data:
             raise InputNotComputable(f"reference {data.uri} does not resolve to exactly one element")
         return canonicalise(targets[0], method)
     # A node set left by the transforms was turned into octets with C14N 1.0 (XML-DSig's default, see
-    # xades_checks); C14N 1.1 gives the same bytes for the whole document (no ancestor to inherit from).
+    # xades_core); C14N 1.1 gives the same bytes for the whole document (no ancestor to inherit from).
     if method == C14N_10 or (method == C14N_11 and data.uri == ""):
         return data.digested
     raise InputNotComputable(
