@@ -8,6 +8,10 @@ Who does what:
   digest, detached ones through our ``uri_resolver``) and that xades:SigningCertificate(V2) names the key
   that signed. We hand it the signing certificate ourselves, so it never builds a chain from the OS store
   and never judges validity periods: both are EN 319 102-1 matters done below.
+  ``xades_core`` drives it, canonicalising with ``xades_c14n`` (C14N 1.1 apart from 1.0, inherited
+  ``xml:*`` attributes), and checks what was signed: this signature's own SignedProperties, the references
+  of every signed ds:Manifest (``xades_manifest``; core validation does not), and no unsigned content in
+  the signature's ds:Objects.
 - pyhanko-certvalidator (``xades_time.validate_signer_certificate``, pyhanko's ``validate_cert_usage`` plus
   TRY_LATER) builds the chain to the policy's trust anchors only, fetches OCSP/CRLs unless offline, and
   yields the ETSI sub-indication.
@@ -26,7 +30,7 @@ import asyncio
 import base64
 import hashlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,7 +60,9 @@ from bidproc.signature.report import (
     TimestampInfo,
 )
 from bidproc.signature.xades_archive import find_archive_timestamps, validate_archive_timestamp
+from bidproc.signature.xades_core import verify_core
 from bidproc.signature.xades_ltv import USP, ValidationData, coverage_context, read_validation_data
+from bidproc.signature.xades_manifest import Covered
 from bidproc.signature.xades_time import Chain, judge_chain, validate_signer_certificate
 from bidproc.signature.xades_timestamp import NS, find_signature_timestamps, validate_signature_timestamp
 from bidproc.signature.xml_safety import UnsafeXML, duplicate_ids, parse_untrusted
@@ -180,39 +186,22 @@ class _Context:
 
 MAX_SIGNATURES = 50  # per XML file
 
-SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 
+def unsigned_content(tree: etree._ElementTree, signature: etree._Element, covered: Sequence[Covered]) -> list[str]:
+    """Top-level content of the XML file that no verified reference of ``signature`` covers (empty: all covered).
 
-def unsigned_content(tree: etree._ElementTree, signature: etree._Element) -> list[str]:
-    """Top-level content of the XML file that no reference of ``signature`` covers (empty: all covered).
-
-    Covered when the signature is the document (enveloping), a reference is the whole document
-    (``URI=""``), or a reference points at the root element; a detached signature file whose only
-    other content is signatures is covered too.
+    ``covered``: what the signature's verified references (SignedInfo's and its manifests') designate. The
+    signature itself is not content here (its own ds:Objects are judged by ``xades_manifest``), nor are
+    other signatures of a detached-signature container.
     """
     root = tree.getroot()
     if root is signature:
         return []
-    targets = []
-    for ref in signature.findall("ds:SignedInfo/ds:Reference", NS):
-        if ref.get("Type") == SIGNED_PROPERTIES_TYPE:
-            continue
-        uri = ref.get("URI")
-        if uri == "":
-            return []
-        if uri and uri.startswith("#"):
-            targets.append(uri[1:])
-    covered: set[etree._Element] = set()
-    for element in root.iter():
-        if any(element.get(a) in targets for a in ("Id", "ID", "id")):
-            if element is root:
-                return []
-            covered.add(element)
     out = []
     for child in root:
         if not isinstance(child.tag, str) or child is signature or child.tag == signature.tag:
             continue
-        if child in covered:
+        if any(c.covers(child) for c in covered):
             continue
         out.append(etree.QName(child).localname)
     return out
@@ -234,7 +223,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             errors=("no KeyInfo certificate matches xades:SigningCertificate(V2)",),
             french=checks.french(RuleOutcome.PASSED, RuleOutcome.NOT_CHECKED, RuleOutcome.NOT_CHECKED, None),
         )
-    core = checks.verify_core(ctx.tree, ctx.data, parts, cert, ctx.detached)
+    core = verify_core(ctx.tree, ctx.data, parts, cert, ctx.detached)
     if core.failure is not None:
         indication, sub, reason = core.failure
         integrity = RuleOutcome.FAILED if sub in checks.INTEGRITY_FAILURES else RuleOutcome.NOT_CHECKED
@@ -247,6 +236,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             signer=signer,
             signed_data=core.signed_data,
             errors=(reason,),
+            warnings=core.warnings,
             french=checks.french(fmt, integrity, RuleOutcome.NOT_CHECKED, signer),
         )
     signing_time = core.signing_time
@@ -265,7 +255,8 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             problems.append((outcome.indication, outcome.subindication, f"signature timestamp: {outcome.detail}"))
     poe_times = [t.time for t in timestamps if t.valid]
     file_sha256 = hashlib.sha256(ctx.data).hexdigest()
-    poe_times += [when for digest, when in ctx.policy.proofs_of_existence if digest.lower() == file_sha256]
+    deposits = [when for digest, when in ctx.policy.proofs_of_existence if digest.lower() == file_sha256]
+    poe_times += deposits
     best_time = min(poe_times) if poe_times else None
 
     # Signing certificate and chain (EN 319 102-1 §5.2.6), then the time logic of §5.5.
@@ -295,7 +286,7 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             french = RuleOutcome.FAILED if changed[1] is SubIndication.REVOKED else RuleOutcome.NOT_CHECKED
             chain = Chain(changed, french)
     warnings = list(chain.warnings)
-    uncovered = unsigned_content(ctx.tree, signature)
+    uncovered = unsigned_content(ctx.tree, signature, core.covered)
     if uncovered:
         # Signature wrapping's favourite shape: a valid signature over one part, the reader shown another.
         warnings.append(f"{Warning_.XML_PARTIALLY_SIGNED.value}: not covered by this signature: {', '.join(uncovered)}")
@@ -346,8 +337,19 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
         level=level,
         signer=signer,
         signing_time=signing_time,
-        best_signature_time=best_time,
-        timestamps=tuple(timestamps),
+        # EN 319 102-1 §5.6.2.1: the best signature time starts as the validation time and only proofs of
+        # existence move it earlier; reported so, as PAdES and CAdES do. The time logic above used the proofs
+        # alone (``best_time``): "now" proves nothing about when a B-B signature was made.
+        best_signature_time=best_time if best_time is not None else now,
+        timestamps=(
+            *timestamps,
+            # listed as PAdES lists it; after the level was decided (a deposit is no signature timestamp)
+            *(
+                [TimestampInfo("deposit", min(deposits), None, True, "proof of existence given by caller")]
+                if deposits
+                else []
+            ),
+        ),
         signed_data=core.signed_data,
         errors=tuple(c[2] for c in candidates),
         warnings=tuple(warnings),

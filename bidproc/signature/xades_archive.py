@@ -25,21 +25,13 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stub
 from pyhanko_certvalidator import ValidationContext
 
 from bidproc.signature.report import Indication, SubIndication
+from bidproc.signature.xades_c14n import C14N_10, C14N_11, canonicalise
 from bidproc.signature.xades_ltv import NS_ALL, USP
-from bidproc.signature.xades_timestamp import (
-    C14N_10,
-    C14N_METHODS,
-    TimestampOutcome,
-    canonicalise,
-    timestamp_method,
-    validate_timestamp,
-)
+from bidproc.signature.xades_timestamp import C14N_METHODS, TimestampOutcome, timestamp_method, validate_timestamp
 
 ARCHIVE_TIMESTAMP = f"{{{NS_ALL['xadesv141']}}}ArchiveTimeStamp"
 _BY_ID = "//*[@*[local-name()='Id' or local-name()='ID' or local-name()='id'] = $v]"
 _OCTET_TRANSFORMS = {*C14N_METHODS, "http://www.w3.org/2000/09/xmldsig#base64"}
-# signxml turns a node set into octets with inclusive C14N (1.0; 1.1 gives the same bytes without xml:id/base)
-_INCLUSIVE = {C14N_10, "http://www.w3.org/2006/12/xml-c14n11"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +62,9 @@ def _reference_octets(tree: etree._ElementTree, reference: etree._Element, data:
         if len(targets) != 1:
             raise InputNotComputable(f"reference {data.uri} does not resolve to exactly one element")
         return canonicalise(targets[0], method)
-    if method in _INCLUSIVE:  # a node set, which signxml canonicalised with inclusive C14N, as asked
+    # A node set left by the transforms was turned into octets with C14N 1.0 (XML-DSig's default, see
+    # xades_core); C14N 1.1 gives the same bytes for the whole document (no ancestor to inherit from).
+    if method == C14N_10 or (method == C14N_11 and data.uri == ""):
         return data.digested
     raise InputNotComputable(
         f"reference {data.uri or '(whole document)'} yields a node set and the archive timestamp asks for {method}"

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 from signxml.algorithms import DigestAlgorithm, digest_algorithm_implementations
-from signxml.exceptions import InvalidDigest, InvalidInput, InvalidSignature, SignXMLException
-from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier, XAdESVerifyResult
 
 from bidproc.signature.report import (
     FrenchRuleCheck,
@@ -26,18 +20,10 @@ from bidproc.signature.report import (
     Signer,
     SubIndication,
 )
-from bidproc.signature.xades_archive import ReferenceData
-from bidproc.signature.xades_timestamp import C14N_METHODS, NS
-from bidproc.signature.xml_safety import safe_parser
+from bidproc.signature.xades_timestamp import NS
 
 Failure = tuple[Indication, SubIndication, str]
 INTEGRITY_FAILURES = {SubIndication.HASH_FAILURE, SubIndication.SIG_CRYPTO_FAILURE}
-_BY_ID = "//*[@*[local-name()='Id' or local-name()='ID' or local-name()='id'] = $v]"
-SUPPORTED_TRANSFORMS = {
-    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
-    "http://www.w3.org/2000/09/xmldsig#base64",
-    *C14N_METHODS,
-}
 
 
 def signer_of(cert: x509.Certificate) -> Signer:
@@ -157,172 +143,3 @@ def identify_signing_certificate(
         return None, certs
     implementation = digest_algorithm_implementations[algorithm]()
     return next((c for c in certs if c.fingerprint(implementation) == expected), None), certs
-
-
-class _SignedDataNotFound(Exception):
-    pass
-
-
-def _resolver(detached: Mapping[str, bytes], used: dict[str, str]) -> Callable[[str], bytes]:
-    """Detached references name other files of the bid: match by name, never fetch anything."""
-    by_base: dict[str, list[str]] = {}
-    for key in detached:
-        by_base.setdefault(key.replace("\\", "/").rsplit("/", 1)[-1], []).append(key)
-
-    def resolve(uri: str) -> bytes:
-        parts = urlsplit(uri)
-        if parts.scheme not in ("", "file") or parts.netloc:
-            raise _SignedDataNotFound(f"{uri} (remote references are never fetched)")
-        path = unquote(parts.path).removeprefix("./")
-        candidates = [path] if path in detached else by_base.get(path.rsplit("/", 1)[-1], [])
-        if len(candidates) != 1:
-            raise _SignedDataNotFound(f"{uri}" + (" (ambiguous)" if candidates else ""))
-        used[uri] = candidates[0]
-        return detached[candidates[0]]
-
-    return resolve
-
-
-class _OneSignature(XAdESVerifier):
-    """signxml's verifier, pointed at one signature and checking only the signing certificate's digest.
-
-    signxml verifies the first ds:Signature it finds; we point it at the one we are validating. It also
-    insists that *every* xades:Cert of SigningCertificate(V2) be in KeyInfo, but EN 319 132-1 lets those
-    further entries name issuer certificates the KeyInfo does not carry: only the first one, the signing
-    certificate, must match (EN 319 102-1 §5.2.3), and it is checked here on the *signed* properties.
-    """
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self._path = path
-
-    def _get_signature(self, root: etree._Element) -> etree._Element:
-        found = root if self._path == "." else root.find(self._path)
-        if found is None:
-            raise InvalidInput(f"signature not found at {self._path}")
-        return found
-
-    def _verify_cert_digest(
-        self, signing_cert_node: etree._Element, certs: list[x509.Certificate], signing_cert: x509.Certificate | None
-    ) -> None:
-        method = signing_cert_node.find("xades:Cert/xades:CertDigest/ds:DigestMethod", NS)
-        value = signing_cert_node.findtext("xades:Cert/xades:CertDigest/ds:DigestValue", None, NS)
-        if method is None or value is None:
-            raise InvalidInput("xades:SigningCertificate(V2) without a certificate digest")
-        algorithm = DigestAlgorithm(method.get("Algorithm"))
-        expected = base64.b64decode(value.strip())
-        implementation = digest_algorithm_implementations[algorithm]()
-        if signing_cert is None or signing_cert.fingerprint(implementation) != expected:
-            raise InvalidDigest("Digest mismatch for signing certificate digest")
-
-
-@dataclass(frozen=True)
-class Core:
-    failure: Failure | None
-    signed_data: tuple[str, ...] = ()
-    signing_time: datetime | None = None
-    # what each ds:Reference digested, in SignedInfo order (the archive timestamp's input starts with it)
-    references: tuple[ReferenceData, ...] = ()
-
-
-def verify_core(
-    tree: etree._ElementTree, data: bytes, parts: Parts, cert: x509.Certificate, detached: Mapping[str, bytes]
-) -> Core:
-    """signxml: SignatureValue, every Reference digest, SigningCertificate(V2); then what was signed."""
-    used: dict[str, str] = {}
-    declared = tuple(f"declared:{r.get('URI')}" for r in parts.signature.findall("ds:SignedInfo/ds:Reference", NS))
-    transforms = {t.get("Algorithm") for t in parts.signature.findall("ds:SignedInfo/ds:Reference/ds:Transforms/*", NS)}
-    if transforms - SUPPORTED_TRANSFORMS:
-        # signxml silently skips transforms it does not know (XPath, XPath Filter 2, XSLT) and would then report a
-        # digest mismatch; say instead that we could not compute what was signed.
-        why = f"unsupported Reference transforms {sorted(str(t) for t in transforms - SUPPORTED_TRANSFORMS)}"
-        return Core((Indication.INDETERMINATE, SubIndication.GENERIC, why), declared)
-    # verification_time inside the certificate's validity: signxml must not judge validity periods, the
-    # EN 319 102-1 time logic (POE, expiry, revocation) does, with pyhanko-certvalidator.
-    config = XAdESSignatureConfiguration(expect_references=True, verification_time=cert.not_valid_before_utc)
-    try:
-        results = _OneSignature(tree.getelementpath(parts.signature)).verify(
-            data, x509_cert=cert, parser=safe_parser(), uri_resolver=_resolver(detached, used), expect_config=config
-        )
-    except _SignedDataNotFound as exc:
-        return Core(
-            (Indication.INDETERMINATE, SubIndication.SIGNED_DATA_NOT_FOUND, f"signed data not in the bid: {exc}"),
-            declared,
-        )
-    except InvalidDigest as exc:
-        if "certificate" in str(exc):
-            return Core((Indication.INDETERMINATE, SubIndication.NO_SIGNING_CERTIFICATE_FOUND, str(exc)), declared)
-        return Core((Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE, str(exc)), declared)
-    except InvalidSignature as exc:
-        return Core(
-            (Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE, str(exc) or "SignatureValue does not verify"),
-            declared,
-        )
-    except InvalidInput as exc:
-        if "forbidden by configuration" in str(exc):
-            return Core((Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE, str(exc)), declared)
-        if "Unable to resolve reference" in str(exc):
-            return Core((Indication.INDETERMINATE, SubIndication.SIGNED_DATA_NOT_FOUND, str(exc)), declared)
-        return Core((Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, str(exc)), declared)
-    except (SignXMLException, etree.LxmlError, ValueError, KeyError) as exc:  # schema, unknown algorithms, ...
-        return Core((Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, f"{type(exc).__name__}: {exc}"), declared)
-    return _what_was_signed(tree, parts, results, used, detached)
-
-
-def _what_was_signed(
-    tree: etree._ElementTree, parts: Parts, results: Any, used: dict[str, str], detached: Mapping[str, bytes]
-) -> Core:
-    references = parts.signature.findall("ds:SignedInfo/ds:Reference", NS)
-    signed: list[str] = []
-    properties: list[XAdESVerifyResult] = []
-    data_refs = 0
-    for reference, result in zip(references, results, strict=True):
-        uri = reference.get("URI", "")
-        digest = hashlib.sha256(result.signed_data).hexdigest()
-        if uri in used:
-            signed.append(f"file:{used[uri]} sha256={hashlib.sha256(detached[used[uri]]).hexdigest()}")
-            data_refs += 1
-            continue
-        target = tree.getroot() if uri == "" else tree.xpath(_BY_ID, v=uri[1:])[0]
-        assert isinstance(target, etree._Element)
-        if target is parts.signed_properties:
-            kind = "signed-properties"
-        elif target.tag == f"{{{NS['ds']}}}KeyInfo":
-            kind = "key-info"
-        else:
-            kind, data_refs = ("document" if uri == "" else "element"), data_refs + 1
-        signed.append(f"{kind}:{uri or '(whole document)'} <{etree.QName(target).localname}> sha256={digest}")
-        if isinstance(result, XAdESVerifyResult):
-            if target is not parts.signed_properties:
-                return Core(
-                    (
-                        Indication.TOTAL_FAILED,
-                        SubIndication.FORMAT_FAILURE,
-                        "the signed xades:SignedProperties are not this signature's",
-                    ),
-                    tuple(signed),
-                )
-            properties.append(result)
-    if len(properties) != 1 or data_refs == 0:
-        return Core(
-            (
-                Indication.TOTAL_FAILED,
-                SubIndication.FORMAT_FAILURE,
-                "a XAdES signature must sign its SignedProperties once and at least one data object",
-            ),
-            tuple(signed),
-        )
-    when = properties[0].signed_properties.findtext("xades:SigningTime", None, NS)
-    digested = tuple(
-        ReferenceData(r.get("URI", ""), bytes(result.signed_data), r.get("URI", "") in used)
-        for r, result in zip(references, results, strict=True)
-    )
-    return Core(None, tuple(signed), _parse_time(when), digested)
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(text.strip()) if text else None
-    except ValueError:
-        return None
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

@@ -24,23 +24,14 @@ from pyhanko.sign.validation.generic_cms import get_hash_spec_for_tst_digest
 from pyhanko_certvalidator import ValidationContext
 
 from bidproc.signature.report import Indication, SubIndication
+from bidproc.signature.xades_c14n import C14N_10, METHODS, canonicalise
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
 NS = {"ds": DS, "xades": XADES}
 
-C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
-# (exclusive, with_comments) per canonicalisation URI. lxml has no C14N 1.1; like signxml we render 1.1
-# with the 1.0 algorithm, which gives the same bytes for a SignatureValue element (1.1 only differs in
-# how xml:id/xml:base are inherited, and SignatureValue carries neither).
-C14N_METHODS: dict[str, tuple[bool, bool]] = {
-    C14N_10: (False, False),
-    C14N_10 + "#WithComments": (False, True),
-    "http://www.w3.org/2006/12/xml-c14n11": (False, False),
-    "http://www.w3.org/2006/12/xml-c14n11#WithComments": (False, True),
-    "http://www.w3.org/2001/10/xml-exc-c14n#": (True, False),
-    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments": (True, True),
-}
+# The canonicalisation methods we compute (``xades_c14n``: C14N 1.0 and 1.1 apart, exclusive C14N).
+C14N_METHODS = frozenset(METHODS)
 
 
 @dataclass(frozen=True)
@@ -53,14 +44,6 @@ class TimestampOutcome:
     time: datetime | None
     tsa: str | None
     detail: str
-
-
-def canonicalise(element: etree._Element, method: str) -> bytes:
-    """The element, canonicalised in its document context (inherited namespaces included)."""
-    if method not in C14N_METHODS:
-        raise ValueError(f"unsupported canonicalisation method {method!r}")
-    exclusive, with_comments = C14N_METHODS[method]
-    return bytes(etree.tostring(element, method="c14n", exclusive=exclusive, with_comments=with_comments))
 
 
 def find_signature_timestamps(qualifying_properties: etree._Element) -> list[etree._Element]:

@@ -116,3 +116,55 @@ class ChainReferencingSigner(XAdESSigner):
         etree.SubElement(digest, f"{{{DS}}}DigestValue").text = base64.b64encode(
             hashlib.sha256(self.issuer_der).digest()
         ).decode()
+
+
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+
+
+def exc_digest(element: etree._Element) -> str:
+    """Base64 SHA-256 of the element's exclusive C14N (independent of where the element will sit)."""
+    canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+    return base64.b64encode(hashlib.sha256(canonical).digest()).decode()
+
+
+def reference(parent: etree._Element, uri: str, target: etree._Element | bytes | None, **attrs: str) -> etree._Element:
+    """A ds:Reference to ``target`` with its SHA-256 digest: an element through exclusive C14N, a file's bytes
+    as they are, None a dummy digest."""
+    ref = etree.SubElement(parent, f"{{{DS}}}Reference", URI=uri, **attrs)
+    if isinstance(target, etree._Element):
+        transforms = etree.SubElement(ref, f"{{{DS}}}Transforms")
+        etree.SubElement(transforms, f"{{{DS}}}Transform", Algorithm=EXC_C14N)
+    etree.SubElement(ref, f"{{{DS}}}DigestMethod", Algorithm=SHA256)
+    if isinstance(target, etree._Element):
+        digest = exc_digest(target)
+    else:
+        digest = base64.b64encode(hashlib.sha256(target).digest() if target is not None else b"\0" * 32).decode()
+    etree.SubElement(ref, f"{{{DS}}}DigestValue").text = digest
+    return ref
+
+
+def resign(signature: etree._Element, who: Identity, inherited: dict[str, str] | None = None) -> None:
+    """Recompute SignatureValue over the (edited) SignedInfo: the signer itself crafting a deceptive signature.
+
+    SignedInfo is canonicalised as signxml does it (a standalone copy, lxml's inclusive C14N), which is
+    right as long as no xml:* attribute sits above it; ``inherited`` gives the ones C14N must carry over.
+    """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    signed_info = signature.find("ds:SignedInfo", NS)
+    assert signed_info is not None
+    method = signed_info.find("ds:CanonicalizationMethod", NS).get("Algorithm")
+    exclusive = method.startswith(EXC_C14N)
+    standalone = etree.fromstring(etree.tostring(signed_info, with_tail=False))
+    for name, value in (inherited or {}).items():
+        standalone.set(name, value)
+    canonical = etree.tostring(standalone, method="c14n", exclusive=exclusive)
+    assert isinstance(who.key, ec.EllipticCurvePrivateKey)
+    r, s = decode_dss_signature(who.key.sign(canonical, ec.ECDSA(hashes.SHA256())))
+    size = (who.key.curve.key_size + 7) // 8
+    value = signature.find("ds:SignatureValue", NS)
+    assert value is not None
+    value.text = base64.b64encode(r.to_bytes(size, "big") + s.to_bytes(size, "big")).decode()

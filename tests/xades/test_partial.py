@@ -13,7 +13,7 @@ from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication
 from bidproc.signature.validate import validate_file
 from tests.xades.pki import PKIServer
-from tests.xades.signing import sign_enveloping
+from tests.xades.signing import DS, reference, sign_enveloping
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +45,25 @@ def test_enveloped_signature_over_one_element_with_unsigned_siblings(server: PKI
     report = validate_file("offre.xml", etree.tostring(signed), ValidationPolicy(trust_anchors=(pki.root.der,)))
     assert not report.bottom_line
     assert any(w.startswith("xml.partially_signed") and "Conditions" in w for w in report.signatures[0].warnings)
+
+
+def test_manifest_entries_count_as_coverage_of_the_document(server: PKIServer) -> None:
+    # An enveloping signature over a manifest, placed in the bid document: what the verified manifest entries
+    # designate is signed, the rest of the document is reported as not covered.
+    pki = server.pki
+    policy = ValidationPolicy(trust_anchors=(pki.root.der,))
+    for entries, uncovered in ((("lot1",), "Conditions"), (("lot1", "cond"), None)):
+        document = etree.fromstring(
+            b'<Offre><Lot Id="lot1"><Prix>100000 EUR</Prix></Lot><Conditions Id="cond">30 jours</Conditions></Offre>'
+        )
+        manifest = etree.Element(f"{{{DS}}}Manifest", Id="m", nsmap={"ds": DS})
+        for target in entries:
+            reference(manifest, f"#{target}", document.find(f".//*[@Id='{target}']"))
+        document.append(sign_enveloping(manifest, pki.signer))
+        report = validate_file("offre.xml", etree.tostring(document), policy)
+        assert report.signatures[0].indication is Indication.TOTAL_PASSED, report.signatures[0].errors
+        if uncovered is None:
+            assert report.bottom_line and report.problems == ()
+        else:
+            assert not report.bottom_line
+            assert report.problems == (f"xml.partially_signed: not covered by this signature: {uncovered}",)

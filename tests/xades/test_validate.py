@@ -6,7 +6,7 @@ import asyncio
 import base64
 import dataclasses
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from lxml import etree
 
@@ -41,11 +41,14 @@ def only(reports: list[SignatureReport]) -> SignatureReport:
 
 def test_xades_bes_detached_over_pdf_passes(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
     pki.requests.clear()
+    started = datetime.now(UTC)
     report = only(validate_xades("offre.xml", detached_xml(pki, pki.signer), policy, {"offre.pdf": PDF}))
     assert report.indication is Indication.TOTAL_PASSED, report.errors
     assert report.level is Level.B_B
     assert report.signer is not None and report.signer.common_name == "Alice Martin"
-    assert report.signing_time is not None and report.best_signature_time is None
+    # B-B, no proof of existence: the best signature time is the validation time (EN 319 102-1 §5.6.2.1)
+    assert report.signing_time is not None and report.best_signature_time is not None
+    assert started <= report.best_signature_time <= datetime.now(UTC)
     # what was signed: the PDF by name and digest, plus the XAdES signed properties
     assert f"file:offre.pdf sha256={hashlib.sha256(PDF).hexdigest()}" in report.signed_data
     assert any(s.startswith("signed-properties:") for s in report.signed_data)
@@ -185,9 +188,12 @@ def test_tampered_signature_timestamp_is_not_passed(pki: LoopbackPKI, policy: Va
     # a genuine token from the trusted TSA, but over other bytes than this SignatureValue
     signature = sign_detached({"offre.pdf": PDF}, pki.signer)
     add_signature_timestamp(signature, f"{pki.base}/tsa", imprint_of=b"some other signature")
+    started = datetime.now(UTC)  # after the token was issued
     report = only(validate_xades("offre.xml", etree.tostring(signature), policy, {"offre.pdf": PDF}))
     assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
-    assert report.level is Level.B_B and report.best_signature_time is None
+    # the token proves nothing: B-B, and the best signature time is the validation time, not the token's
+    assert report.level is Level.B_B and report.best_signature_time is not None
+    assert report.best_signature_time >= started
     assert any("message imprint" in e for e in report.errors)
 
     # a token whose bytes were altered
