@@ -159,11 +159,13 @@ async def _validate_one(
             result, ts_seen = await doc_timestamp(sig, ctx)
             seen += ts_seen
         else:
-            # pyhanko's LTA process takes the document timestamps as one evidence record: one broken
-            # timestamp drops every proof of existence and a valid signature ends NO_POE. With any of
-            # them broken, the signature is validated as B-LT (its DSS), the level names what held.
-            broken = level is Level.B_LTA and not all(t.valid for t in archive)
-            result = await _ades(sig, Level.B_LT if broken else level, ctx, poe)
+            result = await _ades(sig, level, ctx, poe)
+            passed = indication_of(result.ades_subindic)[0] is Indication.TOTAL_PASSED
+            if level is Level.B_LTA and not passed and not all(t.valid for t in archive):
+                # pyhanko's LTA process takes the document timestamps as one evidence record: one broken
+                # timestamp drops every proof of existence, and a signature valid today ends NO_POE.
+                # The B-LT process (the DSS, at the validation time) is then the one that can conclude.
+                result = await _ades(sig, Level.B_LT, ctx, poe)
     indication, sub = indication_of(result.ades_subindic)
     status = result.api_status
     stamps: list[TimestampInfo] = []
