@@ -151,8 +151,8 @@ async def _validate_one(
     )
     if timestamp_only:  # reported on its own, and its TSA is no signer (French rule: no signer identity)
         warnings.append(
-            f"{Warning_.PDF_TIMESTAMP_ONLY.value}: a document timestamp protecting no signature: it proves this "
-            "revision existed at its time, nobody signed it"
+            f"{Warning_.PDF_TIMESTAMP_ONLY.value}: a document timestamp protecting no signature: it proves "
+            "this revision existed at its time; it is not a signature and names no signer"
         )
     with path_errors() as seen:
         if level is None:
