@@ -3,11 +3,14 @@ the document timestamps that are its archive timestamps (EN 319 102-1 §5.6)."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import replace
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.ades.report import AdESIndeterminate, AdESPassed
 from pyhanko.sign.general import find_unique_cms_attribute
 from pyhanko.sign.validation import ades, generic_cms
 from pyhanko.sign.validation.dss import DocumentSecurityStore
@@ -22,6 +25,7 @@ from bidproc.signature.outcome import indication_of, path_errors, refine, timest
 from bidproc.signature.report import Indication, Level, TimestampInfo
 
 ARCHIVE_DETAIL = "document timestamp "
+log = logging.getLogger(__name__)
 
 
 def _has_dss(reader: PdfFileReader) -> bool:
@@ -87,8 +91,38 @@ async def doc_timestamp(sig: EmbeddedPdfSignature, ctx: Context) -> tuple[Any, l
         result = await ades.ades_timestamp_validation(
             sig.signed_data, spec, lambda algo: sig.compute_digest(algo), timing_info=ctx.timing()
         )
+        if isinstance(result.ades_subindic, AdESIndeterminate) and sig.signed_revision in await _chain(sig, ctx):
+            # e.g. its TSA certificate has expired since: the renewal's proof of existence validated it
+            # in the past, as pyhanko does for a signature timestamp (ades._process_signature_ts)
+            result = dataclasses.replace(result, ades_subindic=AdESPassed.OK, failure_msg=None)
     _DOC_TS_RESULTS[sig] = (ctx, result, seen)
     return result, seen
+
+
+_CHAINS: WeakKeyDictionary[PdfFileReader, tuple[Context, frozenset[int]]] = WeakKeyDictionary()
+
+
+async def _chain(sig: EmbeddedPdfSignature, ctx: Context) -> frozenset[int]:
+    """The revisions of the document timestamps that validate as one chain (EN 319 102-1 §5.6.2.5, the
+    evidence record: each at the validation time or, failing that, in the past with the proof of
+    existence of the later ones); empty when the chain does not hold as a whole.
+
+    pyhanko's chain processing is what its LTA process runs; its two functions are private, acceptable
+    with pyhanko pinned to 0.38.* (as for :func:`embedded_validation_data`).
+    """
+    known = _CHAINS.get(sig.reader)
+    if known is not None and known[0] is ctx:
+        return known[1]
+    spec = ctx.spec_for(sig.signer_info["signature"].native, None, ades._dss_to_local_knowledge(sig.reader))
+    held: frozenset[int] = frozenset()
+    try:
+        chain = ades._build_prima_facie_poe_index_from_pdf_timestamps(sig.reader, True, None)
+        await ades._validate_prima_facie_poe(chain, validation_spec=spec, cur_timing_info=ctx.timing())
+        held = frozenset(p.pdf_revision for p in chain)
+    except Exception as exc:  # a timestamp of the chain fails: each one stands on its own validation only
+        log.debug("document timestamp chain does not validate as a whole: %s", exc)
+    _CHAINS[sig.reader] = (ctx, held)
+    return held
 
 
 async def archive_stamps(

@@ -42,12 +42,14 @@ def _vc(pki: TestPKI, session: aiohttp.ClientSession) -> ValidationContext:
     )
 
 
-def other_tsa(pki: TestPKI, issuer: str = "root") -> DummyTimeStamper:
-    """A second TSA, certified by ``issuer`` ("root": trusted; "rogue-root": not), whose revocation status
-    is only ever given by an OCSP responder that does not answer: no DSS can hold it."""
+def other_tsa(pki: TestPKI, issuer: str = "root", days: int = 365, root_crl: bool = False) -> DummyTimeStamper:
+    """A second TSA, certified by ``issuer`` ("root": trusted; "rogue-root": not) for ``days``, whose
+    revocation status is only ever given by an OCSP responder that does not answer (no DSS can hold
+    it), or with ``root_crl`` by the test root's CRL."""
     issuer_key = serialization.load_der_private_key(pki.key(issuer).dump(), None)
     assert isinstance(issuer_key, ec.EllipticCurvePrivateKey)
     issuer_cert = x509.load_der_x509_certificate(pki.der(issuer))
+    crl_url = f"{pki.base_url}/bidproc-test/crls/root/latest.crl"
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # pyhanko's DummyTimeStamper: RSA only
     now = datetime.now(UTC)
     cert = (
@@ -57,11 +59,15 @@ def other_tsa(pki: TestPKI, issuer: str = "root") -> DummyTimeStamper:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
+        .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
         .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         .add_extension(
-            x509.AuthorityInformationAccess(
+            x509.CRLDistributionPoints(
+                [x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)]
+            )
+            if root_crl
+            else x509.AuthorityInformationAccess(
                 [
                     x509.AccessDescription(
                         AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(pki.dead_ocsp_url)

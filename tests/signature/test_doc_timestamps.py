@@ -23,7 +23,7 @@ from tests.signature.doc_timestamps import (
     renew_archive,
     tamper_doc_timestamp,
 )
-from tests.signature.signing import make_pdf, sign_cms, sign_pdf
+from tests.signature.signing import fetch_crl, fetch_ocsp, make_pdf, sign_cms, sign_pdf
 
 NOT_VALIDATED = "pades.archive_timestamp_not_validated"
 
@@ -93,6 +93,26 @@ def test_renewed_archive_timestamps_are_both_listed(pki: TestPKI, signed: dict[s
     assert (sig.indication, sig.level, archive(sig)) == (Indication.TOTAL_PASSED, Level.B_LTA, [True, True])
     first, second = (t for t in sig.timestamps if t.kind == "archive")
     assert first.time <= second.time and first.detail != second.detail
+    assert not warned(sig, NOT_VALIDATED)
+
+
+def test_renewal_proves_a_timestamp_whose_tsa_has_expired(pki: TestPKI, signed: dict[str, bytes]) -> None:
+    """Three days on, the first document timestamp's TSA certificate (two days) has expired. Renewed,
+    the later timestamp's proof of existence validates it in the past (the evidence-record chain); not
+    renewed, nothing can: it is listed as not validated and the level is B-LT."""
+    one = add_doc_timestamp(signed["B-LT"], pki, tsa=other_tsa(pki, days=2, root_crl=True))
+    renewed = renew_archive(one, pki)
+    later = pki.t0 + timedelta(days=3, hours=1)
+    fresh = dict(
+        at=later,
+        extra_crls=(fetch_crl(pki, "root", later), fetch_crl(pki, "interm", later)),
+        extra_ocsps=(fetch_ocsp(pki, "signer", later),),
+    )
+    (alone,) = offline(pki, one, **fresh)
+    assert (alone.indication, alone.level, archive(alone)) == (Indication.TOTAL_PASSED, Level.B_LT, [False])
+    assert "OUT_OF_BOUNDS_NO_POE" in warned(alone, NOT_VALIDATED)[0]
+    (sig,) = offline(pki, renewed, **fresh)
+    assert (sig.indication, sig.level, archive(sig)) == (Indication.TOTAL_PASSED, Level.B_LTA, [True, True])
     assert not warned(sig, NOT_VALIDATED)
 
 
