@@ -119,6 +119,8 @@ class Warning_(StrEnum):
     # XAdES levels beyond B-T
     XADES_VALIDATION_DATA_INCOMPLETE = "xades.validation_data_incomplete"  # embedded values do not cover: no B-LT
     XADES_ARCHIVE_TIMESTAMP_INVALID = "xades.archive_timestamp_invalid"  # an ArchiveTimeStamp not verified: no B-LTA
+    PADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED = "pades.archive_timestamp_not_validated"  # a document timestamp failed
+    PDF_TIMESTAMP_ONLY = "pdf.timestamp_only"  # a document timestamp protecting no signature: not a signature
 
 
 class BidprocError(Exception):

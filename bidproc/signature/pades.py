@@ -39,7 +39,13 @@ from bidproc.signature.outcome import (
     signer_of,
     timestamp_info,
 )
-from bidproc.signature.pdf_levels import embedded_validation_data, pdf_level
+from bidproc.signature.pdf_levels import (
+    ARCHIVE_DETAIL,
+    archive_stamps,
+    doc_timestamp,
+    embedded_validation_data,
+    pdf_level,
+)
 from bidproc.signature.rawpdf import raw_signatures
 from bidproc.signature.report import (
     Indication,
@@ -82,19 +88,9 @@ async def _ades(sig: EmbeddedPdfSignature, level: Level, ctx: Context, poe: Any)
     return await ades.ades_lta_validation(sig, PdfSignatureValidationSpec(spec), timing_info=ctx.timing())
 
 
-ARCHIVE_DETAIL = "document timestamp "
 MAX_REVISIONS = 1000  # incremental updates of one PDF
 MAX_DIFF_WORK = 5000  # signatures x revisions: the difference analysis compares each pair
 MAX_SIGNATURES = 50  # per PDF; beyond, one failed report stands for the rest (diff analysis is per pair)
-
-
-async def _doc_timestamp(sig: EmbeddedPdfSignature, ctx: Context) -> Any:
-    return await ades.ades_timestamp_validation(
-        sig.signed_data,
-        ctx.spec,
-        lambda algo: sig.compute_digest(algo),
-        timing_info=ctx.timing(),
-    )
 
 
 async def _validate_one(
@@ -139,12 +135,41 @@ async def _validate_one(
         warnings.append(f"{Warning_.PDF_DIFF_ANALYSIS.value}: {diff}")
     poe = ctx.deposit_poe(hashlib.sha256(data).hexdigest())
     level = None if is_doc_ts else pdf_level(sig, reader, doc_ts_revs)
+    archive: list[TimestampInfo] = []
+    if not is_doc_ts:
+        archive, archive_warnings = await archive_stamps(sig, all_sigs, ctx)
+        warnings += archive_warnings
+        if level is Level.B_LTA and not any(t.valid for t in archive):
+            # EN 319 142-1 B-LTA is the document timestamp *and* its validation: none held, so the
+            # signature is what its other material makes it (validated as B-LT with the DSS)
+            level = Level.B_LT
+            warnings.append(
+                f"{Warning_.PADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value}: no document timestamp validated: level B-LT"
+            )
+    timestamp_only = is_doc_ts and not any(
+        s.sig_object_type != "/DocTimeStamp" and s.signed_revision < sig.signed_revision for s in all_sigs
+    )
+    if timestamp_only:  # reported on its own, and its TSA is no signer (French rule: no signer identity)
+        warnings.append(
+            f"{Warning_.PDF_TIMESTAMP_ONLY.value}: a document timestamp protecting no signature: it proves "
+            "this revision existed at its time; it is not a signature and names no signer"
+        )
     with path_errors() as seen:
-        result = await (_doc_timestamp(sig, ctx) if level is None else _ades(sig, level, ctx, poe))
+        if level is None:
+            result, ts_seen = await doc_timestamp(sig, ctx)
+            seen += ts_seen
+        else:
+            result = await _ades(sig, level, ctx, poe)
+            passed = indication_of(result.ades_subindic)[0] is Indication.TOTAL_PASSED
+            if level is Level.B_LTA and not passed and not all(t.valid for t in archive):
+                # pyhanko's LTA process takes the document timestamps as one evidence record: one broken
+                # timestamp drops every proof of existence, and a signature valid today ends NO_POE.
+                # The B-LT process (the DSS, at the validation time) is then the one that can conclude.
+                result = await _ades(sig, Level.B_LT, ctx, poe)
     indication, sub = indication_of(result.ades_subindic)
     status = result.api_status
     stamps: list[TimestampInfo] = []
-    best = getattr(result, "best_signature_time", None) or poe or ctx.now
+    best = getattr(result, "best_signature_time", None) or poe or ctx.now  # B-B: the validation time (§5.3)
     if is_doc_ts and status is not None:
         stamps.append(timestamp_info("document", status))
         best = status.timestamp
@@ -152,16 +177,7 @@ async def _validate_one(
         stamps.append(timestamp_info("signature", status.timestamp_validity))
     if not is_doc_ts:
         stamps += embedded_timestamps(sig.signer_info, stamps)
-    for s in all_sigs:
-        if s.sig_object_type == "/DocTimeStamp" and s.signed_revision > sig.signed_revision:
-            stamps.append(
-                TimestampInfo(
-                    kind="archive",
-                    time=s.self_reported_timestamp or ctx.now,
-                    valid=False,  # set from the timestamp's own verdict by validate_pdf
-                    detail=f"{ARCHIVE_DETAIL}{s.field_name}",
-                )
-            )
+    stamps += archive
     if poe is not None:
         stamps.append(TimestampInfo(kind="deposit", time=poe, valid=True, detail="proof of existence given by caller"))
         best = min(best, poe) if best else poe
@@ -222,7 +238,7 @@ async def _validate_one(
         indication=indication,
         subindication=sub,
         level=level,
-        signer=signer_of(sig.signer_cert),
+        signer=None if timestamp_only else signer_of(sig.signer_cert),
         signing_time=claimed_time(status) or sig.self_reported_timestamp,
         best_signature_time=best,
         timestamps=tuple(stamps),
@@ -294,14 +310,11 @@ def _failed(
 
 
 def _link_archive_stamps(reports: list[SignatureReport]) -> list[SignatureReport]:
-    """An archive timestamp listed on a signature is valid exactly when its own report passed."""
-    passed = {f"{ARCHIVE_DETAIL}{r.signature_id}": r.bottom_line for r in reports}
-    return [
-        replace(
-            r,
-            timestamps=tuple(
-                replace(t, valid=passed.get(t.detail or "", False)) if t.kind == "archive" else t for t in r.timestamps
-            ),
-        )
-        for r in reports
-    ]
+    """A document timestamp that protects a signature is reported as that signature's archive timestamp
+    (EN 319 102-1 §5.6: ``kind="archive"``, valid from its own validation), not as a signature of its own.
+
+    One that protects no signature (a PDF only timestamped, or timestamped before it was signed) keeps
+    its own entry: its verdict is the timestamp's, ``signer`` is empty and ``pdf.timestamp_only`` says why.
+    """
+    protecting = {t.detail for r in reports for t in r.timestamps if t.kind == "archive"}
+    return [r for r in reports if f"{ARCHIVE_DETAIL}{r.signature_id}" not in protecting]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import resource
 import time
-from pathlib import Path
 
 import pikepdf
 import pytest
@@ -12,10 +11,8 @@ import pytest
 from bidproc.domain import Verdict
 from bidproc.intake.inspect import IntakeLimits, inspect
 from bidproc.intake.scan import ClamdScanner
-from tests.services import SHARED
+from tests.corpus import corpus_dir, corpus_file, corpus_names
 
-ARCHIVES = SHARED / "corpus" / "archives"
-DAMAGED = SHARED / "corpus" / "damaged-pdf"
 EXPECTED_ARCHIVES = {
     "full_overlap.zip": "archive.bomb",
     "crc_mismatch.zip": "archive.corrupt",
@@ -28,12 +25,12 @@ def _peak_rss_mb() -> float:
 
 
 def test_every_corpus_archive_is_listed() -> None:
-    assert sorted(p.name for p in ARCHIVES.iterdir()) == sorted(EXPECTED_ARCHIVES)
+    assert sorted(p.name for p in corpus_dir("archives").iterdir()) == sorted(EXPECTED_ARCHIVES)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ARCHIVES))
 def test_corpus_archive(name: str, scanner: ClamdScanner) -> None:
-    path = ARCHIVES / name
+    path = corpus_file("archives", name)
     original = path.read_bytes()
     before, started = _peak_rss_mb(), time.monotonic()
     verdict = inspect(name, lambda: path.open("rb"), scanner)
@@ -44,8 +41,9 @@ def test_corpus_archive(name: str, scanner: ClamdScanner) -> None:
     assert verdict.size == len(original) and path.read_bytes() == original
 
 
-@pytest.mark.parametrize("path", sorted(DAMAGED.iterdir()), ids=lambda p: p.name)
-def test_damaged_pdf_is_repaired_or_rejected(path: Path, scanner: ClamdScanner) -> None:
+@pytest.mark.parametrize("name", corpus_names("damaged-pdf"))  # never reads the disk when the corpus is missing
+def test_damaged_pdf_is_repaired_or_rejected(name: str, scanner: ClamdScanner) -> None:
+    path = corpus_file("damaged-pdf", name)
     original = path.read_bytes()
     started = time.monotonic()
     verdict = inspect(path.name, lambda: path.open("rb"), scanner, IntakeLimits(parse_timeout_seconds=20))
@@ -64,7 +62,8 @@ def test_damaged_pdf_is_repaired_or_rejected(path: Path, scanner: ClamdScanner) 
 
 def test_damaged_corpus_outcomes_are_stable(scanner: ClamdScanner) -> None:
     """Pin today's outcomes, so a pikepdf/qpdf upgrade that changes one is noticed."""
-    outcomes = {p.name: inspect(p.name, lambda p=p: p.open("rb"), scanner) for p in sorted(DAMAGED.iterdir())}
+    damaged = sorted(corpus_dir("damaged-pdf").iterdir())
+    outcomes = {p.name: inspect(p.name, lambda p=p: p.open("rb"), scanner) for p in damaged}
     assert {n: (v.code, "pdf.repaired" in v.warnings) for n, v in outcomes.items()} == {
         "bad14.pdf": (None, True),
         "bad2.pdf": (None, True),
