@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from tests.services import SHARED, unavailable
 
-CORPUS = SHARED / "corpus"
+# One place for the corpus path: BIDPROC_TEST_CORPUS, by default the sibling ../shared/corpus
+CORPUS = Path(os.environ.get("BIDPROC_TEST_CORPUS") or SHARED / "corpus")
 MISSING = "corpus-missing"  # the one parameter a test gets when the corpus is not there
 
 

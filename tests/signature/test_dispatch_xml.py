@@ -7,15 +7,14 @@ import pytest
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SignatureFormat, SubIndication
 from bidproc.signature.validate import validate_files
-from tests.services import SHARED
+from tests.corpus import corpus_dir
 
 pytest.importorskip("bidproc.signature.xades")
 
-XADES = SHARED / "corpus" / "xades"
 
 
 def test_xml_signatures_are_found_and_wrapping_fails() -> None:
-    files = {p.name: p.read_bytes() for p in XADES.iterdir()}
+    files = {p.name: p.read_bytes() for p in corpus_dir("xades").iterdir()}
     reports = validate_files(files, ValidationPolicy(offline=True))
     assert set(reports) == set(files)
     wrapped = reports["XSW-enveloped-fake-content-two-same-id.xml"].signatures[0]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SubIndication
 from bidproc.signature.xades import validate_xades
+from tests.corpus import corpus_dir
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "xades"
 OFFLINE = ValidationPolicy(offline=True)
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -77,7 +76,7 @@ def test_garbage_signature_is_format_failure() -> None:
 
 
 def test_corpus_signature_wrapping_two_same_ids() -> None:
-    data = (CORPUS / "XSW-enveloped-fake-content-two-same-id.xml").read_bytes()
+    data = (corpus_dir("xades") / "XSW-enveloped-fake-content-two-same-id.xml").read_bytes()
     reports = validate_xades("XSW-enveloped-fake-content-two-same-id.xml", data, OFFLINE, {})
     assert len(reports) == 1
     assert (reports[0].indication, reports[0].subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
@@ -85,7 +84,7 @@ def test_corpus_signature_wrapping_two_same_ids() -> None:
 
 
 def test_corpus_original_parses_and_its_signature_is_found() -> None:
-    data = (CORPUS / "xsw-original.xml").read_bytes()
+    data = (corpus_dir("xades") / "xsw-original.xml").read_bytes()
     reports = validate_xades("xsw-original.xml", data, OFFLINE, {})
     assert len(reports) == 1
     report = reports[0]
