@@ -112,6 +112,10 @@ class Warning_(StrEnum):
     # XAdES levels beyond B-T
     XADES_VALIDATION_DATA_INCOMPLETE = "xades.validation_data_incomplete"  # embedded values do not cover: no B-LT
     XADES_ARCHIVE_TIMESTAMP_INVALID = "xades.archive_timestamp_invalid"  # an ArchiveTimeStamp not verified: no B-LTA
+    # PDF structure attacks (issue 8)
+    PDF_UNPARSED_TAIL = "pdf.unparsed_tail"  # bytes after the last parsed revision (incremental saving attack)
+    PDF_SIGNATURE_DICTIONARY_CHANGED = "pdf.signature_dictionary_changed"  # /Reason, /M, /ByteRange... redefined
+    PDF_BYTE_RANGE_INVALID = "pdf.byte_range_invalid"  # gap not exactly /Contents, ranges overlapping another's
 
 
 class BidprocError(Exception):
