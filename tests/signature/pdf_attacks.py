@@ -99,6 +99,7 @@ def append_update(
     - ``old_startxref``: the objects, then ``startxref`` pointing back at the signed revision's xref;
     - ``bad_startxref``: a correct xref table and trailer, but ``startxref`` points into the objects;
     - ``no_trailer``: an xref table with no trailer dictionary after it;
+    - ``no_prev``: a correct xref table and trailer without /Prev (the signed revisions cut off);
     - ``broken_xref_stream``: a cross-reference stream whose compressed data is garbage.
 
     ``hidden`` objects are written before the others but listed in no cross-reference section.
@@ -122,6 +123,10 @@ def append_update(
         start = len(out)
         pointer = start if mode == "valid" else offsets[min(offsets)] + 3
         return out + xref_table(offsets) + trailer + b"startxref\n%d\n%%%%EOF\n" % pointer
+    if mode == "no_prev":  # a well-formed section that does not chain to the signed revisions
+        start = len(out)
+        alone = b"trailer\n<< /Size %d /Root %d 0 R >>\n" % (size, lay.root)
+        return out + xref_table(offsets) + alone + b"startxref\n%d\n%%%%EOF\n" % start
     if mode == "no_trailer":
         start = len(out)
         return out + xref_table(offsets) + b"startxref\n%d\n%%%%EOF\n" % start
@@ -161,15 +166,17 @@ def raw_object(data: bytes, num: int) -> bytes:
 
 
 def spoofed_signature_dictionary(
-    data: bytes, reason: str | None = "Approved", byte_range: bytes | None = None
+    data: bytes, reason: str | None = "Approved", byte_range: bytes | None = None, when: str | None = None
 ) -> bytes:
     """The signature dictionary object redefined in a later revision: same /Contents, a /Reason added
-    (or replaced), and optionally another /ByteRange (signature dictionary spoofing)."""
+    (or replaced), optionally another signing time /M or /ByteRange (signature dictionary spoofing)."""
     lay = layout(data)
     body = raw_object(data, lay.sig)
     if reason is not None:
         body = re.sub(rb"/Reason\s*\([^)]*\)", b"", body)
         body = body.replace(b"<<", b"<< /Reason (%s)" % reason.encode("latin-1"), 1)
+    if when is not None:
+        body = re.sub(rb"/M\s*\([^)]*\)", b"/M (%s)" % when.encode(), body)
     if byte_range is not None:
         body = re.sub(rb"/ByteRange\s*\[[^\]]*\]", b"/ByteRange " + byte_range, body)
     return append_update(data, {lay.sig: body})
