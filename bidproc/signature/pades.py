@@ -290,13 +290,13 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
     if sigs:  # objects only a reader rebuilding the xref sees, in revisions after the first signature
         tail += hidden_objects(reader, data, sigs[0].signed_revision, end)
     for sig in sigs:
+        after = tuple(m for m in tail if m.revision > sig.signed_revision)
         try:
             with path_errors():  # also keeps pyhanko's diff-analysis tracebacks out of the logs: reported
-                after = tuple(m for m in tail if m.revision > sig.signed_revision)
                 reports.append(await _validate_one(name, data, reader, sig, sigs, ctx, after))
         except Exception as exc:  # e.g. a later revision the strict parser refuses: say what changed
             failed = _failed(name, str(sig.field_name), exc, sig, unreadable=False)
-            reports.append(explain_failed(failed, data, signed_end_of(sig.byte_range)))
+            reports.append(explain_failed(failed, data, signed_end_of(sig.byte_range), known=after))
     return _link_archive_stamps(reports)
 
 

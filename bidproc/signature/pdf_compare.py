@@ -10,6 +10,7 @@ two object by object. Hand-written: neither pikepdf nor pyhanko compares two ver
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
@@ -42,12 +43,17 @@ def opened(data: bytes, rebuild: bool = False) -> Iterator[pikepdf.Pdf | None]:
 
 
 def _fingerprint(obj: pikepdf.Object) -> bytes:
+    """A digest of one object's definition (dictionary text, and raw data for a stream)."""
+    digest = hashlib.sha256()
     try:
         if isinstance(obj, pikepdf.Stream):
-            return bytes(obj.stream_dict.unparse(resolved=True)) + b"\x00stream\x00" + obj.read_raw_bytes()
-        return bytes(obj.unparse(resolved=True))
+            digest.update(bytes(obj.stream_dict.unparse(resolved=True)) + b"\x00stream\x00")
+            digest.update(obj.read_raw_bytes())
+        else:
+            digest.update(bytes(obj.unparse(resolved=True)))
     except Exception:  # a definition qpdf cannot even print: it still differs from a readable one
         return b"\x00unreadable"
+    return digest.digest()
 
 
 def _objects(pdf: pikepdf.Pdf) -> dict[ObjGen, pikepdf.Object]:

@@ -190,14 +190,19 @@ def _modification(revision: int, kind: str, detail: str) -> Modification:
 
 
 def explain_failed(
-    report: SignatureReport, data: bytes, signed_end: int | None, revision: int | None = None
+    report: SignatureReport,
+    data: bytes,
+    signed_end: int | None,
+    revision: int | None = None,
+    known: tuple[Modification, ...] = (),
 ) -> SignatureReport:
-    """A signature whose strict validation raised: say what changed after the bytes it signed.
+    """A signature whose strict validation raised: say what changed after the bytes it signed
+    (``known``: changes found already, e.g. an unparsed tail).
 
     The verdict stays the exception's (:func:`outcome.indication_for_exception`); as in the gating of
     every other signature, an INDETERMINATE one whose document visibly changed is TOTAL_FAILED.
     """
-    mods = changes_after(data, signed_end, revision)
+    mods = known + changes_after(data, signed_end, revision)  # known: e.g. the unparsed tail, found already
     if not mods:
         return report
     warnings = name_attacks(mods, False, False, True)

@@ -204,18 +204,25 @@ def shadowed(pki: TestPKI) -> tuple[bytes, int, int]:
     return signed, attack.object_offset(prepared, lay.size), len(pdf)
 
 
-def test_hide_and_replace_xref_pointing_at_another_object(pki: TestPKI, shadowed: tuple[bytes, int, int]) -> None:
+@pytest.mark.parametrize("junk", [b"", b"trailing junk\n"])
+def test_hide_and_replace_xref_pointing_at_another_object(
+    pki: TestPKI, shadowed: tuple[bytes, int, int], junk: bytes
+) -> None:
     """The later xref points the content stream's number at the unused object (another number): the
     strict parser raises "Expected object ID", which used to be all the report said."""
     signed, unused, _ = shadowed
     lay = attack.layout(signed)
-    sig = only(pki, attack.xref_only(signed, {lay.content: unused}))
+    tampered = attack.xref_only(signed, {lay.content: unused})
+    sig = only(pki, tampered + junk)
     assert (sig.indication, sig.subindication) == FAILED_FORMAT
     assert any("Expected object ID" in e for e in sig.errors)
     change = named(sig, "content_changed", "page 1: content stream", f"object {lay.content}")
     assert not change.allowed and "seen by a tolerant reader" in change.detail
     assert "pdf.shadow_attack" in sig.warnings
     assert "pdf.universal_signature_forgery" not in sig.warnings  # the diagnosis is the change, not a forgery
+    if junk:  # and the unparsed bytes after it are reported too
+        named(sig, "unparsed_data", f"at offset {len(tampered)}")
+        assert "pdf.unparsed_tail" in sig.warnings
 
 
 def test_hide_and_replace_xref_pointing_at_a_hidden_definition(pki: TestPKI, shadowed: tuple[bytes, int, int]) -> None:
