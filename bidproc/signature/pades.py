@@ -47,6 +47,7 @@ from bidproc.signature.pdf_tail import (
     hidden_objects,
     parsed_end,
     readable_prefix,
+    repointed,
     signature_baseline,
     signed_end_of,
     tail_modifications,
@@ -291,6 +292,7 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
         tail += hidden_objects(reader, data, sigs[0].signed_revision, end)
     for sig in sigs:
         after = tuple(m for m in tail if m.revision > sig.signed_revision)
+        after += repointed(reader, data, sig.signed_revision, signed_end_of(sig.byte_range))
         try:
             with path_errors():  # also keeps pyhanko's diff-analysis tracebacks out of the logs: reported
                 reports.append(await _validate_one(name, data, reader, sig, sigs, ctx, after))

@@ -28,7 +28,8 @@ from bidproc.signature.report import Indication, Modification, SignatureReport, 
 PDF_WHITESPACE = b"\x00\t\n\x0c\r "  # ISO 32000-1 §7.2.2: all a file may carry after its last %%EOF
 END_OF_REVISION = re.compile(rb"startxref\s*\d+\s*%%EOF(?:\r\n|\r|\n)?")  # the EOL is the revision's
 EOF_MARKER = re.compile(rb"%%EOF(?:\r\n|\r|\n)?")
-MAX_PREFIXES_TRIED = 20  # %%EOF markers tried, from the last, when the whole file does not parse
+MAX_PREFIXES_TRIED = 20
+MAX_REPOINTED = 20  # entries reported  # %%EOF markers tried, from the last, when the whole file does not parse
 
 
 def parsed_end(reader: PdfFileReader, data: bytes) -> int:
@@ -116,6 +117,38 @@ def hidden_objects(reader: PdfFileReader, data: bytes, after: int, end: int) -> 
             for kind, words in seen
         ),
     )
+
+
+def repointed(
+    reader: PdfFileReader, data: bytes, signed_revision: int, signed_end: int | None
+) -> tuple[Modification, ...]:
+    """Cross-reference entries of later revisions that point into the signed bytes at another place
+    than the signed revision did: a definition the signed document did not use is swapped in (the
+    "hide-and-replace" shadow attack). Rewriting an unchanged entry with its old offset is fine."""
+    if signed_end is None:
+        return ()
+    xrefs = reader.xrefs
+    out: list[Modification] = []
+    for revision in range(signed_revision + 1, xrefs.total_revisions):
+        for num, (gen, offset) in sorted(xrefs.get_xref_data(revision).standard_xrefs.items()):
+            if offset >= signed_end or len(out) >= MAX_REPOINTED:
+                continue
+            before = xrefs.get_historical_ref(Reference(num, gen), signed_revision)
+            if before == offset:
+                continue
+            header = OBJECT_HEADER.match(data, offset)
+            there = f"object {int(header.group(1))} is defined there" if header else "no object header there"
+            was = f"the signed revision had no object {num}" if before is None else f"the signed one is at {before}"
+            out.append(
+                Modification(
+                    revision,
+                    "other",
+                    False,
+                    f"revision {revision} points object {num} at offset {offset}, inside the signed bytes ({there}; "
+                    f"{was}): a definition the signed document did not use is swapped in",
+                )
+            )
+    return tuple(out)
 
 
 def readable_prefix(data: bytes) -> tuple[PdfFileReader, int] | None:

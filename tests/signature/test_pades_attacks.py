@@ -216,6 +216,9 @@ def test_hide_and_replace_xref_pointing_at_another_object(
     sig = only(pki, tampered + junk)
     assert (sig.indication, sig.subindication) == FAILED_FORMAT
     assert any("Expected object ID" in e for e in sig.errors)
+    unused_number = int(signed[unused:].split(b" ", 1)[0])
+    assert unused_number != lay.content
+    named(sig, "other", f"points object {lay.content} at offset {unused}", f"object {unused_number} is defined there")
     change = named(sig, "content_changed", "page 1: content stream", f"object {lay.content}")
     assert not change.allowed and "seen by a tolerant reader" in change.detail
     assert "pdf.shadow_attack" in sig.warnings
@@ -232,7 +235,8 @@ def test_hide_and_replace_xref_pointing_at_a_hidden_definition(pki: TestPKI, sha
     assert signed[hidden : hidden + len(header)] == header
     sig = only(pki, attack.xref_only(signed, {lay.content: hidden}))
     assert (sig.indication, sig.subindication) == FAILED_FORMAT
-    assert kinds(sig) == [("content_changed", False)]
+    assert kinds(sig) == [("content_changed", False), ("other", False)]
+    named(sig, "other", f"points object {lay.content} at offset {hidden}", "inside the signed bytes", "swapped in")
     assert "pdf.shadow_attack" in sig.warnings
 
 
