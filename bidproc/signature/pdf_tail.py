@@ -72,12 +72,15 @@ def signature_baseline(reader: PdfFileReader, data: bytes, sig: EmbeddedPdfSigna
     return signed_end_of(sig.byte_range), None
 
 
+XREF_KEYWORD = re.compile(rb"xref\s*$")
+COMMENT = re.compile(rb"%[^\r\n]*")  # a comment may stand wherever whitespace may
 OBJECT_HEADER = re.compile(rb"(?<![0-9])(\d{1,10})\s+(\d{1,5})\s+obj\b")
 
 
 def hidden_objects(reader: PdfFileReader, data: bytes, after: int, end: int) -> tuple[Modification, ...]:
-    """Object definitions in a revision later than ``after`` that its cross-reference section does not
-    list: invisible to a strict reader, shown by one that rebuilds the table (later definitions win).
+    """Bytes between revisions later than ``after`` that belong to neither (not whitespace or comments),
+    and object definitions in such a revision that its cross-reference section does not list:
+    invisible to a strict reader, shown by one that rebuilds the table (later definitions win).
 
     Found by scanning each later revision's bytes for ``N G obj`` headers at offsets its xref does not
     give (pyhanko's ``standard_xrefs``, internal but pinned with 0.38.*); reported only when a
@@ -85,6 +88,7 @@ def hidden_objects(reader: PdfFileReader, data: bytes, after: int, end: int) -> 
     """
     xrefs = reader.xrefs
     unlisted: list[tuple[int, int, int]] = []  # (revision, object number, offset)
+    junk: list[Modification] = []
     for revision in range(after + 1, xrefs.total_revisions):
         start = revision_end(reader, data, revision - 1)
         info = xrefs.get_xref_container_info(revision)
@@ -96,11 +100,23 @@ def hidden_objects(reader: PdfFileReader, data: bytes, after: int, end: int) -> 
             for m in OBJECT_HEADER.finditer(data, start, info.start_location)
             if m.start() not in listed
         ]
+        first = min((o for o in listed if start <= o < info.start_location), default=info.start_location)
+        gap = XREF_KEYWORD.sub(b"", data[start:first])  # pyhanko's table start is after the keyword
+        if COMMENT.sub(b"", gap).strip(PDF_WHITESPACE):
+            junk.append(
+                Modification(
+                    revision,
+                    "unparsed_data",
+                    False,
+                    f"{first - start} bytes at offset {start}, between revision {revision - 1} and revision "
+                    f"{revision}, belong to neither (no cross-reference section lists them)",
+                )
+            )
     if not unlisted:
-        return ()
+        return tuple(junk)
     seen = pdf_compare.rebuilt_changes(data[:end])
     if not seen:
-        return ()
+        return tuple(junk)
     revision = unlisted[0][0]
     where = ", ".join(f"object {num} at offset {offset}" for _, num, offset in unlisted[:10])
     head = Modification(
@@ -111,6 +127,7 @@ def hidden_objects(reader: PdfFileReader, data: bytes, after: int, end: int) -> 
         "a strict reader ignores them, a reader rebuilding the cross-reference table shows them",
     )
     return (
+        *junk,
         head,
         *(
             replace(_modification(revision, kind, f"in the unlisted objects: {words}"), allowed=False)

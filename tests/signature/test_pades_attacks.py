@@ -104,6 +104,19 @@ def test_object_hidden_between_revisions_fails_the_earlier_signature(pki: TestPK
     assert second.indication is Indication.TOTAL_PASSED
 
 
+@pytest.mark.parametrize(("between", "fails"), [(b"xyz junk\n", True), (b"%a comment\n\r\n", False)])
+def test_bytes_between_two_revisions(pki: TestPKI, base: bytes, between: bytes, fails: bool) -> None:
+    """Junk between the signed revision and a genuine second signature belongs to no revision; a
+    comment or whitespace there is plain PDF syntax."""
+    first, second = sigs(pki, sign_pdf(base + between, pki, field="Signature2"))
+    assert second.indication is Indication.TOTAL_PASSED
+    if fails:
+        assert (first.indication, first.subindication) == FAILED_FORMAT
+        named(first, "unparsed_data", f"at offset {len(base)}", "between revision 1 and revision 2")
+    else:
+        assert first.indication is Indication.TOTAL_PASSED, first.modifications
+
+
 def test_a_genuine_second_revision_is_not_an_unparsed_tail(pki: TestPKI, base: bytes) -> None:
     first, second = sigs(pki, sign_pdf(base, pki, field="Signature2"))
     assert first.indication is Indication.TOTAL_PASSED and second.indication is Indication.TOTAL_PASSED
@@ -235,7 +248,7 @@ def test_hide_and_replace_xref_pointing_at_a_hidden_definition(pki: TestPKI, sha
     assert signed[hidden : hidden + len(header)] == header
     sig = only(pki, attack.xref_only(signed, {lay.content: hidden}))
     assert (sig.indication, sig.subindication) == FAILED_FORMAT
-    assert kinds(sig) == [("content_changed", False), ("other", False)]
+    assert kinds(sig) == [("content_changed", False), ("other", False)], sig.modifications
     named(sig, "other", f"points object {lay.content} at offset {hidden}", "inside the signed bytes", "swapped in")
     assert "pdf.shadow_attack" in sig.warnings
 
