@@ -228,6 +228,8 @@ def compare(before: pikepdf.Pdf, after: pikepdf.Pdf) -> list[tuple[str, str]]:
             continue  # reported as an added page
         if kind == "other" and old is None:
             continue  # a new object nothing shown uses: whatever uses it is reported
+        if kind == "signature" and old is not None:
+            kind = "other"  # an existing signature field rewritten: not the addition of a signature
         detail = f"{words} (object {og[0]}) {verb}" if words else f"object {og[0]} {verb}"
         if kind == "content_changed":
             detail += _excerpt(obj)

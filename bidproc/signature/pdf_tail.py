@@ -6,6 +6,11 @@ pyhanko reads the signed revision and sees no change, while viewers rebuild the 
 table and show the new page. Hand-written (no library says which bytes its parse accounted for):
 the end of the last parsed revision is the ``startxref N %%EOF`` that follows the cross-reference
 section ending furthest into the file; after it only whitespace may follow.
+
+Also here: bytes between two revisions that belong to neither, object definitions no cross-reference
+section lists, later xref entries re-pointed into the signed bytes (hide-and-replace), and the
+account of what changed for a signature whose strict validation raised (:func:`explain_failed`).
+What a tolerant reader sees is :mod:`.pdf_compare`'s comparison.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from bidproc.signature.report import Indication, Modification, SignatureReport, 
 PDF_WHITESPACE = b"\x00\t\n\x0c\r "  # ISO 32000-1 §7.2.2: all a file may carry after its last %%EOF
 END_OF_REVISION = re.compile(rb"startxref\s*\d+\s*%%EOF(?:\r\n|\r|\n)?")  # the EOL is the revision's
 EOF_MARKER = re.compile(rb"%%EOF(?:\r\n|\r|\n)?")
-MAX_PREFIXES_TRIED = 20
-MAX_REPOINTED = 20  # entries reported  # %%EOF markers tried, from the last, when the whole file does not parse
+MAX_PREFIXES_TRIED = 20  # %%EOF markers tried, from the last, when the whole file does not parse
+MAX_REPOINTED = 20  # re-pointed cross-reference entries reported
 
 
 def parsed_end(reader: PdfFileReader, data: bytes) -> int:
@@ -77,6 +82,23 @@ COMMENT = re.compile(rb"%[^\r\n]*")  # a comment may stand wherever whitespace m
 OBJECT_HEADER = re.compile(rb"(?<![0-9])(\d{1,10})\s+(\d{1,5})\s+obj\b")
 
 
+def _without_objects(gap: bytes) -> bytes:
+    """``gap`` minus each ``N G obj ... endobj`` in it (one pass: a header without ``endobj`` ends it)."""
+    kept, at = [], 0
+    for header in OBJECT_HEADER.finditer(gap):
+        if header.start() < at:
+            continue  # inside the object just skipped
+        close = gap.find(b"endobj", header.end())
+        kept.append(gap[at : header.start()])
+        at = len(gap) if close < 0 else close + len(b"endobj")
+        if close < 0:
+            kept.append(gap[header.start() :])  # unterminated: junk, kept
+            break
+    else:
+        kept.append(gap[at:])
+    return b"".join(kept)
+
+
 def hidden_objects(reader: PdfFileReader, data: bytes, after: int, end: int) -> tuple[Modification, ...]:
     """Bytes between revisions later than ``after`` that belong to neither (not whitespace or comments),
     and object definitions in such a revision that its cross-reference section does not list:
@@ -102,6 +124,7 @@ def hidden_objects(reader: PdfFileReader, data: bytes, after: int, end: int) -> 
         ]
         first = min((o for o in listed if start <= o < info.start_location), default=info.start_location)
         gap = XREF_KEYWORD.sub(b"", data[start:first])  # pyhanko's table start is after the keyword
+        gap = _without_objects(gap)  # unlisted objects: judged below by what a rebuild shows
         if COMMENT.sub(b"", gap).strip(PDF_WHITESPACE):
             junk.append(
                 Modification(
