@@ -275,7 +275,9 @@ def explain_failed(
     The verdict stays the exception's (:func:`outcome.indication_for_exception`); as in the gating of
     every other signature, an INDETERMINATE one whose document visibly changed is TOTAL_FAILED.
     """
-    mods = known + changes_after(data, signed_end, revision)  # known: e.g. the unparsed tail, found already
+    said = {m.detail.split(": ", 1)[-1] for m in known}  # the same change seen both ways: said once
+    seen = tuple(m for m in changes_after(data, signed_end, revision) if m.detail.split(": ", 1)[-1] not in said)
+    mods = known + seen
     if not mods:
         return report
     warnings = name_attacks(mods, False, False, True)

@@ -16,7 +16,7 @@ from pyhanko.sign.general import find_unique_cms_attribute
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from bidproc.signature.outcome import signer_of
-from bidproc.signature.pdf_tail import explain_failed
+from bidproc.signature.pdf_tail import END_OF_REVISION, explain_failed, tail_modifications
 from bidproc.signature.report import Indication, SignatureFormat, SignatureReport, SubIndication
 
 BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s*\]")
@@ -25,7 +25,13 @@ MAX_SIGNATURES = 100
 
 def raw_signatures(name: str, data: bytes, reason: str) -> list[SignatureReport]:
     """A report per /ByteRange found in the bytes, with what a tolerant reader sees changed after it."""
-    return [explain_failed(report, data, end) for report, end in _raw_signatures(name, data, reason)]
+    out = []
+    for report, end in _raw_signatures(name, data, reason):
+        # nothing parsed: every byte after the signed range is unaccounted for
+        revision = len(END_OF_REVISION.findall(data, 0, end)) if end else 0
+        tail = tail_modifications(data, end, revision) if end else ()
+        out.append(explain_failed(report, data, end, known=tail))
+    return out
 
 
 def _raw_signatures(name: str, data: bytes, reason: str) -> list[tuple[SignatureReport, int | None]]:

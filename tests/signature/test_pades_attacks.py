@@ -268,3 +268,23 @@ def test_signature_dictionary_spoofing(pki: TestPKI, base: bytes, spoof: dict[st
     change = named(sig, "signature_dictionary", "signature Signature1", *words)
     assert not change.allowed
     assert "pdf.signature_dictionary_changed" in sig.warnings and "pdf.byte_range_invalid" in sig.warnings
+
+
+# ---- hostile sizes -------------------------------------------------------------------------------
+
+
+def test_hostile_tails_are_bounded(pki: TestPKI, base: bytes) -> None:
+    """Tens of thousands of appended objects, or thousands of %%EOF markers in a file that does not
+    parse: bounded work, and never a pass."""
+    import time
+
+    lay = attack.layout(base)
+    many = {lay.size + n: b"<< /Type /Annot /Subtype /Square /Rect [0 0 9 9] >>" for n in range(30_000)}
+    many[lay.content] = attack.text_stream("Prix total: 1 EUR")
+    markers = b"%%EOF\n" * 5_000 + b"startxref\n999999999\n%%EOF\n"
+    for tampered in (attack.append_update(base, many, "none"), base + markers):
+        start = time.monotonic()
+        sig = only(pki, tampered)
+        assert time.monotonic() - start < 30
+        assert (sig.indication, sig.subindication) == FAILED_FORMAT
+        named(sig, "unparsed_data", f"at offset {len(base)}")
