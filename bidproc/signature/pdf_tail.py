@@ -35,6 +35,7 @@ END_OF_REVISION = re.compile(rb"startxref\s*\d+\s*%%EOF(?:\r\n|\r|\n)?")  # the 
 EOF_MARKER = re.compile(rb"%%EOF(?:\r\n|\r|\n)?")
 MAX_PREFIXES_TRIED = 20  # %%EOF markers tried, from the last, when the whole file does not parse
 MAX_REPOINTED = 20  # re-pointed cross-reference entries reported
+MAX_XREF_ENTRIES_CHECKED = 200_000  # per signature: later xref entries compared with the signed revision
 
 
 def parsed_end(reader: PdfFileReader, data: bytes) -> int:
@@ -169,9 +170,13 @@ def repointed(
         return ()
     xrefs = reader.xrefs
     out: list[Modification] = []
+    budget = MAX_XREF_ENTRIES_CHECKED
     for revision in range(signed_revision + 1, xrefs.total_revisions):
         for num, (gen, offset) in sorted(xrefs.get_xref_data(revision).standard_xrefs.items()):
-            if offset >= signed_end or len(out) >= MAX_REPOINTED:
+            budget -= 1
+            if budget < 0 or len(out) >= MAX_REPOINTED:
+                return tuple(out)
+            if offset >= signed_end:
                 continue
             before = xrefs.get_historical_ref(Reference(num, gen), signed_revision)
             if before == offset:
