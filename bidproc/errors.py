@@ -121,6 +121,10 @@ class Warning_(StrEnum):
     XADES_ARCHIVE_TIMESTAMP_INVALID = "xades.archive_timestamp_invalid"  # an ArchiveTimeStamp not verified: no B-LTA
     PADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED = "pades.archive_timestamp_not_validated"  # a document timestamp failed
     PDF_TIMESTAMP_ONLY = "pdf.timestamp_only"  # a document timestamp protecting no signature: not a signature
+    # PDF structure attacks (issue 8)
+    PDF_UNPARSED_TAIL = "pdf.unparsed_tail"  # bytes after the last parsed revision (incremental saving attack)
+    PDF_SIGNATURE_DICTIONARY_CHANGED = "pdf.signature_dictionary_changed"  # /Reason, /M, /ByteRange... redefined
+    PDF_BYTE_RANGE_INVALID = "pdf.byte_range_invalid"  # gap not exactly /Contents, ranges overlapping another's
 
 
 class BidprocError(Exception):

@@ -62,6 +62,23 @@ def _raw(page: generic.PdfObject, key: str) -> generic.PdfObject | None:
     return obj.raw_get(key) if isinstance(obj, generic.DictionaryObject) and key in obj else None
 
 
+def _resource_refs(page: generic.PdfObject) -> dict[str, generic.Reference]:
+    """The fonts and XObjects a page draws with, by name (indirect ones only: those a revision can redefine)."""
+    out: dict[str, generic.Reference] = {}
+    obj = page.get_object()  # type: ignore[no-untyped-call]
+    resources = obj.get("/Resources") if isinstance(obj, generic.DictionaryObject) else None
+    if not isinstance(resources, generic.DictionaryObject):
+        return out
+    for group, what in (("/Font", "font"), ("/XObject", "image or form XObject")):
+        entries = resources.get(group)
+        if isinstance(entries, generic.DictionaryObject):
+            for key in entries:
+                value = entries.raw_get(key)
+                if isinstance(value, generic.IndirectObject):
+                    out[f"{what} {key}"] = value.reference
+    return out
+
+
 def _field_refs(root: generic.DictionaryObject) -> set[generic.Reference]:
     try:
         fields = root["/AcroForm"].raw_get("/Fields")
@@ -93,6 +110,10 @@ def revision_changes(reader: PdfFileReader, revision: int) -> Iterator[tuple[str
             yield "content_changed", f"page {index + 1}: content stream replaced or rewritten", True
         elif ref in changed and _raw(old_page, "/Resources") != _raw(new_page, "/Resources"):
             yield "content_changed", f"page {index + 1}: resources (fonts, images) changed", True
+        else:  # the shadow "replace" through a font or image object redefined under the same number
+            for label, res in _resource_refs(new_page).items():
+                if res in changed:
+                    yield "content_changed", f"page {index + 1}: {label} (object {res.idnum}) redefined", True
         old_annots, new_annots = _refs(_raw(old_page, "/Annots")), _refs(_raw(new_page, "/Annots"))
         for ref in sorted((new_annots - old_annots) | (old_annots & changed), key=lambda r: r.idnum):
             annot = after(ref)
@@ -193,10 +214,14 @@ def name_attacks(
     if wrapped:
         found.append(Warning_.PDF_SIGNATURE_WRAPPING)
     bad = [m for m in mods if not m.allowed]
-    if any(m.kind in {"page_added", "page_removed", "content_changed", "other"} for m in bad):
+    if any(m.kind == "unparsed_data" for m in bad):  # bytes after the last revision a strict parser reads
+        found.append(Warning_.PDF_UNPARSED_TAIL)
+    if any(m.kind in {"page_added", "page_removed", "content_changed", "other", "unparsed_data"} for m in bad):
         found.append(Warning_.PDF_INCREMENTAL_SAVING_ATTACK)
     if any(m.kind in {"content_changed", "annotation", "form_filling"} for m in bad):
         found.append(Warning_.PDF_SHADOW_ATTACK)
+    if any(m.kind == "signature_dictionary" for m in bad):  # /Reason, /M, /ByteRange... redefined after signing
+        found.append(Warning_.PDF_SIGNATURE_DICTIONARY_CHANGED)
     if (certification and bad) or not certified_first:
         found.append(Warning_.PDF_CERTIFICATION_ATTACK)
     if bad or found:

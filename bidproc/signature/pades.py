@@ -23,6 +23,7 @@ from pyhanko.sign.validation.policy_decl import PdfSignatureValidationSpec
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 
 from bidproc.errors import Warning_
+from bidproc.signature import byte_ranges
 from bidproc.signature.context import Context
 from bidproc.signature.expiry import recheck_expired_signer, validation_data_gap
 from bidproc.signature.french import with_french_rule
@@ -46,10 +47,22 @@ from bidproc.signature.pdf_levels import (
     embedded_validation_data,
     pdf_level,
 )
+from bidproc.signature.pdf_tail import (
+    changes_after,
+    explain_failed,
+    hidden_objects,
+    parsed_end,
+    readable_prefix,
+    repointed,
+    signature_baseline,
+    signed_end_of,
+    tail_modifications,
+)
 from bidproc.signature.rawpdf import raw_signatures
 from bidproc.signature.report import (
     Indication,
     Level,
+    Modification,
     SignatureFormat,
     SignatureReport,
     SubIndication,
@@ -100,6 +113,7 @@ async def _validate_one(
     sig: EmbeddedPdfSignature,
     all_sigs: list[EmbeddedPdfSignature],
     ctx: Context,
+    tail: tuple[Modification, ...] = (),
 ) -> SignatureReport:
     is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
     base = SignatureReport(
@@ -123,10 +137,13 @@ async def _validate_one(
     allowed = bool(integrity["docmdp_ok"]) and isinstance(diff, DiffResult)
     certification = read_certification_data(reader)
     annotations_ok = certification is not None and certification.permission is MDPPerm.ANNOTATE
-    mods = modifications_after(reader, sig.signed_revision, later, allowed, annotations_ok)
+    mods = modifications_after(reader, sig.signed_revision, later, allowed, annotations_ok) + tail
+    wrapped = sig.coverage is not None and sig.coverage < SignatureCoverageLevel.ENTIRE_REVISION
+    if wrapped and not any(not m.allowed for m in mods):  # e.g. its dictionary redefined: say what changed
+        mods += changes_after(data, *signature_baseline(reader, data, sig))
+    range_problems = byte_ranges.problems(reader, sig, all_sigs[: all_sigs.index(sig)])
     certifying = [s for s in all_sigs if s.docmdp_level is not None]
     certified_first = not certifying or min(s.signed_revision for s in all_sigs) == certifying[0].signed_revision
-    wrapped = sig.coverage is not None and sig.coverage < SignatureCoverageLevel.ENTIRE_REVISION
     warnings = name_attacks(mods, wrapped, sig.docmdp_level is not None, certified_first)
     subfilter = sig.sig_object.get("/SubFilter")
     if not is_doc_ts and subfilter != "/ETSI.CAdES.detached":  # e.g. adbe.pkcs7.detached: PDF, not PAdES baseline
@@ -212,6 +229,10 @@ async def _validate_one(
     else:
         extra_errors = ()
     ades_sub = sub
+    if range_problems:  # not the signature's own /Contents left out, or another signature's gap too
+        warnings.append(Warning_.PDF_BYTE_RANGE_INVALID.value)
+        if indication is not Indication.TOTAL_FAILED:
+            indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
     # pyhanko's AdES functions do not look at coverage or DocMDP: gate on the PDF-level bottom line too.
     if indication is Indication.TOTAL_PASSED:
         if status is not None and not status.intact:
@@ -232,7 +253,7 @@ async def _validate_one(
         # whoever signed, the document a reader sees is not the one signed: that is decided already
         indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
     errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
-    errors = (*errors, *extra_errors)
+    errors = (*errors, *extra_errors, *(f"/ByteRange: {p}" for p in range_problems))
     report = replace(
         base,
         indication=indication,
@@ -254,8 +275,15 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
     try:
         reader = PdfFileReader(BytesIO(data), strict=False)
         found = _fields(reader)
-    except Exception as exc:  # too damaged for pyhanko: check the byte ranges by hand
-        return raw_signatures(name, data, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # the signed revisions may still parse, with unreadable bytes after them
+        prefix = readable_prefix(data)
+        if prefix is None:  # too damaged for pyhanko: check the byte ranges by hand
+            return raw_signatures(name, data, f"{type(exc).__name__}: {exc}")
+        reader = prefix[0]
+        found = _fields(reader)
+    # bytes after the last revision pyhanko parsed: what tolerant readers show may not be what was signed
+    end = parsed_end(reader, data)
+    tail = tail_modifications(data, end, reader.xrefs.total_revisions)
     sigs: list[EmbeddedPdfSignature] = []
     reports: list[SignatureReport] = []
     revisions = reader.xrefs.total_revisions
@@ -276,12 +304,17 @@ async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureRe
         except Exception as exc:  # a signature dictionary we cannot even read: universal signature forgery
             reports.append(_failed(name, field_name, exc, None, unreadable=True))
     sigs.sort(key=lambda s: s.signed_revision)
+    if sigs:  # objects only a reader rebuilding the xref sees, in revisions after the first signature
+        tail += hidden_objects(reader, data, sigs[0].signed_revision, end)
     for sig in sigs:
+        after = tuple(m for m in tail if m.revision > sig.signed_revision)
+        after += repointed(reader, data, sig.signed_revision, signed_end_of(sig.byte_range))
         try:
             with path_errors():  # also keeps pyhanko's diff-analysis tracebacks out of the logs: reported
-                reports.append(await _validate_one(name, data, reader, sig, sigs, ctx))
-        except Exception as exc:
-            reports.append(_failed(name, str(sig.field_name), exc, sig, unreadable=False))
+                reports.append(await _validate_one(name, data, reader, sig, sigs, ctx, after))
+        except Exception as exc:  # e.g. a later revision the strict parser refuses: say what changed
+            failed = _failed(name, str(sig.field_name), exc, sig, unreadable=False)
+            reports.append(explain_failed(failed, data, signed_end_of(sig.byte_range), known=after))
     return _link_archive_stamps(reports)
 
 

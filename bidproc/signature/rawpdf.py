@@ -16,6 +16,7 @@ from pyhanko.sign.general import find_unique_cms_attribute
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from bidproc.signature.outcome import signer_of
+from bidproc.signature.pdf_tail import END_OF_REVISION, explain_failed, tail_modifications
 from bidproc.signature.report import Indication, SignatureFormat, SignatureReport, SubIndication
 
 BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s*\]")
@@ -23,7 +24,18 @@ MAX_SIGNATURES = 100
 
 
 def raw_signatures(name: str, data: bytes, reason: str) -> list[SignatureReport]:
-    reports: list[SignatureReport] = []
+    """A report per /ByteRange found in the bytes, with what a tolerant reader sees changed after it."""
+    out = []
+    for report, end in _raw_signatures(name, data, reason):
+        # nothing parsed: every byte after the signed range is unaccounted for
+        revision = len(END_OF_REVISION.findall(data, 0, end)) if end else 0
+        tail = tail_modifications(data, end, revision) if end else ()
+        out.append(explain_failed(report, data, end, known=tail))
+    return out
+
+
+def _raw_signatures(name: str, data: bytes, reason: str) -> list[tuple[SignatureReport, int | None]]:
+    reports: list[tuple[SignatureReport, int | None]] = []
     for match in list(BYTE_RANGE.finditer(data))[:MAX_SIGNATURES]:
         start1, len1, start2, len2 = (int(g) for g in match.groups())
         base = SignatureReport(
@@ -37,7 +49,7 @@ def raw_signatures(name: str, data: bytes, reason: str) -> list[SignatureReport]
         # a range running past the end of the file is digested as far as it goes: bytes are missing,
         # so the digest cannot match and the verdict is HASH_FAILURE, as for any other change
         if start1 != 0 or start2 < len1 or start2 > len(data):
-            reports.append(base)
+            reports.append((base, None))
             continue
         hex_contents = data[len1:start2].strip().lstrip(b"<").rstrip(b">")
         try:
@@ -51,18 +63,17 @@ def raw_signatures(name: str, data: bytes, reason: str) -> list[SignatureReport]
             certs = [c.chosen for c in sd["certificates"]] if sd["certificates"].native else []
             signer = signer_of(certs[0]) if certs else None
         except Exception:  # not even a CMS blob there: the byte range points at garbage
-            reports.append(base)
+            reports.append((base, None))
             continue
         sub = SubIndication.FORMAT_FAILURE if intact else SubIndication.HASH_FAILURE
-        reports.append(
-            SignatureReport(
-                file=name,
-                format=SignatureFormat.PADES,
-                indication=Indication.TOTAL_FAILED,
-                subindication=sub,
-                signature_id=base.signature_id,
-                signer=signer,
-                errors=base.errors,
-            )
+        report = SignatureReport(
+            file=name,
+            format=SignatureFormat.PADES,
+            indication=Indication.TOTAL_FAILED,
+            subindication=sub,
+            signature_id=base.signature_id,
+            signer=signer,
+            errors=base.errors,
         )
+        reports.append((report, min(start2 + len2, len(data))))
     return reports

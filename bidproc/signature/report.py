@@ -108,7 +108,10 @@ class Modification:
     """Something a later revision of a PDF did, and whether the signer's permissions allowed it."""
 
     revision: int
-    kind: str  # form_filling | annotation | signature | page_added | page_removed | content_changed | other
+    # form_filling | annotation | signature | page_added | page_removed | content_changed | other |
+    # signature_dictionary (a signature's dictionary redefined after signing) |
+    # unparsed_data (bytes after the last revision a strict parser reads)
+    kind: str
     allowed: bool
     detail: str = ""
 
