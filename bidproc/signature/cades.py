@@ -305,10 +305,11 @@ async def _validate_signer(
     best = getattr(result, "best_signature_time", None) or poe or ctx.now
     proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
     indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
+    signer_cert = status.signing_cert if status is not None else _signer_cert(sd)
     indication, sub, expiry_error = await recheck_expired_signer(
         indication,
         sub,
-        status.signing_cert if status is not None else _signer_cert(sd),
+        signer_cert,
         proven,
         ctx.now,
         ctx.policy,
@@ -316,7 +317,6 @@ async def _validate_signer(
         [c.chosen for c in sd["certificates"] or []],
         ctx.spec.revinfo_gathering_policy.fetcher_backend,
     )
-    signer_cert = status.signing_cert if status is not None else _signer_cert(sd)
     # B-LT is reported only when the embedded data alone validates the chain, whatever else is undecided;
     # a failed signature keeps the level it claims (its data may well be complete: it shows the failure)
     if level is Level.B_LT and indication is not Indication.TOTAL_FAILED and signer_cert is not None:

@@ -21,14 +21,16 @@ PARSE_ERRORS = (ValueError, TypeError, KeyError, OverflowError, IndexError, Attr
 # RFC 5652 §5.3: when signed attributes are present, these two are required, each exactly once
 REQUIRED_SIGNED_ATTRS = ("content_type", "message_digest")
 # signed attributes whose values pyhanko decodes (the others are only hashed, as found)
-DECODED_SIGNED_ATTRS = {
-    "content_type",
-    "message_digest",
-    "signing_time",
-    "signing_certificate",
-    "signing_certificate_v2",
-    "cms_algorithm_protection",
-}
+DECODED_SIGNED_ATTRS = frozenset(
+    {
+        "content_type",
+        "message_digest",
+        "signing_time",
+        "signing_certificate",
+        "signing_certificate_v2",
+        "cms_algorithm_protection",
+    }
+)
 
 
 class BrokenSignedData(cms.SignedData):  # type: ignore[misc]  # asn1crypto is untyped
@@ -53,8 +55,10 @@ def _claims_signed_data(data: bytes) -> bool:
     return bool(data[header : header + len(SIGNED_DATA_OID)] == SIGNED_DATA_OID)
 
 
-def _check_attrs(attrs: cms.CMSAttributes, decoded: set[str] | None) -> list[str]:
-    """Each attribute's type and value set parse; ``decoded`` (None: all known) are decoded fully."""
+def _check_attrs(attrs: cms.CMSAttributes, decoded: frozenset[str]) -> list[str]:
+    """Each attribute's type and value set parse (values are TLVs); those named in ``decoded`` are
+    decoded fully. Not all: an attribute asn1crypto does not know (revocation-values) has no generic
+    decoding, and is read, if at all, by the module that knows it."""
     names = []
     for attr in attrs:
         name = attr["type"].native
@@ -62,7 +66,7 @@ def _check_attrs(attrs: cms.CMSAttributes, decoded: set[str] | None) -> list[str
         values = attr["values"]
         if len(values) == 0:
             raise ValueError(f"attribute {name} without a value")
-        if (decoded is None and name != attr["type"].dotted) or (decoded is not None and name in decoded):
+        if name in decoded:
             values.native  # noqa: B018 - forces the parse
     return names
 
@@ -82,7 +86,7 @@ def _check_signer_info(si: cms.SignerInfo) -> None:
                 raise ValueError(f"signed attributes must hold exactly one {required} (RFC 5652 §5.3)")
     unsigned = si["unsigned_attrs"]
     if not isinstance(unsigned, core.Void):
-        names = _check_attrs(unsigned, set())
+        _check_attrs(unsigned, frozenset())
         for attr in unsigned:
             if attr["type"].native == "signature_time_stamp_token":
                 for token in attr["values"]:

@@ -181,6 +181,9 @@ async def recheck_expired_signer(
 
     if indication is Indication.INDETERMINATE and sub is SubIndication.TRY_LATER and cert is not None:
         data = _data(knowledge, signed_certs)
+        can_fetch = not policy.offline and fetcher_backend is not None
+        if not (data["crls"] or data["ocsps"] or policy.extra_crls or policy.extra_ocsps or can_fetch):
+            return indication, sub, None  # no revocation data to look at (offline B-B/B-T): nothing to learn
         revoked = await signer_revoked_at(cert, now, policy, fetcher_backend=fetcher_backend, **data)
         decided = revoked_verdict(revoked, best) if revoked is not None else None
         if revoked is not None and decided is not None:
