@@ -190,8 +190,7 @@ async def recheck_expired_signer(
             proof = "no proof of existence" if best is None else f"earliest proof of existence {best.isoformat()}"
             return (
                 *decided,
-                f"signing certificate revoked on {revoked.isoformat()}; {proof} (the revocation status of "
-                "its issuing CAs could not be established)",
+                f"signing certificate revoked on {revoked.isoformat()} (its own revocation data); {proof}",
             )
         return indication, sub, None
     if indication is not Indication.TOTAL_PASSED or cert is None or best is None or not expired_at(cert, now):

@@ -70,6 +70,27 @@ def test_pades_b_b_revoked_after_signing_offline(
         assert sig.french_rule is not None and not sig.french_rule.bottom_line
 
 
+def test_pades_b_b_revoked_data_in_the_dss_offline(
+    pki: TestPKI, signed: dict[str, bytes], revinfo: dict[str, bytes], later: datetime
+) -> None:
+    """The OCSP answer (REVOKED an hour after signing) added to the DSS afterwards, validated a day later."""
+    import io
+
+    from asn1crypto import crl, ocsp
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    pdf = signed["revoked-after-B-B"]
+    cms_blob = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0].pkcs7_content
+    for crls in ([crl.CertificateList.load(revinfo["crl-later"])], []):
+        out = io.BytesIO(pdf)
+        answers = [ocsp.OCSPResponse.load(revinfo["after"])]
+        DocumentSecurityStore.add_dss(out, cms_blob, certs=pki.chain("revoked-after"), ocsps=answers, crls=crls)
+        sig = validate_file("acte.pdf", out.getvalue(), policy(pki, offline=True, at=later)).signatures[0]
+        assert (sig.indication, sig.subindication) == REVOKED_NO_POE, (crls, sig.errors)
+        assert not any(w.startswith("signature.offline_no_revocation") for w in sig.warnings)
+
+
 def test_pades_b_b_revoked_online(pki: TestPKI, signed: dict[str, bytes], pdf: bytes) -> None:
     from tests.signature.signing import sign_pdf
 
