@@ -8,10 +8,14 @@ answers OCSP and publishes a CRL; the intermediate CA and the TSA are covered by
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from asn1crypto import pem
 
+from bidproc.cli import main as bidproc
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, SignatureReport, SubIndication
 from bidproc.signature.validate import validate_file, validate_files
@@ -131,3 +135,18 @@ def test_unparseable_entries_are_skipped_not_trusted(pki: TestPKI, data: dict[st
     assert_b_lt(check(pki, with_junk(add_signed_data_revinfo(data["p7m"], [data["ocsp"]], [data["crl-root"]])), False))
     alone = check(pki, with_junk(data["p7m"]), False, offline=True)
     assert (alone.indication, alone.subindication) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
+
+
+def test_cli_verify_offline(
+    pki: TestPKI, data: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a user runs: ``bidproc verify x.p7m --offline`` on a B-LT file."""
+    anchor = tmp_path / "root.pem"
+    anchor.write_bytes(pem.armor("CERTIFICATE", pki.root_der))
+    (tmp_path / "memoire.txt.p7m").write_bytes(add_signed_data_revinfo(data["p7m"], [data["ocsp"]], [data["crl-root"]]))
+    argv = ["verify", str(tmp_path / "memoire.txt.p7m"), "--trust-anchor", str(anchor), "--offline"]
+    assert bidproc([*argv, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    sig = doc["signatures"][0]
+    assert (sig["indication"], sig["subindication"], sig["level"]) == ("TOTAL_PASSED", None, "B-LT")
+    assert [(t["kind"], t["valid"]) for t in sig["timestamps"]] == [("signature", True)]

@@ -235,3 +235,35 @@ def test_corpus_cms_without_signing_certificate_unchanged(pki: TestPKI) -> None:
     data = (CORPUS / "cms-no-sign-cert.p7m").read_bytes()
     sig = validate_file("cms-no-sign-cert.p7m", data, policy(pki)).signatures[0]
     assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.NO_SIGNING_CERTIFICATE_FOUND)
+
+
+def test_cli_reports_the_format_failure(
+    pki: TestPKI, cms_files: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from asn1crypto import pem
+
+    from bidproc.cli import main as bidproc
+
+    anchor = tmp_path / "root.pem"
+    anchor.write_bytes(pem.armor("CERTIFICATE", pki.root_der))
+    (tmp_path / "offre.txt.p7m").write_bytes(cms_files["p7m"][:-40])
+    argv = ["verify", str(tmp_path / "offre.txt.p7m"), "--trust-anchor", str(anchor), "--format", "json"]
+    assert bidproc(argv) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["bottom_line"] is False
+    assert [(s["format"], s["indication"], s["subindication"]) for s in doc["signatures"]] == [
+        ("CAdES", "TOTAL_FAILED", "FORMAT_FAILURE")
+    ]
+
+
+def test_exception_mapping_keeps_bugs_generic() -> None:
+    """The typed structural error is a FORMAT_FAILURE; a bare parser-looking ValueError is not (a bug)."""
+    from bidproc.signature.outcome import MalformedSignature, indication_for_exception
+
+    assert indication_for_exception(MalformedSignature("damaged CMS structure: x"))[:2] == FORMAT_FAILURE
+    assert indication_for_exception(ValueError("Error parsing asn1crypto.cms.SignedData"))[:2] == (
+        Indication.INDETERMINATE,
+        SubIndication.GENERIC,
+    )
