@@ -5,10 +5,11 @@ pyhanko's AdES processes do the work (they wrap ``generic_cms.cms_basic_validati
 handling those lack). Every SignerInfo of a CMS is validated and reported on its own (parallel
 signatures); pyhanko validates one SignerInfo per SignedData, so each is presented to it alone
 (:func:`signer_view`). Hand-written here: pairing a detached signature with the bid file it signs by
-the signed message digest, reading CAdES-LT validation data (certificate-values/revocation-values
-unsigned attributes) so B-LT validates offline, extracting a .p7m's content for intake, and the
-archive-time-stamp-v3 imprint input (:mod:`cades_archive`; pyhanko validates the token itself). B-LTA is
-reported only when every archive timestamp of a B-LT signer verified.
+the signed message digest, reading the embedded validation data (SignedData.crls and revocation-values,
+:mod:`cades_ltv`) so B-LT validates offline, telling damaged CMS from non-CMS (:mod:`cades_format`),
+extracting a .p7m's content for intake, and the archive-time-stamp-v3 imprint input
+(:mod:`cades_archive`; pyhanko validates the token itself). B-LTA is reported only when every archive
+timestamp of a B-LT signer verified.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 
-from asn1crypto import cms, core, crl, ocsp
+from asn1crypto import cms, core, x509
 from pyhanko.sign.ades.report import AdESPassed
 from pyhanko.sign.general import extract_certificate_info, find_unique_cms_attribute
 from pyhanko.sign.validation import ades, generic_cms
-from pyhanko.sign.validation.policy_decl import LocalKnowledge, SignatureValidationSpec
-from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
+from pyhanko.sign.validation.policy_decl import SignatureValidationSpec
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from bidproc.errors import Warning_
@@ -33,10 +34,16 @@ from bidproc.signature.cades_archive import (
     expected_imprint,
     hash_index_of,
 )
+from bidproc.signature.cades_format import BrokenSignedData
+from bidproc.signature.cades_format import load_signed_data as load_signed_data  # the entry point callers use
+from bidproc.signature.cades_ltv import REVOCATION_VALUES as REVOCATION_VALUES  # re-exported (test helpers)
+from bidproc.signature.cades_ltv import RevocationValues as RevocationValues
+from bidproc.signature.cades_ltv import has_revocation_data, lt_knowledge
 from bidproc.signature.context import Context
 from bidproc.signature.expiry import recheck_expired_signer, validation_data_gap
 from bidproc.signature.french import with_french_rule
 from bidproc.signature.outcome import (
+    MalformedSignature,
     check_digest_algorithm,
     claimed_time,
     embedded_timestamps,
@@ -60,37 +67,8 @@ from bidproc.signature.report import (
 
 # CAdES-LT material (EN 319 122-2 §5.5): ETSI unsigned attributes asn1crypto does not name.
 CERT_VALUES = "1.2.840.113549.1.9.16.2.23"
-REVOCATION_VALUES = "1.2.840.113549.1.9.16.2.24"
 ARCHIVE_TS_V2 = "1.2.840.113549.1.9.16.2.48"  # id-aa-ets-archiveTimestampV2 (TS 101 733)
 ARCHIVE_TS = frozenset({ARCHIVE_TS_V3, ARCHIVE_TS_V2})
-
-
-def load_signed_data(data: bytes) -> cms.SignedData | None:
-    """The SignedData of a DER (or PEM) CMS blob, or None when it is not one."""
-    if data[:11] == b"-----BEGIN ":
-        from asn1crypto import pem
-
-        try:
-            _, _, data = pem.unarmor(data)
-        except ValueError:
-            return None
-    if not data[:1] == b"\x30":
-        return None
-    try:
-        info = cms.ContentInfo.load(data, strict=False)
-        if info["content_type"].native != "signed_data":
-            return None
-        sd = info["content"]
-        # parse the parts every validation needs now, so a broken blob is "not CMS" here rather than a
-        # crash later; not ``sd.native``: unsigned attributes asn1crypto does not know (CAdES-LT
-        # revocation-values) do not parse generically
-        sd["encap_content_info"]["content_type"].native  # noqa: B018
-        for si in sd["signer_infos"]:
-            si["digest_algorithm"].native  # noqa: B018
-            si["sid"].native  # noqa: B018
-        return sd if isinstance(sd, cms.SignedData) else None
-    except (ValueError, TypeError, KeyError, OverflowError):
-        return None
 
 
 def is_detached(sd: cms.SignedData) -> bool:
@@ -99,6 +77,8 @@ def is_detached(sd: cms.SignedData) -> bool:
 
 def enveloped_content(sd: cms.SignedData) -> bytes | None:
     """The signed content of an enveloping signature (.p7m), for the pipeline to send through intake."""
+    if isinstance(sd, BrokenSignedData):
+        return None
     content = sd["encap_content_info"]["content"]
     return (
         None
@@ -151,59 +131,13 @@ def pair_detached(sig_name: str, sd: cms.SignedData, files: Mapping[str, bytes])
     return Pairing(None, None, False)
 
 
-class _CRLs(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
-    _child_spec = crl.CertificateList
-
-
-class _OCSPs(core.SequenceOf):  # type: ignore[misc]
-    _child_spec = ocsp.BasicOCSPResponse
-
-
-class RevocationValues(core.Sequence):  # type: ignore[misc]
-    """RFC 5126 §6.3.4 (asn1crypto and pyhanko do not define it)."""
-
-    _fields = [  # noqa: RUF012 - asn1crypto's declaration style
-        ("crl_vals", _CRLs, {"explicit": 0, "optional": True}),
-        ("ocsp_vals", _OCSPs, {"explicit": 1, "optional": True}),
-        ("other_rev_vals", core.Any, {"explicit": 2, "optional": True}),
-    ]
-
-
-def _lt_knowledge(si: cms.SignerInfo) -> LocalKnowledge | None:
-    """revocation-values (RFC 5126 §6.3.4) as local validation data, so CAdES-LT validates offline."""
-    attrs = si["unsigned_attrs"]
-    if isinstance(attrs, core.Void):
-        return None
-    crls: list[CRLContainer] = []
-    ocsps: list[OCSPContainer] = []
-    found = False
-    for attr in attrs:
-        if attr["type"].dotted != REVOCATION_VALUES:
-            continue
-        found = True
-        for value in attr["values"]:
-            rv = RevocationValues.load(value.dump())
-            for item in rv["crl_vals"] if rv["crl_vals"].native is not None else []:
-                crls.append(CRLContainer(item))
-            for item in rv["ocsp_vals"] if rv["ocsp_vals"].native is not None else []:
-                resp = ocsp.OCSPResponse(
-                    {
-                        "response_status": "successful",
-                        "response_bytes": {"response_type": "basic_ocsp_response", "response": item},
-                    }
-                )
-                ocsps.extend(OCSPContainer.load_multi(resp))
-    return LocalKnowledge(known_crls=crls, known_ocsps=ocsps) if found else None
-
-
-def level_of(si: cms.SignerInfo) -> Level:
+def level_of(sd: cms.SignedData, si: cms.SignerInfo) -> Level:
+    """The level the signature claims; B-LT is confirmed by validation (expiry.validation_data_gap)."""
     has_ts = any(True for _ in generic_cms.extract_tst_data_iter(si, signed=False))
     if not has_ts:
         return Level.B_B
-    attrs = si["unsigned_attrs"]
-    oids = set() if isinstance(attrs, core.Void) else {a["type"].dotted for a in attrs}
     # B-LTA is decided after the archive timestamps are verified (_validate_signer): never from presence
-    return Level.B_LT if REVOCATION_VALUES in oids else Level.B_T
+    return Level.B_LT if has_revocation_data(sd, si) else Level.B_T
 
 
 def has_archive_timestamp(si: cms.SignerInfo, versions: frozenset[str] = ARCHIVE_TS) -> bool:
@@ -266,6 +200,19 @@ def signer_view(sd: cms.SignedData, index: int) -> cms.SignedData:
     return view
 
 
+def format_problem(sd: cms.SignedData) -> str | None:
+    """Why the CMS is not a signature in a format we validate (:class:`MalformedSignature`), or None."""
+    if isinstance(sd, BrokenSignedData):
+        return sd.problem
+    if len(sd["signer_infos"]) == 0:
+        return "CMS SignedData without any SignerInfo"
+    if enveloped_content(sd) == b"":
+        # eContent present but empty: neither detached (RFC 5652 §5.2: eContent absent) nor enveloping
+        # anything; a detached signature's data is never an empty attached content
+        return "CMS eContent is present but empty: an enveloping signature over nothing, not a detached one"
+    return None
+
+
 async def validate_cms(
     name: str, sd: cms.SignedData, ctx: Context, files: Mapping[str, bytes]
 ) -> list[SignatureReport]:
@@ -275,18 +222,12 @@ async def validate_cms(
     signer is then validated on its own against that data, so a signer over other data gets its own
     HASH_FAILURE. An exception while validating one signer is that signer's verdict only.
     """
+    problem = format_problem(sd)
+    if problem is not None:
+        ind, sub, msg = indication_for_exception(MalformedSignature(problem))
+        report = SignatureReport(file=name, format=SignatureFormat.CADES, indication=ind, signature_id="0")
+        return [replace(report, subindication=sub, errors=(msg,))]
     count = len(sd["signer_infos"])
-    if count == 0:
-        return [
-            SignatureReport(
-                file=name,
-                format=SignatureFormat.CADES,
-                indication=Indication.TOTAL_FAILED,
-                subindication=SubIndication.FORMAT_FAILURE,
-                signature_id="0",
-                errors=("CMS SignedData without any SignerInfo",),
-            )
-        ]
     pairing = pair_detached(name, sd, files) if is_detached(sd) else None
     reports = []
     if count > MAX_SIGNERS:  # hostile: each signer costs a full validation (and a copy of the SignedData)
@@ -345,16 +286,17 @@ async def _validate_signer(
                 base,
                 subindication=SubIndication.SIGNED_DATA_NOT_FOUND,
                 signer=_cert_signer(sd),
-                level=level_of(si),
+                level=level_of(sd, si),
                 errors=("no file of the bid has the signed message digest",),
             )
         signed_name, content = pairing.name or name, pairing.data
         if not pairing.by_digest:  # paired by name only: validation will say how the file differs
             warnings.append(f"{Warning_.SIGNATURE_DETACHED_PAIRED_BY_NAME.value}: no file has the signed digest")
         raw_digest = _digest(si["digest_algorithm"]["algorithm"].native, pairing.data)
-    level = level_of(si)
+    level = level_of(sd, si)
     poe = ctx.deposit_poe(hashlib.sha256(content).hexdigest()) if content is not None else None
-    spec = ctx.spec_for(si["signature"].native, poe, _lt_knowledge(si))
+    knowledge = lt_knowledge(sd, si)
+    spec = ctx.spec_for(si["signature"].native, poe, knowledge)
     fn = ades.ades_basic_validation if level is Level.B_B else ades.ades_with_time_validation
     with path_errors() as seen:
         result = await fn(sd, spec, timing_info=ctx.timing(), raw_digest=raw_digest)
@@ -363,10 +305,11 @@ async def _validate_signer(
     best = getattr(result, "best_signature_time", None) or poe or ctx.now
     proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
     indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
+    signer_cert = status.signing_cert if status is not None else _signer_cert(sd)
     indication, sub, expiry_error = await recheck_expired_signer(
         indication,
         sub,
-        status.signing_cert if status is not None else None,
+        signer_cert,
         proven,
         ctx.now,
         ctx.policy,
@@ -374,13 +317,11 @@ async def _validate_signer(
         [c.chosen for c in sd["certificates"] or []],
         ctx.spec.revinfo_gathering_policy.fetcher_backend,
     )
-    if level is Level.B_LT and indication is Indication.TOTAL_PASSED and status is not None:
+    # B-LT is reported only when the embedded data alone validates the chain, whatever else is undecided;
+    # a failed signature keeps the level it claims (its data may well be complete: it shows the failure)
+    if level is Level.B_LT and indication is not Indication.TOTAL_FAILED and signer_cert is not None:
         gap = await validation_data_gap(
-            status.signing_cert,
-            proven or ctx.now,
-            ctx.policy,
-            _lt_knowledge(si),
-            [c.chosen for c in sd["certificates"] or []],
+            signer_cert, proven or ctx.now, ctx.policy, knowledge, [c.chosen for c in sd["certificates"] or []]
         )
         if gap:
             level = Level.B_T
@@ -405,7 +346,7 @@ async def _validate_signer(
         subindication=sub,
         level=level,
         signer=signer_of(status.signing_cert) if status is not None else _cert_signer(sd),
-        signing_time=claimed_time(status),
+        signing_time=claimed_time(status) or _signing_time_attr(si),
         best_signature_time=best,
         timestamps=tuple(stamps),
         signed_data=(signed_name,),
@@ -419,9 +360,24 @@ async def _validate_signer(
 MAX_SIGNERS = 50  # per CMS: far more than any co-signed bid, bounded work on a hostile file
 
 
-def _cert_signer(sd: cms.SignedData) -> Signer | None:
-    """The signer named by the CMS itself, for reports where validation did not get that far."""
+def _signing_time_attr(si: cms.SignerInfo) -> datetime | None:
+    """The signingTime the signer claims, read from the CMS when validation stopped before reporting it."""
     try:
-        return signer_of(extract_certificate_info(sd).signer_cert)
+        value = find_unique_cms_attribute(si["signed_attrs"], "signing_time").native
+    except (KeyError, ValueError, TypeError):  # absent, several, or not a time
+        return None
+    return value if isinstance(value, datetime) else None
+
+
+def _signer_cert(sd: cms.SignedData) -> x509.Certificate | None:
+    """The signer's certificate as the CMS names it (not validated)."""
+    try:
+        cert: x509.Certificate = extract_certificate_info(sd).signer_cert
+        return cert
     except Exception:  # no signer certificate: validation reports NO_SIGNING_CERTIFICATE_FOUND
         return None
+
+
+def _cert_signer(sd: cms.SignedData) -> Signer | None:
+    """The signer named by the CMS itself, for reports where validation did not get that far."""
+    return signer_of(_signer_cert(sd))

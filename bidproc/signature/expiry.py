@@ -1,10 +1,17 @@
-"""Revocation of a certificate that has expired since it signed (hand-written on top of certvalidator).
+"""Signer status questions pyhanko's AdES processes leave open (hand-written on top of certvalidator).
 
-pyhanko-certvalidator checks the validity period before revocation: for a certificate expired at the
-validation time it answers "out of bounds" without ever looking at revocation data, and the with-time
-process then passes any signature with a proof of existence before expiry, including one made with a
-key revoked (compromised) *before* that proof. EN 319 102-1 (past signature validation) needs the
-status at the proof-of-existence time: this module asks for exactly that, revocation required.
+1. A certificate that has expired since it signed. pyhanko-certvalidator checks the validity period
+   before revocation: for a certificate expired at the validation time it answers "out of bounds"
+   without ever looking at revocation data, and the with-time process then passes any signature with a
+   proof of existence before expiry, including one made with a key revoked (compromised) *before* that
+   proof. EN 319 102-1 (past signature validation) needs the status at the proof-of-existence time:
+   :func:`status_at` asks for exactly that, revocation required.
+2. A signer whose own revocation data says REVOKED while a CA's status is missing. certvalidator checks
+   the path from the anchor down and stops at the first CA without revocation data, so the answer is
+   TRY_LATER, as if nothing were known. EN 319 102-1 §5.2.6 decides on the signing certificate's
+   revocation: REVOKED_NO_POE without a proof of existence before it. :func:`signer_revoked_at` asks
+   certvalidator for the signer's status alone (CA revocation not required); it can only turn an
+   INDETERMINATE into REVOKED_NO_POE or TOTAL_FAILED, never into a pass.
 """
 
 from __future__ import annotations
@@ -67,6 +74,56 @@ async def status_at(
     return StatusAt(Status.GOOD)
 
 
+async def signer_revoked_at(
+    cert: x509.Certificate,
+    when: datetime,
+    policy: ValidationPolicy,
+    *,
+    other_certs: list[Any],
+    crls: list[Any],
+    ocsps: list[Any],
+    fetcher_backend: Any = None,
+) -> datetime | None:
+    """When the signer's certificate was revoked, if the data at hand says it was (by ``when``).
+
+    The data is still verified by certvalidator (the OCSP responder or CRL issuer must chain to an
+    anchor); only the revocation status of the CAs is not required.
+    """
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator.errors import RevokedError
+    from pyhanko_certvalidator.policy_decl import (
+        CertRevTrustPolicy,
+        RevocationCheckingPolicy,
+        RevocationCheckingRule,
+    )
+
+    signer_only = CertRevTrustPolicy(
+        RevocationCheckingPolicy(
+            ee_certificate_rule=RevocationCheckingRule.CRL_OR_OCSP_REQUIRED,
+            intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK,
+        )
+    )
+    context = ValidationContext(
+        trust_roots=[x509.Certificate.load(der) for der in policy.trust_anchors],  # never the OS store
+        other_certs=[*other_certs, *(x509.Certificate.load(der) for der in policy.extra_certificates)],
+        crls=[*crls, *policy.extra_crls],
+        ocsps=[*ocsps, *policy.extra_ocsps],
+        moment=when,
+        retroactive_revinfo=True,
+        allow_fetching=not policy.offline and fetcher_backend is not None,
+        revinfo_policy=signer_only,
+        fetcher_backend=fetcher_backend,
+    )
+    try:
+        await CertificateValidator(cert, validation_context=context).async_validate_usage(set())  # type: ignore[no-untyped-call]
+    except RevokedError as exc:
+        revoked: datetime | None = getattr(exc, "revocation_dt", None)
+        return revoked
+    except Exception:  # any other outcome (path, data, parse): nothing shows the signer revoked
+        return None
+    return None
+
+
 def expired_at(cert: x509.Certificate, moment: datetime) -> bool:
     not_after: datetime = cert["tbs_certificate"]["validity"]["not_after"].native
     return moment > not_after
@@ -112,13 +169,30 @@ async def recheck_expired_signer(
     signed_certs: list[Any],
     fetcher_backend: Any,
 ) -> tuple[Any, Any, str | None]:
-    """A passing verdict on a signer expired *now* stands only if it was not revoked at ``best``.
+    """Rechecks of the signer (module docstring): a passing verdict on a signer expired *now* stands only
+    if it was not revoked at ``best``; a TRY_LATER whose data shows the signer revoked is decided by
+    that revocation (:func:`outcome.revoked_verdict`).
 
     ``knowledge`` is pyhanko LocalKnowledge (given and embedded certificates, CRLs, OCSPs) or None.
     Returns the (indication, sub-indication) to report and an error message when it changes.
     """
-    from bidproc.signature.report import Indication
+    from bidproc.signature.outcome import revoked_verdict
+    from bidproc.signature.report import Indication, SubIndication
 
+    if indication is Indication.INDETERMINATE and sub is SubIndication.TRY_LATER and cert is not None:
+        data = _data(knowledge, signed_certs)
+        can_fetch = not policy.offline and fetcher_backend is not None
+        if not (data["crls"] or data["ocsps"] or policy.extra_crls or policy.extra_ocsps or can_fetch):
+            return indication, sub, None  # no revocation data to look at (offline B-B/B-T): nothing to learn
+        revoked = await signer_revoked_at(cert, now, policy, fetcher_backend=fetcher_backend, **data)
+        decided = revoked_verdict(revoked, best) if revoked is not None else None
+        if revoked is not None and decided is not None:
+            proof = "no proof of existence" if best is None else f"earliest proof of existence {best.isoformat()}"
+            return (
+                *decided,
+                f"signing certificate revoked on {revoked.isoformat()} (its own revocation data); {proof}",
+            )
+        return indication, sub, None
     if indication is not Indication.TOTAL_PASSED or cert is None or best is None or not expired_at(cert, now):
         return indication, sub, None
     found = await status_at(cert, best, policy, fetcher_backend=fetcher_backend, **_data(knowledge, signed_certs))

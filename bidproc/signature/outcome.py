@@ -76,15 +76,19 @@ def refine(
       lets it pass (it only checks "not yet valid"); without a proof of existence before expiry it is
       INDETERMINATE/OUT_OF_BOUNDS_NO_POE, and TOTAL_FAILED/EXPIRED when a content timestamp proves the
       signature was created after expiry.
+    The TRY_LATER of a signer whose own revocation data shows it revoked (only its CAs' status missing)
+    needs another certvalidator run: :func:`expiry.recheck_expired_signer` does it, deciding with
+    :func:`revoked_verdict` as here.
     """
     if sub is SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE and any(
         isinstance(e, InsufficientRevinfoError) and not isinstance(e, StaleRevinfoError) for e in seen
     ):
         return Indication.INDETERMINATE, SubIndication.TRY_LATER
     details = getattr(status, "revocation_details", None)
-    if sub is SubIndication.REVOKED_NO_POE and details is not None and best is not None:
-        if best >= details.revocation_date:
-            return Indication.TOTAL_FAILED, SubIndication.REVOKED
+    if sub is SubIndication.REVOKED_NO_POE and details is not None:
+        decided = revoked_verdict(details.revocation_date, best)
+        if decided is not None:
+            return decided
     cert = getattr(status, "signing_cert", None)
     if indication is Indication.TOTAL_PASSED and cert is not None:
         not_after = cert["tbs_certificate"]["validity"]["not_after"].native
@@ -93,6 +97,21 @@ def refine(
         if best is not None and best > not_after:
             return Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE
     return indication, sub
+
+
+def revoked_verdict(revoked_at: datetime, best: datetime | None) -> tuple[Indication, SubIndication] | None:
+    """A signing certificate revoked at ``revoked_at``; ``best`` is the earliest proof of existence of
+    the signature (None: none, a claimed signing time proves nothing). None: a proof of existence
+    before the revocation, so the revocation does not decide the verdict.
+
+    EN 319 102-1 §5.2.6/§5.5.4: revoked without proof of existence before the revocation is
+    INDETERMINATE/REVOKED_NO_POE; a proof only from the revocation on is TOTAL_FAILED/REVOKED.
+    """
+    if best is None:
+        return Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE
+    if best >= revoked_at:
+        return Indication.TOTAL_FAILED, SubIndication.REVOKED
+    return None
 
 
 def indication_of(sub: AdESSubIndic) -> tuple[Indication, SubIndication | None]:
@@ -111,6 +130,11 @@ class UnacceptableAlgorithm(ValueError):
     """A digest or signature algorithm we cannot or will not compute (e.g. a signature OID as digest)."""
 
 
+class MalformedSignature(ValueError):
+    """The signature's structure is not what its format requires (found by a parse forced before
+    validation, e.g. :func:`cades_format.load_signed_data`); the message says what is wrong."""
+
+
 def check_digest_algorithm(name: str) -> None:
     try:
         get_pyca_cryptography_hash(name)
@@ -124,9 +148,14 @@ def indication_for_exception(exc: BaseException) -> tuple[Indication, SubIndicat
     A structure we cannot parse is a FORMAT_FAILURE (the signature is not what it claims to be); a
     missing signer certificate is INDETERMINATE/NO_SIGNING_CERTIFICATE_FOUND; a validation error
     carrying its own AdES sub-indication keeps it; anything else is INDETERMINATE/GENERIC, never a pass.
+    A bare ValueError/TypeError (what asn1crypto raises on a lazily parsed field) stays GENERIC: it
+    cannot be told from a bug here. Structures are therefore parsed before validation and their damage
+    raised as :class:`MalformedSignature` (CMS: :mod:`cades_format`).
     """
     if isinstance(exc, UnacceptableAlgorithm):
         return Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE, str(exc)
+    if isinstance(exc, MalformedSignature):
+        return Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, str(exc)
     if isinstance(exc, SignatureValidationError) and exc.ades_subindication is not None:
         ind, sub = indication_of(exc.ades_subindication)
         return ind, sub or SubIndication.GENERIC, exc.failure_message

@@ -201,7 +201,7 @@ async def _validate_one(
     proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
     indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
     if level is not None and status is not None:
-        embedded = embedded_validation_data(sig) if level in {Level.B_LT, Level.B_LTA} else None
+        embedded = embedded_validation_data(sig) if level in {Level.B_B, Level.B_LT, Level.B_LTA} else None
         knowledge = ctx.spec_for(sig.signer_info["signature"].native, None, embedded).local_knowledge
         indication, sub, expiry_error = await recheck_expired_signer(
             indication,

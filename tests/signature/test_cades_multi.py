@@ -19,6 +19,7 @@ from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, RuleOutcome, SubIndication
 from bidproc.signature.validate import validate_file, validate_files
 from tests.pki import TestPKI
+from tests.signature.cms_craft import parse_tlv, signed_data_node
 from tests.signature.signing import asic_s, sign_cms
 
 BID = b"Offre conjointe du groupement: lot 2, prix 48 000 EUR HT"
@@ -54,8 +55,15 @@ def co_sign(*signed: bytes, drop_cert_of: int | None = None) -> bytes:
     algos = {a.dump(): a for part in parts for a in part["digest_algorithms"]}
     sd["certificates"] = cms.CertificateSet(list(certs.values()))
     sd["digest_algorithms"] = cms.DigestAlgorithms([cms.DigestAlgorithm.load(d) for d in algos])
-    sd["signer_infos"] = cms.SignerInfos.load(_der_set(infos))
-    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": sd}).dump())
+    signer_infos = _der_set(infos)
+    sd["signer_infos"] = cms.SignerInfos.load(signer_infos)
+    # asn1crypto may re-encode the SET OF SignerInfo in DER order while wrapping it in the ContentInfo
+    # (the order then depends on the random ECDSA signature bytes): put the file order back
+    tree = parse_tlv(bytes(cms.ContentInfo({"content_type": "signed_data", "content": sd}).dump()))
+    signed_data = signed_data_node(tree)
+    assert signed_data.children is not None
+    signed_data.children[-1] = parse_tlv(signer_infos)
+    return tree.encode()
 
 
 def policy(pki: TestPKI, **kw: object) -> ValidationPolicy:
