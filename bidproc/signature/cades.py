@@ -229,6 +229,7 @@ async def validate_cms(
         return [replace(report, subindication=sub, errors=(msg,))]
     count = len(sd["signer_infos"])
     pairing = pair_detached(name, sd, files) if is_detached(sd) else None
+    own_sha256 = hashlib.sha256(files[name]).hexdigest() if name in files else None
     reports = []
     if count > MAX_SIGNERS:  # hostile: each signer costs a full validation (and a copy of the SignedData)
         reports.append(
@@ -246,7 +247,7 @@ async def validate_cms(
         view = None
         try:
             view = signer_view(sd, index)
-            reports.append(await _validate_signer(name, view, str(index), ctx, pairing))
+            reports.append(await _validate_signer(name, view, str(index), ctx, pairing, own_sha256))
         except Exception as exc:  # this signer's verdict; the others are still validated
             ind, sub, msg = indication_for_exception(exc)
             reports.append(
@@ -264,7 +265,12 @@ async def validate_cms(
 
 
 async def _validate_signer(
-    name: str, sd: cms.SignedData, signature_id: str, ctx: Context, pairing: Pairing | None
+    name: str,
+    sd: cms.SignedData,
+    signature_id: str,
+    ctx: Context,
+    pairing: Pairing | None,
+    signature_file_sha256: str | None = None,
 ) -> SignatureReport:
     """The single signer of ``sd`` (see :func:`signer_view`), validated per EN 319 102-1."""
     base = SignatureReport(
@@ -294,7 +300,14 @@ async def _validate_signer(
             warnings.append(f"{Warning_.SIGNATURE_DETACHED_PAIRED_BY_NAME.value}: no file has the signed digest")
         raw_digest = _digest(si["digest_algorithm"]["algorithm"].native, pairing.data)
     level = level_of(sd, si)
-    poe = ctx.deposit_poe(hashlib.sha256(content).hexdigest()) if content is not None else None
+    # The deposit proves the signature existed when the file *carrying* it was received: the .p7m/.p7s
+    # itself (an enveloping signature's inner document is not in the receipt), or the signed file.
+    deposits = [
+        ctx.deposit_poe(digest)
+        for digest in (signature_file_sha256, hashlib.sha256(content).hexdigest() if content is not None else None)
+        if digest is not None
+    ]
+    poe = min((t for t in deposits if t is not None), default=None)
     knowledge = lt_knowledge(sd, si)
     spec = ctx.spec_for(si["signature"].native, poe, knowledge)
     fn = ades.ades_basic_validation if level is Level.B_B else ades.ades_with_time_validation
@@ -332,6 +345,8 @@ async def _validate_signer(
     stamps += embedded_timestamps(si, stamps)
     archived, problems = await _archive_stamps(sd, si, content, spec, ctx)
     stamps += archived
+    if poe is not None:
+        stamps.append(TimestampInfo(kind="deposit", time=poe, valid=True, detail="proof of existence given by caller"))
     if problems:
         reasons = "; ".join(problems)
         code = Warning_.CADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import io
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bidproc.signature.cades import enveloped_content, load_signed_data
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureFormat, SubIndication
-from bidproc.signature.validate import enveloped_content_of, validate_file, validate_files
+from bidproc.signature.validate import content_sha256, enveloped_content_of, validate_file, validate_files
 from tests.pki import TestPKI
 from tests.signature.signing import (
     add_revocation_values,
@@ -72,6 +72,25 @@ def test_enveloping_p7m_and_its_content(pki: TestPKI) -> None:
     assert sd is not None and enveloped_content(sd) == BID
     assert enveloped_content_of(p7m) == BID and enveloped_content_of(sign_cms(BID, pki)) is None
     assert enveloped_content_of(b"%PDF-1.7") is None
+
+
+def test_deposit_of_the_p7m_file_is_the_signature_proof_of_existence(pki: TestPKI) -> None:
+    """The receipt lists the .p7m (and .p7s) as received, not the document inside: its deposit time
+    proves the enveloping signature existed then, as for PAdES (the inner content's hash is not in it)."""
+    earlier = pki.t0 - timedelta(minutes=5)
+    for detached in (False, True):
+        cms_file = sign_cms(BID, pki, detached=detached, timestamp=False)
+        files = {"offre.txt.p7s" if detached else "offre.txt.p7m": cms_file, "offre.txt": BID}
+        name = next(iter(files))
+        proved = policy(pki, proofs_of_existence=((content_sha256(cms_file), earlier),))
+        sig = validate_files(files if detached else {name: cms_file}, proved)[name].signatures[0]
+        assert sig.best_signature_time == earlier, detached
+        assert [t.time for t in sig.timestamps if t.kind == "deposit"] == [earlier]
+        # the content's own deposit still counts; the earlier of the two proves the signature
+        both = policy(pki, proofs_of_existence=((content_sha256(cms_file), earlier + timedelta(minutes=1)),
+                                                (content_sha256(BID), earlier)))
+        sig = validate_files(files if detached else {name: cms_file}, both)[name].signatures[0]
+        assert sig.best_signature_time == earlier, detached
 
 
 def test_p7m_over_a_signed_pdf_is_cades_not_pades(pki: TestPKI) -> None:
