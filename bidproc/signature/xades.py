@@ -63,7 +63,7 @@ from bidproc.signature.xades_archive import find_archive_timestamps, validate_ar
 from bidproc.signature.xades_core import verify_core
 from bidproc.signature.xades_ltv import USP, ValidationData, coverage_context, read_validation_data
 from bidproc.signature.xades_manifest import Covered
-from bidproc.signature.xades_time import Chain, judge_chain, validate_signer_certificate
+from bidproc.signature.xades_time import Chain, decide_unknown_status, judge_chain, validate_signer_certificate
 from bidproc.signature.xades_timestamp import NS, find_signature_timestamps, validate_signature_timestamp
 from bidproc.signature.xml_safety import UnsafeXML, duplicate_ids, parse_untrusted
 
@@ -285,6 +285,19 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
         if changed is not None:
             french = RuleOutcome.FAILED if changed[1] is SubIndication.REVOKED else RuleOutcome.NOT_CHECKED
             chain = Chain(changed, french)
+    chain = await decide_unknown_status(
+        chain,
+        cert_asn1,
+        best_time,
+        signing_time,
+        now,
+        ctx.policy,
+        other_certs=[asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in chain_certs]
+        + embedded.certificates,
+        crls=[*ctx.policy.extra_crls, *embedded.crls],
+        ocsps=[*ctx.policy.extra_ocsps, *embedded.ocsps],
+        fetcher_backend=ctx.backend,
+    )
     warnings = list(chain.warnings)
     uncovered = unsigned_content(ctx.tree, signature, core.covered)
     if uncovered:

@@ -19,6 +19,9 @@ from pyhanko_certvalidator import ValidationContext, find_valid_path
 from pyhanko_certvalidator.errors import InsufficientRevinfoError, StaleRevinfoError
 from pyhanko_certvalidator.path import ValidationPath
 
+from bidproc.signature.expiry import signer_revoked_at
+from bidproc.signature.outcome import revoked_verdict
+from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, RuleOutcome, SubIndication
 
 # A signing certificate is accepted for either key usage: French qualified signature certificates carry
@@ -92,12 +95,12 @@ def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed:
         if best is not None and best >= revoked:
             why = f"signing certificate revoked on {revoked.isoformat()}, before the signature time"
             return Chain((Indication.TOTAL_FAILED, SubIndication.REVOKED, why), RuleOutcome.FAILED)
-        # Only the signer's own claim puts the signature after the revocation: EN 319 102-1 says
-        # REVOKED_NO_POE (as PAdES and CAdES do); the French rule still fails on that claim.
-        french = RuleOutcome.FAILED if claimed is not None and claimed >= revoked else RuleOutcome.NOT_CHECKED
+        # No proof the signature existed before the revocation: EN 319 102-1 says REVOKED_NO_POE (as PAdES
+        # and CAdES do), and the French rule fails, as in french.CERT_FAILED: the certificate cannot be
+        # shown valid at signing time (a claimed signing time proves nothing).
         return Chain(
             (Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE, "revoked, no proof of existence before"),
-            french,
+            RuleOutcome.FAILED,
         )
     if name == "OUT_OF_BOUNDS_NO_POE":
         before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
@@ -125,3 +128,31 @@ def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed:
     why = _WHY.get(name, f"signing certificate: {name}")
     failed = name == "NO_CERTIFICATE_CHAIN_FOUND" or indication is Indication.TOTAL_FAILED
     return Chain((indication, mapped, why), RuleOutcome.FAILED if failed else RuleOutcome.NOT_CHECKED)
+
+
+async def decide_unknown_status(
+    chain: Chain,
+    cert: asn1_x509.Certificate,
+    best: datetime | None,
+    claimed: datetime | None,
+    now: datetime,
+    policy: ValidationPolicy,
+    *,
+    other_certs: list[Any],
+    crls: list[Any],
+    ocsps: list[Any],
+    fetcher_backend: Any = None,
+) -> Chain:
+    """TRY_LATER because the chain's status is incomplete, while the data at hand shows the *signer*
+    revoked: EN 319 102-1 decides on that (REVOKED_NO_POE or REVOKED), as PAdES and CAdES do through
+    :func:`bidproc.signature.outcome.revoked_verdict`; otherwise the chain's verdict stands."""
+    if chain.outcome is None or chain.outcome[1] is not SubIndication.TRY_LATER or not policy.trust_anchors:
+        return chain
+    revoked = await signer_revoked_at(
+        cert, now, policy, other_certs=other_certs, crls=crls, ocsps=ocsps, fetcher_backend=fetcher_backend
+    )
+    decided = revoked_verdict(revoked, best) if revoked is not None else None
+    if revoked is None or decided is None:
+        return chain
+    why = f"signing certificate revoked on {revoked.isoformat()}, no proof of existence before"
+    return Chain((*decided, why), RuleOutcome.FAILED)  # as in judge_chain and french.CERT_FAILED

@@ -164,3 +164,42 @@ def test_a_good_answer_is_never_turned_into_revoked(pki: TestPKI, revinfo: dict[
     other = add_signed_data_revinfo(sign_cms(BID, pki, detached=False, timestamp=False), [revinfo["before"]])
     sig = only(pki, "acte.txt.p7m", other, policy(pki, offline=True))
     assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
+
+
+# --- XAdES B-B (the same decision, through xades_time.decide_unknown_status) ------------------------
+
+
+def _xades_signed_by(pki: TestPKI, label: str) -> bytes:
+    from cryptography import x509 as c_x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+    from lxml import etree
+    from signxml import SignatureConstructionMethod, SignatureMethod
+    from signxml.xades import XAdESSigner
+
+    key = load_der_private_key(pki.key(label).dump(), password=None)
+    method = SignatureMethod.ECDSA_SHA256 if isinstance(key, ec.EllipticCurvePrivateKey) else SignatureMethod.RSA_SHA256
+    certs = [c_x509.load_der_x509_certificate(c.dump()) for c in [pki.cert(label), *pki.chain(label)]]
+    content = etree.Element("Offre")
+    content.text = BID.decode()
+    signer = XAdESSigner(method=SignatureConstructionMethod.enveloping, signature_algorithm=method)
+    return bytes(etree.tostring(signer.sign(content, key=key, cert=certs)))
+
+
+def test_xades_b_b_revoked_after_signing_offline(pki: TestPKI, revinfo: dict[str, bytes], later: datetime) -> None:
+    xml = _xades_signed_by(pki, "revoked-after")
+    for extra_crls in ((revinfo["crl-later"],), ()):  # with the CA's status, and without it
+        pol = policy(pki, offline=True, at=later, extra_ocsps=(revinfo["after"],), extra_crls=extra_crls)
+        sig = only(pki, "offre.xml", xml, pol)
+        assert (sig.indication, sig.subindication) == REVOKED_NO_POE, (extra_crls, sig.errors)
+        assert sig.french_rule is not None and not sig.french_rule.bottom_line
+    # a deposit before the revocation: the revocation does not decide; the CA's unknown status still does
+    deposit = ((content_sha256(xml), pki.t0),)
+    pol = policy(pki, offline=True, at=later, extra_ocsps=(revinfo["after"],), proofs_of_existence=deposit)
+    sig = only(pki, "offre.xml", xml, pol)
+    assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.TRY_LATER), sig.errors
+    # another certificate's REVOKED answer is never taken for the signer's
+    good = _xades_signed_by(pki, "signer")
+    pol = policy(pki, offline=True, at=later, extra_ocsps=(revinfo["before"],))
+    sig = only(pki, "offre.xml", good, pol)
+    assert sig.subindication is SubIndication.TRY_LATER, sig.errors
