@@ -108,6 +108,22 @@ class IntakeSandbox:
                                f"the intake sandbox did not start ({time.monotonic() - started:.1f} s): {hello[1]}")
         return parent
 
+    def _send(self, request: dict[str, Any]) -> Connection:
+        """Hand the document to a live, ready child. A child that died while idle (between documents)
+        never had this one: it is replaced, and only a replacement that cannot start is reported."""
+        for attempt in (1, 2):
+            conn = self._start()
+            try:
+                if self._proc is not None and not self._proc.is_alive():
+                    raise BrokenPipeError("the intake sandbox exited while idle")
+                conn.send(request)
+                return conn
+            except OSError as exc:
+                self._kill()
+                if attempt == 2:
+                    raise BidprocError(Code.PARSE_UNAVAILABLE, f"the intake sandbox cannot be reached: {exc}") from exc
+        raise AssertionError("unreachable")
+
     def _kill(self) -> None:
         if self._proc is not None:
             self._proc.kill()
@@ -122,9 +138,8 @@ class IntakeSandbox:
 
         Errors meaning "retry later" (clamd or storage unavailable) are raised, as in the worker.
         """
-        conn = self._start()
-        conn.send({"id": doc_id, "name": name, "object_key": object_key, "sha256": sha256, "size": size,
-                   "prefix": prefix})
+        conn = self._send({"id": doc_id, "name": name, "object_key": object_key, "sha256": sha256, "size": size,
+                           "prefix": prefix})
         seconds = self._sandbox.seconds_for(size)
         try:
             ready = conn.poll(seconds)

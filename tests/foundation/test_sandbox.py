@@ -21,7 +21,7 @@ from bidproc.intake.inspect import RETRY_CODES
 from bidproc.intake.limits import IntakeLimits
 from bidproc.pipeline.sandbox import IntakeSandbox, SandboxLimits
 from bidproc.runtime import Runtime
-from tests.intake.builders import pdf, zip_of
+from tests.intake.builders import pdf, slow_pdf, zip_of
 from tests.intake.memory_bombs import pdf_bomb
 from tests.services import ROOT
 
@@ -61,10 +61,13 @@ def test_documents_are_inspected_in_the_sandbox(tmp_path: Path, clamd_settings: 
 
 def test_overrunning_time_or_memory_is_a_verdict_not_a_dead_worker(tmp_path: Path,
                                                                    clamd_settings: ClamdSettings) -> None:
-    rt, key, doc = _stored(tmp_path, clamd_settings, b"Offre technique\n")
-    with IntakeSandbox(rt.settings, key, IntakeLimits(), SandboxLimits(base_seconds=0.01)) as sandbox:
-        result = sandbox.inspect(**doc)  # type: ignore[arg-type]
+    # The deadline runs from when the ready child gets the document (its start-up is not the document's
+    # time): a PDF that takes seconds to parse, given half a second (and 0.2 s for its 2 MB).
+    rt, key, slow = _stored(tmp_path, clamd_settings, slow_pdf())
+    with IntakeSandbox(rt.settings, key, IntakeLimits(), SandboxLimits(base_seconds=0.5)) as sandbox:
+        result = sandbox.inspect(**slow)  # type: ignore[arg-type]
     assert result["verdict"] == "rejected" and result["code"] == "parse.timeout"
+    doc = _stored(tmp_path, clamd_settings, b"Offre technique\n", key)[2]
     # A member that inflates to 768 MiB in memory (the tender lets it), in a sandbox allowed 512 MiB.
     bomb = _stored(tmp_path, clamd_settings, _zip_of_zeros(768 << 20), key)[2]
     lenient = IntakeLimits(member_buffer_bytes=1 << 30, max_ratio=10_000.0)
@@ -86,6 +89,18 @@ def test_a_sandbox_that_cannot_start_is_unavailable_not_a_verdict(tmp_path: Path
         with pytest.raises(BidprocError) as raised:
             sandbox.inspect(**doc)  # type: ignore[arg-type]
     assert raised.value.code is Code.PARSE_UNAVAILABLE and raised.value.code in RETRY_CODES
+
+
+def test_a_child_that_died_between_documents_is_replaced_not_blamed(tmp_path: Path,
+                                                                     clamd_settings: ClamdSettings) -> None:
+    rt, key, doc = _stored(tmp_path, clamd_settings, b"Offre technique\n")
+    with IntakeSandbox(rt.settings, key, IntakeLimits()) as sandbox:
+        assert sandbox.inspect(**doc)["verdict"] == "accepted"  # type: ignore[arg-type]
+        idle = sandbox._proc
+        idle.kill()  # e.g. the kernel's OOM killer, while no document was inside
+        idle.join(10)
+        assert sandbox.inspect(**doc)["verdict"] == "accepted"  # type: ignore[arg-type]
+        assert sandbox._proc is not idle and sandbox._proc.is_alive()
 
 
 # The worker side in a process of its own, whose address space is limited as `ulimit -v` would.
