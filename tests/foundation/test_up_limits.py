@@ -4,9 +4,7 @@ start makes bids wait (``outcome.waiting = parse.unavailable``), never rejects t
 
 from __future__ import annotations
 
-import resource
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from bidproc.config import ClamdSettings
@@ -18,10 +16,6 @@ from tests.services import free_port
 GiB = 1 << 30
 
 
-def _address_space(limit: int) -> Callable[[], None]:
-    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
 def test_service_under_an_inherited_limit_judges_files_as_without_it(tmp_path: Path,
                                                                      clamd_settings: ClamdSettings) -> None:
     env, data, port = cli_env(clamd_settings.port), tmp_path / "data", free_port()
@@ -29,7 +23,7 @@ def test_service_under_an_inherited_limit_judges_files_as_without_it(tmp_path: P
     files = {"offre.pdf": pdf(), "annexes.zip": zip_of([("memoire.pdf", pdf())]),
              "bomb.pdf": pdf_bomb("names", twice=True), "bomb2.pdf": pdf_bomb("annotation")}
     # below both the intake sandbox's 3 GiB and the PDF parser's 2 GiB
-    with up(env, data, port, tmp_path / "up.log", preexec=_address_space(GiB)), client(port, key) as http:
+    with up(env, data, port, tmp_path / "up.log", address_space=GiB), client(port, key) as http:
         bid_id = new_bid(http, files)
         assert http.post(f"/v1/bids/{bid_id}/submit").status_code == 201
         status = wait_status(http, bid_id, timeout=120)

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,16 @@ import httpx
 from tests.services import ROOT
 
 TERMINAL = {"processed", "quarantined", "failed", "late"}
+
+
+# Sets RLIMIT_AS (soft and hard, as `ulimit -v` does) then execs the command: no preexec_fn in a
+# possibly threaded test process.
+_LIMITED = ("import os, resource, sys; limit = int(sys.argv[1]); "
+            "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); os.execv(sys.argv[2], sys.argv[2:])")
+
+
+def with_address_space(limit: int, argv: list[str]) -> list[str]:
+    return [sys.executable, "-c", _LIMITED, str(limit), *argv]
 
 
 def cli_env(clamd_port: int) -> dict[str, str]:
@@ -33,11 +43,11 @@ def bidproc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 @contextmanager
 def up(env: dict[str, str], data_dir: Path, port: int, log: Path,
-       preexec: Callable[[], None] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+       address_space: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    argv = [sys.executable, "-m", "bidproc.cli", "up", "--port", str(port), "--data-dir", str(data_dir)]
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bidproc.cli", "up", "--port", str(port), "--data-dir",
-                                 str(data_dir)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=preexec)
+        proc = subprocess.Popen(with_address_space(address_space, argv) if address_space else argv, env=env,
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         end = time.monotonic() + 60
         while time.monotonic() < end:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bidproc.config import ClamdSettings
+from tests.foundation.upproc import with_address_space
 from tests.intake.builders import pdf, zip_of
 from tests.intake.memory_bombs import pdf_bomb
 from tests.services import ROOT, SHARED
@@ -27,20 +26,11 @@ from tests.services import ROOT, SHARED
 MiB = 1 << 20
 
 
-def _limited(address_space: int) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-
-    return apply
-
-
 def _check(files: list[Path], clamd: ClamdSettings, address_space: int) -> tuple[int, list[dict[str, Any]], str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bidproc.cli", "check", *map(str, files), "--format", "json",
-         "--clamd", f"{clamd.host}:{clamd.port}"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_limited(address_space),
-        capture_output=True, text=True, timeout=300,
-    )
+    argv = [sys.executable, "-m", "bidproc.cli", "check", *map(str, files), "--format", "json",
+            "--clamd", f"{clamd.host}:{clamd.port}"]
+    proc = subprocess.run(with_address_space(address_space, argv), cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else [], proc.stderr
 
 
