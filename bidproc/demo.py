@@ -43,9 +43,10 @@ def _free_port() -> int:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc demo", description=__doc__)
-    parser.add_argument("--data-dir", default=None, help="default: the configured data_dir")
     parser.add_argument("--timeout", type=float, default=120.0)
-    args = parser.parse_args(argv)
+    from bidproc.ops import settings_options
+
+    args = settings_options(parser).parse_args(argv)
     import uvicorn
 
     from bidproc.api.app import create_app
@@ -55,7 +56,7 @@ def main(argv: list[str]) -> int:
     from bidproc.tenants import create_api_key
 
     try:
-        settings = settings_for(args.data_dir)
+        settings = settings_for(args.data_dir, args.config)
         print(f"[1/6] clamd: {ensure_clamd(settings)}")
         rt = Runtime(settings)
         pipeline = Pipeline(rt)

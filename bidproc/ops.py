@@ -33,10 +33,24 @@ def serve(settings: Settings, *, host: str, port: int, workers: bool) -> None:
         rt.close()
 
 
-def settings_for(data_dir: str | None) -> Settings:
-    """The effective settings, with ``--data-dir`` (when given) taking precedence."""
-    settings = load_settings()
+def settings_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--data-dir`` and ``--config``, the same on every command that works on a service's data: a key
+    created with ``bidproc apikey create --data-dir D`` is a key of ``bidproc up --data-dir D``."""
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="the service's data directory (default: service.data_dir of the configuration)")
+    parser.add_argument("--config", default=None, metavar="TOML",
+                        help="configuration file (default: $BIDPROC_CONFIG, else config/bidproc.toml if present)")
+    return parser
+
+
+def settings_for(data_dir: str | None, config: str | None = None) -> Settings:
+    """The effective settings, with ``--config`` and ``--data-dir`` (when given) taking precedence."""
+    settings = load_settings(config)
     return replace(settings, service={"data_dir": data_dir}) if data_dir else settings
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return settings_for(args.data_dir, args.config)
 
 
 def ensure_clamd(settings: Settings) -> str:
@@ -65,10 +79,9 @@ def up_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc up", description="API and workers on embedded defaults.")
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)
-    parser.add_argument("--data-dir", default=None)
-    args = parser.parse_args(argv)
+    args = settings_options(parser).parse_args(argv)
     try:
-        settings = settings_for(args.data_dir)
+        settings = settings_from(args)
         print(f"clamd: {ensure_clamd(settings)}")
         print(
             f"data: {settings.data_path}  database: {settings.masked()['database']['url'] or 'sqlite'}  "
@@ -89,9 +102,9 @@ def up_main(argv: list[str]) -> int:
 def config_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc config", description="Configuration.")
     parser.add_argument("action", choices=["show"])
-    parser.parse_args(argv)
+    args = settings_options(parser).parse_args(argv)
     try:
-        print(json.dumps(load_settings().masked(), indent=2))
+        print(json.dumps(settings_from(args).masked(), indent=2))
     except BidprocError as exc:
         print(f"bidproc config: {exc}")
         return 2
@@ -103,14 +116,14 @@ def apikey_main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["create", "revoke"])
     parser.add_argument("--tenant", help="create: the platform the key is for")
     parser.add_argument("--key", help="revoke: the key to revoke")
-    args = parser.parse_args(argv)
+    args = settings_options(parser).parse_args(argv)
     from bidproc.runtime import Runtime
     from bidproc.tenants import create_api_key, revoke_api_key
 
     if (args.action == "create" and not args.tenant) or (args.action == "revoke" and not args.key):
         parser.error("create needs --tenant, revoke needs --key")
     try:
-        rt = Runtime(load_settings())
+        rt = Runtime(settings_from(args))
         if args.action == "create":
             print(create_api_key(rt.db, args.tenant, rt.clock()))
         else:
@@ -125,13 +138,13 @@ def journal_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc journal", description="The audit journal.")
     parser.add_argument("action", choices=["verify", "anchor"],
                         help="verify: recompute the chain and check every anchor; anchor: timestamp the head now")
-    args = parser.parse_args(argv)
+    args = settings_options(parser).parse_args(argv)
     from bidproc.journal.anchor import anchor, verify_anchors
     from bidproc.journal.chain import verify
     from bidproc.runtime import Runtime
 
     try:
-        rt = Runtime(load_settings())
+        rt = Runtime(settings_from(args))
         if args.action == "anchor":
             print(json.dumps({"anchored_seq": anchor(rt.db.session, rt.tsa, rt.clock(), actor="cli")}))
             return 0
@@ -149,10 +162,15 @@ def journal_main(argv: list[str]) -> int:
 
 
 def migrate_main(argv: list[str]) -> int:
-    argparse.ArgumentParser(prog="bidproc migrate", description="Create or upgrade the schema.").parse_args(argv)
+    parser = argparse.ArgumentParser(prog="bidproc migrate", description="Create or upgrade the schema.")
+    args = settings_options(parser).parse_args(argv)
     from bidproc.metadata.db import Database
 
-    settings = load_settings()
+    try:
+        settings = settings_from(args)
+    except BidprocError as exc:
+        print(f"bidproc migrate: {exc}")
+        return 2
     Database(settings.database_url).migrate()
     print(f"schema up to date ({settings.masked()['database']['url'] or settings.database_url})")
     return 0

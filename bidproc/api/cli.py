@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from bidproc.config import load_settings
 from bidproc.errors import BidprocError
 
 
@@ -12,11 +11,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc serve", description="Run the HTTP API.")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
-    args = parser.parse_args(argv)
-    from bidproc.ops import serve
+    from bidproc.ops import serve, settings_from, settings_options
 
+    args = settings_options(parser).parse_args(argv)
     try:
-        settings = load_settings()
+        settings = settings_from(args)
         serve(
             settings,
             host=args.host or settings.api.host,

@@ -1,4 +1,4 @@
-"""``bidproc check FILE... [--format json|text] [--clamd HOST:PORT]``: intake alone, offline.
+"""``bidproc check FILE... [--format json|text] [--clamd HOST:PORT] [--config TOML]``: intake alone, offline.
 
 Prints one verdict per file (a JSON array with ``--format json``). Exit 0 when every file is
 accepted, 1 when any is rejected or quarantined, 2 on a usage or environment error (a file that
@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--format", choices=["json", "text"], default="text")
     parser.add_argument("--clamd", metavar="HOST:PORT", help="clamd address (default: the configured one)")
+    parser.add_argument("--config", metavar="TOML", help="configuration file for the clamd address "
+                        "(default: $BIDPROC_CONFIG, else config/bidproc.toml if present)")
     parser.add_argument(
         "--allow",
         action="append",
@@ -38,9 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _clamd(address: str | None) -> ClamdSettings:
+def _clamd(address: str | None, config: str | None = None) -> ClamdSettings:
     if not address:
-        return load_settings().clamd
+        return load_settings(config).clamd
     configured = ClamdSettings()  # an explicit address needs no configuration file at all
     if address.startswith("/"):
         return dataclasses.replace(configured, socket=address)
@@ -73,7 +75,7 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors and 0 on --help
         return int(exc.code or 0)
     try:
-        settings = _clamd(args.clamd)
+        settings = _clamd(args.clamd, args.config)
     except (ValueError, BidprocError) as exc:
         print(f"bidproc check: {exc}", file=sys.stderr)
         return 2

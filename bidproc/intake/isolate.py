@@ -3,7 +3,7 @@
 Why a child: qpdf (under pikepdf) is C++; a pathological PDF can make it loop, exhaust memory or
 crash. In a child that costs one verdict (``parse.timeout`` / ``parse.crashed``), not a worker.
 
-How: a *zygote* — a clean interpreter of our own (``python -I -m bidproc.intake.isolate --zygote``),
+How: a *zygote* — a clean interpreter of our own (``python -I``, running :func:`_zygote_main`),
 single-threaded, with pikepdf already imported — forks one child per task. Forking the zygote costs
 milliseconds where starting an interpreter costs ~200 ms per PDF; forking the (threaded) worker
 itself could deadlock, and multiprocessing's forkserver would re-run the caller's main module.
@@ -13,6 +13,12 @@ callers never share a channel. Before reading a byte, the child limits itself: C
 code), no file creation at all (RLIMIT_FSIZE = 0: no plaintext at rest, even by accident) and no core
 dump. Input and answer travel over the socket: the answer is a JSON header and length-prefixed
 blobs, not a pickle, so a child taken over through a qpdf bug cannot make the parent run code.
+
+Environment or document: limits are only ever lowered (:mod:`bidproc.intake.rlimits`: an inherited
+``ulimit -v`` lower than ours is kept, not fought), and the child says it is *ready* — limits set,
+task imported, enough address space left — before the parent sends it the input. A zygote or child
+that dies, fails or is short of memory before that handshake never saw the document: the parent
+answers ``parse.unavailable`` (retry later), never a verdict on the file.
 """
 
 from __future__ import annotations
@@ -31,14 +37,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bidproc.errors import Code
+from bidproc.intake import rlimits
 
 # A task takes the input bytes and returns (a JSON-able header, a list of blobs).
 Task = Callable[[bytes], tuple[dict[str, Any], list[bytes]]]
 _LEN = struct.Struct("<Q")
 _PRELOAD = ("bidproc.intake.pdfclean",)
+_READY = b"R"  # the zygote's one-byte "preloaded, listening"
+# The zygote runs the very bidproc the parent runs (-I ignores PYTHONPATH, and an installed copy may
+# be another one): its package root goes first on the zygote's path.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from bidproc.intake.isolate import _zygote_main; "
+         "sys.exit(_zygote_main(int(sys.argv[2])))")
+# Forking and setting limits takes milliseconds; this only bounds a wedged or starved machine.
+READY_SECONDS = 30.0
 
 
 class IsolationFailure(Exception):
@@ -66,16 +82,30 @@ class _Zygote:
         self._pid = 0
 
     def _start(self) -> socket.socket:
+        """Start a zygote and wait until it has preloaded its modules; OSError if it cannot."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        argv = [sys.executable, "-I", "-m", "bidproc.intake.isolate", "--zygote", str(theirs.fileno())]
-        self._process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(theirs.fileno(),),
-        )
-        theirs.close()
+        argv = [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, str(theirs.fileno())]
+        try:
+            self._process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
+        try:
+            ours.settimeout(READY_SECONDS)
+            ready = ours.recv(1)
+            ours.settimeout(None)
+        except OSError:
+            ready = b""
+        if ready != _READY:
+            ours.close()
+            self._process.kill()
+            status = self._process.wait()
+            raise OSError(f"the parser zygote exited before it was ready (status {status})")
         self._control, self._pid = ours, os.getpid()
         return ours
 
@@ -83,19 +113,25 @@ class _Zygote:
         """Hand a fresh socket to the zygote for one child; return our end of it."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         message = json.dumps(order).encode()
-        with self._lock:
-            for attempt in (1, 2):
-                control = self._control
-                if control is None or self._pid != os.getpid() or (self._process and self._process.poll() is not None):
-                    control = self._start()
-                try:
-                    socket.send_fds(control, [_LEN.pack(len(message)) + message], [theirs.fileno()])
-                    break
-                except OSError:
-                    self._control = None
-                    if attempt == 2:
-                        raise
-        theirs.close()
+        try:
+            with self._lock:
+                for attempt in (1, 2):
+                    try:
+                        control = self._control
+                        if (control is None or self._pid != os.getpid()
+                                or (self._process and self._process.poll() is not None)):
+                            control = self._start()
+                        socket.send_fds(control, [_LEN.pack(len(message)) + message], [theirs.fileno()])
+                        break
+                    except OSError:
+                        self._control = None
+                        if attempt == 2:
+                            raise
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         return ours
 
     def close(self) -> None:
@@ -118,12 +154,13 @@ def run_isolated(task: str, data: bytes, bounds: Bounds) -> tuple[dict[str, Any]
     """Run ``task`` ("module:function") on ``data`` in a bounded child; raise :class:`IsolationFailure`."""
     cpu = max(1, int(bounds.cpu_seconds + 0.999))
     wall = max(1, int(bounds.wall_seconds + 0.999))
-    started = time.monotonic()
     try:
         channel = _zygote.submit({"task": task, "cpu": cpu, "memory": bounds.memory_bytes, "wall": wall})
     except OSError as exc:  # not the file's fault: the caller retries later
         raise IsolationFailure(Code.PARSE_UNAVAILABLE, f"the parser sandbox cannot start: {exc}") from exc
     with channel:
+        hello = _handshake(channel)
+        started = time.monotonic()
         channel.settimeout(bounds.wall_seconds + 2)
         reply = bytearray()
         try:
@@ -145,10 +182,24 @@ def run_isolated(task: str, data: bytes, bounds: Bounds) -> tuple[dict[str, Any]
             raise IsolationFailure(Code.PARSE_TIMEOUT, f"the parser was stopped after {elapsed:.1f} s") from exc
         raise IsolationFailure(Code.PARSE_CRASHED, "the parser died without answering") from exc
     if header.get("isolation") == "memory":
-        raise IsolationFailure(Code.PARSE_CRASHED, f"the parser needed more than {bounds.memory_bytes} bytes")
+        raise IsolationFailure(Code.PARSE_CRASHED, f"the parser needed more than {hello.get('memory', '')}")
     if header.get("isolation") == "error":
         raise IsolationFailure(Code.PARSE_CRASHED, f"the parser failed: {header.get('error', '')}"[:500])
     return header, blobs
+
+
+def _handshake(channel: socket.socket) -> dict[str, Any]:
+    """The child's "ready" (limits set, task imported, headroom checked), before it gets any input."""
+    channel.settimeout(READY_SECONDS)
+    try:
+        (length,) = _LEN.unpack(_recv_exactly(channel, _LEN.size))
+        hello = json.loads(_recv_exactly(channel, min(length, 1 << 16)))
+    except (OSError, EOFError, ValueError, struct.error) as exc:
+        raise IsolationFailure(Code.PARSE_UNAVAILABLE, "the parser sandbox died before it was ready") from exc
+    if not isinstance(hello, dict) or hello.get("ready") is not True:
+        problem = hello.get("problem", "") if isinstance(hello, dict) else ""
+        raise IsolationFailure(Code.PARSE_UNAVAILABLE, f"the parser sandbox is not usable: {problem}"[:500])
+    return hello
 
 
 def _encode(header: dict[str, Any], blobs: list[bytes]) -> list[bytes]:
@@ -194,14 +245,24 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
 def _child(channel: socket.socket, order: dict[str, Any]) -> None:
     """In the forked child: limit ourselves, read the input, run the task, answer, exit."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    resource.setrlimit(resource.RLIMIT_CPU, (order["cpu"], order["cpu"] + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (order["memory"], order["memory"]))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.alarm(order["wall"])
     module_name, _, function = str(order["task"]).partition(":")
+    hello: dict[str, Any]
     try:
+        rlimits.lower(resource.RLIMIT_CPU, order["cpu"], order["cpu"] + 1)
+        budget = rlimits.limit_memory(order["memory"])
+        rlimits.lower(resource.RLIMIT_FSIZE, 0)
+        rlimits.lower(resource.RLIMIT_CORE, 0)
         task: Task = getattr(importlib.import_module(module_name), function)
+        problem = rlimits.unfit(budget)
+        hello = {"ready": True, "memory": budget.describe()} if problem is None else {"problem": problem}
+    except Exception as exc:  # no document yet: whatever fails here is the environment's doing
+        hello = {"problem": f"{type(exc).__name__}: {exc}"[:300]}
+    raw = json.dumps(hello).encode()
+    channel.sendall(_LEN.pack(len(raw)) + raw)
+    if not hello.get("ready"):
+        return
+    try:
         (size,) = _LEN.unpack(_recv_exactly(channel, _LEN.size))
         header, blobs = task(_recv_exactly(channel, size))
     except MemoryError:
@@ -218,6 +279,7 @@ def _zygote_main(control_fd: int) -> int:
         importlib.import_module(module)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control = socket.socket(fileno=control_fd)
+    control.sendall(_READY)
     while True:
         try:
             head, fds, _, _ = socket.recv_fds(control, _LEN.size, 1)

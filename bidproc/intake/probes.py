@@ -39,3 +39,13 @@ def probe_write(directory: bytes) -> tuple[dict[str, Any], list[bytes]]:
 
 def probe_echo(data: bytes) -> tuple[dict[str, Any], list[bytes]]:
     return {"n": len(data)}, [data, b""]
+
+
+def probe_raise(_: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    raise ValueError("this input makes the task fail")
+
+
+def probe_hog(size: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    """Allocate (and touch) as many bytes as the input says: what a decompression bomb does."""
+    blob = bytearray(int(size))
+    return {"n": len(blob)}, []

@@ -7,21 +7,22 @@ import logging
 import signal
 import threading
 
-from bidproc.config import load_settings
 from bidproc.errors import BidprocError
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc worker", description="Run queue workers.")
     parser.add_argument("--threads", type=int, help="worker threads (default: queue.worker_threads)")
-    args = parser.parse_args(argv)
+    from bidproc.ops import settings_from, settings_options
+
+    args = settings_options(parser).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bidproc.config import replace
     from bidproc.pipeline.queue import Pipeline
     from bidproc.runtime import Runtime
 
     try:
-        settings = load_settings()
+        settings = settings_from(args)
         if args.threads:
             settings = replace(settings, queue={"worker_threads": args.threads})
         if settings.queue.backend == "embedded":

@@ -1,18 +1,23 @@
 """Leases: one worker holds a bid at a time, and a crashed worker's hold runs out by itself.
 
 The holder renews its lease from a background thread while it works; SIGKILL stops the renewals, the
-lease expires, and the reconciler hands the bid to another worker.
+lease expires, and the reconciler, which wakes up when the earliest lease runs out, hands the bid to
+another worker at once (:func:`take_expired`). An embedded service restarted after a crash does not
+even wait for that: the dead process's leases are released at start (:func:`release_dead_owners`).
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, select, update
 
+from bidproc.domain import BidStatus
 from bidproc.metadata.models import BidRow
 from bidproc.runtime import Runtime
 
@@ -58,3 +63,92 @@ def held(rt: Runtime, bid_id: str, owner: str, seconds: int) -> Iterator[bool]:
         stop.set()
         thread.join()
         release(rt, bid_id, owner)
+
+
+# ---- taking over bids whose holder died ------------------------------------------------------------
+# An owner is "<host>:<pid>:<tag>:<delivery>" (see Pipeline.worker_id and BidProcessor.process).
+
+
+def owner_of_this_process(worker_id: str) -> str:
+    return f"{worker_id}:"
+
+
+def _process_gone(pid: int) -> bool:
+    """True only when no live process has this pid (a zombie is dead too: it runs nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's live process
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def owner_is_dead(owner: str, worker_id: str) -> bool:
+    """Whether ``owner`` is provably a dead process of this host. False when it cannot be told (another
+    host, an unparsable owner), so the lease then simply runs out."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    if owner.startswith(owner_of_this_process(worker_id)):
+        return False
+    pid = int(pid_text)
+    return pid == os.getpid() or _process_gone(pid)  # our pid, not our worker id: a previous life of ours
+
+
+def release_dead_owners(rt: Runtime, worker_id: str) -> list[str]:
+    """Release the leases of unfinished bids held by dead processes of this host; return their ids.
+
+    Used by an embedded service at start: its queue lived in the memory of the process that died, and
+    no one else works on its bids, so waiting for the lease to run out would only delay them.
+    """
+    with rt.db.session() as s:
+        held_now = s.execute(
+            select(BidRow.id, BidRow.lease_owner)
+            .where(BidRow.lease_owner.is_not(None))
+            .where(BidRow.status.in_([BidStatus.SUBMITTED.value, BidStatus.PROCESSING.value]))
+        ).all()
+    released = []
+    for bid_id, owner in held_now:
+        if owner and owner_is_dead(owner, worker_id):
+            release(rt, bid_id, owner)
+            released.append(bid_id)
+    return released
+
+
+def take_expired(rt: Runtime) -> list[str]:
+    """Release every lease that ran out on an unfinished bid (its holder stopped renewing it: dead or cut
+    off) and return those bids, to be enqueued again. Released, so the next pass does not enqueue them
+    again while they wait in the queue."""
+    now = rt.clock()
+    with rt.db.session() as s:
+        expired = s.execute(
+            select(BidRow.id, BidRow.lease_owner)
+            .where(BidRow.lease_until.is_not(None), BidRow.lease_until < now)
+            .where(BidRow.status.in_([BidStatus.SUBMITTED.value, BidStatus.PROCESSING.value]))
+        ).all()
+        taken = []
+        for bid_id, owner in expired:
+            result = s.execute(
+                update(BidRow)
+                .where(BidRow.id == bid_id, BidRow.lease_owner == owner, BidRow.lease_until < now)
+                .values(lease_owner=None, lease_until=None, updated_at=now)
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                taken.append(bid_id)
+    return taken
+
+
+def next_expiry(rt: Runtime) -> datetime | None:
+    """When the earliest lease on an unfinished bid runs out (the reconciler wakes up then)."""
+    with rt.db.session() as s:
+        earliest: datetime | None = s.execute(
+            select(func.min(BidRow.lease_until))
+            .where(BidRow.status.in_([BidStatus.SUBMITTED.value, BidStatus.PROCESSING.value]))
+        ).scalar()
+    return earliest

@@ -17,7 +17,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.middleware import Middleware, Retries
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from bidproc.domain import BidStatus
 from bidproc.errors import BidprocError, Code
@@ -25,6 +25,7 @@ from bidproc.intake.inspect import RETRY_CODES
 from bidproc.journal.anchor import anchor_if_due
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow
+from bidproc.pipeline import lease
 from bidproc.pipeline.process import BidProcessor
 from bidproc.runtime import Runtime
 
@@ -136,10 +137,13 @@ class Pipeline:
 
 
 class Reconciler(threading.Thread):
-    """Re-enqueues submitted bids that nobody holds and that have not moved for a while.
+    """Re-enqueues unfinished bids whose lease ran out (their worker died: taken over as soon as the lease
+    expires, the reconciler wakes up for it), and those nobody holds that have not moved for a while
+    (a lost message).
 
-    On start it also picks up every such bid at once: after a crash of an embedded (in-memory) queue,
-    the database still knows which bids were in flight.
+    On start it also picks up every unheld bid at once: after a crash of an embedded (in-memory) queue,
+    the database still knows which bids were in flight; and an embedded service first releases the
+    leases of its own dead predecessor (nothing else can be working on its bids), so they resume now.
     """
 
     def __init__(self, pipeline: Pipeline) -> None:
@@ -155,30 +159,44 @@ class Reconciler(threading.Thread):
                 s.execute(
                     select(BidRow.id)
                     .where(BidRow.status.in_([BidStatus.SUBMITTED.value, BidStatus.PROCESSING.value]))
-                    .where(or_(BidRow.lease_until.is_(None), BidRow.lease_until < now))
+                    .where(BidRow.lease_until.is_(None))
                     .where(BidRow.updated_at < now - timedelta(seconds=older_than_seconds))
                 ).scalars()
             )
 
     def run_once(self, older_than_seconds: float) -> list[str]:
-        found = self.stuck(older_than_seconds)
+        expired = lease.take_expired(self.pipeline.rt)
+        found = expired + [b for b in self.stuck(older_than_seconds) if b not in expired]
         for bid_id in found:
-            log.info("reconciler: re-enqueuing bid %s", bid_id)
+            log.info("reconciler: re-enqueuing bid %s%s", bid_id, " (its lease ran out)" if bid_id in expired else "")
             self.pipeline.enqueue(bid_id)
         return found
 
+    def wait_seconds(self) -> float:
+        """Until the next pass: the configured period, or less when a lease runs out before then."""
+        every = float(self.pipeline.rt.settings.queue.reconcile_every_seconds)
+        expiry = lease.next_expiry(self.pipeline.rt)
+        if expiry is None:
+            return every
+        return min(every, max(1.0, (expiry - self.pipeline.rt.clock()).total_seconds() + 0.5))
+
     def run(self) -> None:
-        q = self.pipeline.rt.settings.queue
+        rt = self.pipeline.rt
+        q = rt.settings.queue
         first = True
         while not self._halt.is_set():
+            wait = float(q.reconcile_every_seconds)
             try:
+                if first and q.backend == "embedded":
+                    for bid_id in lease.release_dead_owners(rt, self.pipeline.worker_id):
+                        log.info("reconciler: bid %s was held by a dead process of this service", bid_id)
                 self.run_once(0 if first else q.stuck_after_seconds)
                 first = False
-                rt = self.pipeline.rt
                 anchor_if_due(rt.db.session, rt.tsa, rt.clock(), rt.settings.service.journal_anchor_seconds)
+                wait = self.wait_seconds()
             except Exception:  # the reconciler must outlive a database or TSA hiccup
                 log.exception("reconciler pass failed")
-            self._halt.wait(q.reconcile_every_seconds)
+            self._halt.wait(wait)
 
     def stop(self) -> None:
         self._halt.set()

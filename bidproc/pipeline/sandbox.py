@@ -6,19 +6,30 @@ does: a child process (one per bid's intake stage, reused from document to docum
 document a deadline. A document that exhausts memory, crashes the child or overruns its time gets a
 ``parse.crashed`` / ``parse.timeout`` verdict; a new child takes the next document. The worker carries on.
 (PDF parsing is isolated once more inside, by :mod:`bidproc.intake.isolate`.)
+
+A sandbox that fails *before* its first document is the environment's fault, not a document's: the
+child lowers (never raises) its limits, loads its code, checks it has room left, and only then says
+"ready". Without that handshake — the spawn fails, the child dies or stalls, an inherited ``ulimit -v``
+leaves it too little — :meth:`IntakeSandbox.inspect` raises ``parse.unavailable``, which the pipeline
+retries like ``scan.unavailable``; no document gets a verdict from a sandbox that never worked.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import resource
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from bidproc.config import Settings
 from bidproc.errors import BidprocError, Code
+from bidproc.intake import rlimits
 from bidproc.intake.limits import IntakeLimits
+
+# Spawning an interpreter and importing the intake code takes a second or two; this bounds a stall.
+READY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -32,13 +43,21 @@ class SandboxLimits:
 
 
 def _child(conn: Connection, settings: Settings, key: bytes, limits: IntakeLimits, memory_bytes: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    from bidproc.metadata.models import DocumentRow
-    from bidproc.pipeline import stages
-    from bidproc.runtime import Runtime
+    try:
+        budget = rlimits.limit_memory(memory_bytes)
+        rlimits.lower(resource.RLIMIT_CORE, 0)
+        from bidproc.metadata.models import DocumentRow
+        from bidproc.pipeline import stages
+        from bidproc.runtime import Runtime
 
-    rt = Runtime(settings)  # the store and clamd only: the child never touches the database
+        rt = Runtime(settings)  # the store and clamd only: the child never touches the database
+        problem = rlimits.unfit(budget)
+    except Exception as exc:  # no document yet: the environment's doing, said to the parent
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is not None:
+        conn.send(("unavailable", problem[:500]))
+        return
+    conn.send(("ready", budget.describe()))
     while True:
         try:
             request = conn.recv()
@@ -51,7 +70,7 @@ def _child(conn: Connection, settings: Settings, key: bytes, limits: IntakeLimit
         except BidprocError as exc:
             conn.send(("error", exc.code.value, exc.message))
         except MemoryError:
-            conn.send(("crash", "memory limit of the intake sandbox exceeded"))
+            conn.send(("crash", f"the intake sandbox needed more than its {budget.describe()}"))
         except Exception as exc:  # reported as this document's verdict; the child stays usable
             conn.send(("crash", f"{type(exc).__name__}: {exc}"))
 
@@ -65,15 +84,45 @@ class IntakeSandbox:
         self._conn: Connection | None = None
 
     def _start(self) -> Connection:
-        if self._conn is None:
-            # spawn, not fork: the worker has threads (dramatiq, leases) whose locks a fork would copy.
-            ctx = multiprocessing.get_context("spawn")
-            parent, child = ctx.Pipe()
-            self._proc = ctx.Process(target=_child, args=(child, *self._args), name="intake-sandbox", daemon=True)
-            self._proc.start()
+        """The running child, started and ready; ``parse.unavailable`` if it cannot be had."""
+        if self._conn is not None:
+            return self._conn
+        # spawn, not fork: the worker has threads (dramatiq, leases) whose locks a fork would copy.
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._conn = parent
+        started = time.monotonic()
+        try:
+            proc = ctx.Process(target=_child, args=(child, *self._args), name="intake-sandbox", daemon=True)
+            proc.start()
+            self._proc = proc
+            child.close()  # now only the child holds its end: its death reads as EOF here
+            hello = parent.recv() if parent.poll(READY_SECONDS) else ("unavailable", "no answer")
+        except Exception as exc:  # could not spawn (fork, pickling), or died before saying anything
+            hello = ("unavailable", f"{type(exc).__name__}: {exc}" if str(exc) else "it died while starting")
+        finally:
             child.close()
-            self._conn = parent
-        return self._conn
+        if hello[0] != "ready":
+            self._kill()
+            raise BidprocError(Code.PARSE_UNAVAILABLE,
+                               f"the intake sandbox did not start ({time.monotonic() - started:.1f} s): {hello[1]}")
+        return parent
+
+    def _send(self, request: dict[str, Any]) -> Connection:
+        """Hand the document to a live, ready child. A child that died while idle (between documents)
+        never had this one: it is replaced, and only a replacement that cannot start is reported."""
+        for attempt in (1, 2):
+            conn = self._start()
+            try:
+                if self._proc is not None and not self._proc.is_alive():
+                    raise BrokenPipeError("the intake sandbox exited while idle")
+                conn.send(request)
+                return conn
+            except OSError as exc:
+                self._kill()
+                if attempt == 2:
+                    raise BidprocError(Code.PARSE_UNAVAILABLE, f"the intake sandbox cannot be reached: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def _kill(self) -> None:
         if self._proc is not None:
@@ -89,9 +138,8 @@ class IntakeSandbox:
 
         Errors meaning "retry later" (clamd or storage unavailable) are raised, as in the worker.
         """
-        conn = self._start()
-        conn.send({"id": doc_id, "name": name, "object_key": object_key, "sha256": sha256, "size": size,
-                   "prefix": prefix})
+        conn = self._send({"id": doc_id, "name": name, "object_key": object_key, "sha256": sha256, "size": size,
+                           "prefix": prefix})
         seconds = self._sandbox.seconds_for(size)
         try:
             ready = conn.poll(seconds)

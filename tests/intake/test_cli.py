@@ -70,3 +70,16 @@ def test_dispatched_from_bidproc_command(tmp_path: Path, clamd: str, capsys: pyt
     (tmp_path / "a.txt").write_bytes(b"text\n")
     assert bidproc_main(["check", str(tmp_path / "a.txt"), "--clamd", clamd, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["kind"] == "text"
+
+
+def test_clamd_address_from_config_file(tmp_path: Path, clamd_settings: ClamdSettings, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("BIDPROC_CLAMD_HOST", "BIDPROC_CLAMD_PORT", "BIDPROC_CLAMD_SOCKET"):
+        monkeypatch.delenv(name, raising=False)  # the environment would override the file
+    (tmp_path / "a.txt").write_bytes(b"text\n")
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text(f'[clamd]\nhost = "127.0.0.1"\nport = {clamd_settings.port}\n')
+    bad.write_text(f'[clamd]\nhost = "127.0.0.1"\nport = {free_port()}\n')
+    assert main([str(tmp_path / "a.txt"), "--config", str(good)]) == 0
+    assert main([str(tmp_path / "a.txt"), "--config", str(bad)]) == 2
+    assert "scan.unavailable" in capsys.readouterr().err

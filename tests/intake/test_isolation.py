@@ -75,14 +75,37 @@ def test_round_trip_of_blobs() -> None:
     assert header == {"n": 7} and blobs == [b"abc\x00def", b""]
 
 
+def _failure(task: str, data: bytes, bounds: Bounds) -> IsolationFailure:
+    try:
+        run_isolated(task, data, bounds)
+    except IsolationFailure as failure:
+        return failure
+    raise AssertionError("the failure was not reported")
+
+
 def test_task_failure_is_reported_with_its_cause() -> None:
     bounds = Bounds(cpu_seconds=5, memory_bytes=1 << 30, wall_seconds=30, max_reply_bytes=1 << 20)
-    try:
-        run_isolated("bidproc.intake.probes:probe_no_such_probe", b"", bounds)
-    except IsolationFailure as failure:
-        assert failure.code is Code.PARSE_CRASHED and "AttributeError" in failure.message
-    else:
-        raise AssertionError("the failure was not reported")
+    failure = _failure("bidproc.intake.probes:probe_raise", b"x", bounds)
+    assert failure.code is Code.PARSE_CRASHED and "ValueError" in failure.message
+    # A task that cannot even be loaded never saw the input: the installation's fault, not the file's.
+    for task in ("bidproc.intake.probes:probe_no_such_probe", "bidproc.intake.no_such_module:task"):
+        failure = _failure(task, b"", bounds)
+        assert failure.code is Code.PARSE_UNAVAILABLE and "Error" in failure.message
+
+
+def test_memory_overrun_after_the_handshake_is_the_inputs_verdict() -> None:
+    bounds = Bounds(cpu_seconds=10, memory_bytes=256 << 20, wall_seconds=30, max_reply_bytes=1 << 20)
+    for size in (300 << 20, 2 << 30):
+        failure = _failure("bidproc.intake.probes:probe_hog", str(size).encode(), bounds)
+        assert failure.code is Code.PARSE_CRASHED and str(256 << 20) in failure.message
+    assert run_isolated("bidproc.intake.probes:probe_hog", str(100 << 20).encode(), bounds)[0] == {"n": 100 << 20}
+
+
+def test_a_configured_limit_too_small_for_the_sandbox_itself_is_unavailable() -> None:
+    # the zygote's interpreter with qpdf loaded takes ~40 MiB: 48 MiB leaves no room for any document
+    bounds = Bounds(cpu_seconds=5, memory_bytes=48 << 20, wall_seconds=30, max_reply_bytes=1 << 20)
+    failure = _failure("bidproc.intake.probes:probe_echo", b"tiny", bounds)
+    assert failure.code is Code.PARSE_UNAVAILABLE and "needs 64 MiB" in failure.message
 
 
 def test_many_parses_in_a_row_stay_fast(check: Check) -> None:
