@@ -10,8 +10,9 @@ import pytest
 from bidproc.cli import main as bidproc_main
 from bidproc.config import ClamdSettings
 from bidproc.intake.cli import main
+from tests.corpus import corpus_dir
 from tests.intake.builders import EICAR, pdf, zip_of
-from tests.services import SHARED, free_port
+from tests.services import free_port
 
 FIELDS = {"file", "sha256", "size", "media_type", "kind", "verdict", "code", "warnings", "members", "renditions"}
 
@@ -38,7 +39,7 @@ def test_all_accepted_exit_0(tmp_path: Path, clamd: str, capsys: pytest.CaptureF
 
 def test_rejected_or_quarantined_exit_1(tmp_path: Path, clamd: str, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "eicar.txt").write_bytes(EICAR)
-    overlap = SHARED / "corpus" / "archives" / "full_overlap.zip"
+    overlap = corpus_dir("archives") / "full_overlap.zip"
     assert main([str(tmp_path / "eicar.txt"), str(overlap), "--format", "json", "--clamd", clamd]) == 1
     out = json.loads(capsys.readouterr().out)
     assert [(v["verdict"], v["code"]) for v in out] == [
