@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from bidproc.config import ClamdSettings
+from tests.corpus import corpus_dir
 from tests.foundation.upproc import with_address_space
 from tests.intake.builders import pdf, zip_of
 from tests.intake.memory_bombs import pdf_bomb
-from tests.services import ROOT, SHARED
+from tests.services import ROOT
 
 MiB = 1 << 20
 
@@ -66,7 +67,7 @@ def test_hostile_files_keep_their_verdict_under_an_inherited_limit(tmp_path: Pat
         "twice.pdf": bomb,
         "bomb-inside.zip": zip_of([("offre.pdf", bomb)]),
     })
-    files.append(SHARED / "corpus" / "archives" / "full_overlap.zip")
+    files.append(corpus_dir("archives") / "full_overlap.zip")
     code, out, err = _check(files, clamd_settings, 1024 * MiB)
     assert code == 1, err
     assert [(v["file"], v["verdict"], v["code"]) for v in out] == [
