@@ -65,6 +65,10 @@ class QueueSettings:
     # Deliveries of one bid before it is marked failed (a poison bid must not cycle through workers).
     max_attempts: int = 25
     worker_threads: int = 2
+    # While clamd, the sandbox, storage or the TSA is down, a bid waits (not counted as an attempt),
+    # retried after wait_first_delay_seconds, doubling up to wait_max_delay_seconds.
+    wait_first_delay_seconds: float = 5.0
+    wait_max_delay_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,17 @@ def check_intake_policy(policy: dict[str, Any]) -> IntakeLimits:
     return limits
 
 
+def _known_shape(object_id: str, not_found: Code) -> None:
+    """Ids are the UUIDs we issued: anything else is nobody's object (not an attempt on someone's, so not
+    journalled), and never reaches the database (PostgreSQL refuses NUL bytes with an error of its own)."""
+    try:
+        if str(uuid.UUID(object_id)) == object_id:
+            return
+    except ValueError:
+        pass
+    raise BidprocError(not_found, "no such object: identifiers are the UUIDs this service issued")
+
+
 def bid_prefix(tender_id: str, bid_id: str) -> str:
     return f"tenders/{tender_id}/bids/{bid_id}"
 
@@ -132,12 +143,14 @@ class Desk:
             return self._tender(s, tenant, tender_id)
 
     def _tender(self, s: Session, tenant: str, tender_id: str) -> TenderRow:
+        _known_shape(tender_id, Code.TENDER_NOT_FOUND)
         row = s.get(TenderRow, tender_id)
         if row is None or row.tenant_id != tenant:
             self._denied(s, tenant, tender_id, "tender")
         return row
 
     def _bid(self, s: Session, tenant: str, bid_id: str, *, lock: bool = False) -> tuple[BidRow, TenderRow]:
+        _known_shape(bid_id, Code.BID_NOT_FOUND)
         query = select(BidRow).where(BidRow.id == bid_id)
         bid = s.execute(query.with_for_update() if lock else query).scalar_one_or_none()
         tender = s.get(TenderRow, bid.tender_id) if bid is not None else None

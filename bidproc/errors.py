@@ -180,3 +180,29 @@ HTTP_STATUS: dict[Code, int] = {
 
 def http_status(code: Code) -> int:
     return HTTP_STATUS.get(code, 400 if code.value.split(".")[0] in {"request", "deadline", "file", "bid"} else 422)
+
+
+class Retry(StrEnum):
+    """What the pipeline does with a stage that raised a code: the one retry table, beside HTTP_STATUS."""
+
+    WAIT = "wait"  # the environment is down (clamd, the sandbox, storage, the TSA): wait as long as it takes,
+    #               never counted against the bid (infrastructure failure is never a verdict against a bidder)
+    RETRY = "retry"  # may be the bid's own data (an answer of clamd's, a stored object failing its hash):
+    #                 retried, each try counted, so a poison bid ends `failed` for a human to look at
+
+
+RETRY_POLICY: dict[Code, Retry] = {
+    Code.SCAN_UNAVAILABLE: Retry.WAIT,
+    Code.PARSE_UNAVAILABLE: Retry.WAIT,
+    Code.STORAGE_UNAVAILABLE: Retry.WAIT,
+    Code.TIMESTAMP_UNAVAILABLE: Retry.WAIT,
+    Code.SCAN_FAILED: Retry.RETRY,  # clamd answered ERROR: try again later, never a verdict without a scan
+    Code.STORAGE_NOT_FOUND: Retry.RETRY,
+    Code.STORAGE_INTEGRITY: Retry.RETRY,
+}
+RETRY_CODES = frozenset(RETRY_POLICY)  # not verdicts: the stage is tried again later
+
+
+def wait_delay_seconds(waits: int, first: float, ceiling: float) -> float:
+    """Backoff while the environment is down: ``first``, doubling per wait, never above ``ceiling``."""
+    return float(min(ceiling, first * 2 ** min(waits, 30)))

@@ -7,13 +7,14 @@ import json
 import logging
 import queue
 import threading
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from bidproc import __version__
@@ -33,10 +34,20 @@ log = logging.getLogger(__name__)
 UPLOAD_BUFFER = 1 << 20  # hand the encryptor 1 MiB at a time: fewer thread hops, memory stays flat
 
 
+def _printable(value: str) -> str:
+    # Names end up in receipts, journals and reports: no control characters (PostgreSQL refuses NUL outright)
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable)]
+
+
 class TenderIn(BaseModel):
-    reference: str = Field(min_length=1, max_length=200)
-    title: str = Field(min_length=1, max_length=1000)
-    buyer: str = Field(min_length=1, max_length=500)
+    reference: Text = Field(min_length=1, max_length=200)
+    title: Text = Field(min_length=1, max_length=1000)
+    buyer: Text = Field(min_length=1, max_length=500)
     deadline: datetime
     intake: dict[str, Any] | None = Field(
         default=None, description='IntakeLimits fields this tender changes, e.g. {"allowed_kinds": ["pdf"]}'
@@ -52,7 +63,7 @@ class TenderIn(BaseModel):
 
 
 class BidIn(BaseModel):
-    bidder: str = Field(min_length=1, max_length=500)
+    bidder: Text = Field(min_length=1, max_length=500)
 
 
 async def _stream_into(request: Request, up: Upload, idle_seconds: float) -> None:

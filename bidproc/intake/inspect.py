@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import IO, BinaryIO, cast
 
 from bidproc.domain import Verdict
-from bidproc.errors import BidprocError, Code, Warning_
+from bidproc.errors import RETRY_CODES, BidprocError, Code, Warning_
 from bidproc.intake import detect
 from bidproc.intake.limits import IntakeLimits
 from bidproc.intake.normalise import OLE_MACRO_MARKERS, normalise_pdf, ooxml_or_odf_has_macros
@@ -34,17 +34,6 @@ __all__ = ["FileVerdict", "IntakeLimits", "MalwareTrace", "Rendition", "inspect"
 
 log = logging.getLogger(__name__)
 
-# Not verdicts: the environment failed, the pipeline retries the stage with backoff.
-RETRY_CODES = frozenset(
-    {
-        Code.SCAN_UNAVAILABLE,
-        Code.SCAN_FAILED,  # clamd answered ERROR: try again later, never a verdict without a scan
-        Code.PARSE_UNAVAILABLE,
-        Code.STORAGE_UNAVAILABLE,
-        Code.STORAGE_NOT_FOUND,
-        Code.STORAGE_INTEGRITY,
-    }
-)
 # Files refused for their size or shape are not handed to clamd's own unpacker either.
 RESOURCE_CODES = frozenset(
     {Code.ARCHIVE_BOMB, Code.ARCHIVE_TOO_MANY_ENTRIES, Code.ARCHIVE_TOO_DEEP, Code.SIZE_TOO_LARGE}

@@ -17,8 +17,7 @@ from sqlalchemy import select
 
 from bidproc.desk import bid_prefix
 from bidproc.domain import BidStatus, Stage, Verdict
-from bidproc.errors import BidprocError, Code
-from bidproc.intake.inspect import RETRY_CODES
+from bidproc.errors import RETRY_CODES, RETRY_POLICY, BidprocError, Code, Retry
 from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, StageRunRow, TenderRow
@@ -43,6 +42,14 @@ class Outcome:
     note: str = ""
 
 
+class BidWaits(BidprocError):
+    """A stage could not run for now (``errors.RETRY_POLICY``); ``waits``: how many times in a row."""
+
+    def __init__(self, cause: BidprocError, waits: int) -> None:
+        super().__init__(cause.code, cause.message)
+        self.waits = waits
+
+
 class BidProcessor:
     def __init__(self, rt: Runtime, worker_id: str) -> None:
         self.rt = rt
@@ -59,16 +66,26 @@ class BidProcessor:
                 outcome = self._process(bid_id)
             except BidprocError as exc:
                 if exc.code in RETRY_CODES:
-                    self._waiting(bid_id, exc)
+                    raise BidWaits(exc, self._waiting(bid_id, exc)) from exc
                 raise
             return outcome
 
-    def _waiting(self, bid_id: str, exc: BidprocError) -> None:
-        """Say on the bid why it waits (e.g. clamd down), so the platform sees it in the status."""
+    def _waiting(self, bid_id: str, exc: BidprocError) -> int:
+        """Say on the bid why it waits (e.g. clamd down), so the platform sees it in the status; returns
+        how many times it has waited in a row (for the backoff).
+
+        An outage of the environment (``Retry.WAIT``) gives the delivery back: it is not the bid's doing,
+        so however long clamd or the storage is down, the bid never runs out of attempts for it.
+        """
         with self.rt.db.session() as s:
             bid = s.get(BidRow, bid_id)
-            if bid is not None and not BidStatus(bid.status).final:
-                bid.outcome = {**(bid.outcome or {}), "waiting": exc.code.value, "message": exc.message}
+            if bid is None or BidStatus(bid.status).final:
+                return 0
+            waits = int((bid.outcome or {}).get("waits", 0)) + 1
+            bid.outcome = {**(bid.outcome or {}), "waiting": exc.code.value, "message": exc.message, "waits": waits}
+            if RETRY_POLICY[exc.code] is Retry.WAIT:
+                bid.attempts = max(0, bid.attempts - 1)
+            return waits
 
     def _process(self, bid_id: str) -> Outcome:
         rt = self.rt

@@ -20,19 +20,17 @@ from dramatiq.middleware import Middleware, Retries
 from sqlalchemy import select
 
 from bidproc.domain import BidStatus
-from bidproc.errors import BidprocError, Code
-from bidproc.intake.inspect import RETRY_CODES
+from bidproc.errors import RETRY_POLICY, BidprocError, Code, Retry, wait_delay_seconds
 from bidproc.journal.anchor import anchor_if_due
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow
 from bidproc.pipeline import lease
-from bidproc.pipeline.process import BidProcessor
+from bidproc.pipeline.process import BidProcessor, BidWaits
 from bidproc.runtime import Runtime
 
 log = logging.getLogger(__name__)
 ACTOR = "process_bid"
 QUEUE = "bids"
-RETRY_DELAY_MS = {Code.SCAN_UNAVAILABLE: 5_000, Code.STORAGE_UNAVAILABLE: 5_000, Code.TIMESTAMP_UNAVAILABLE: 5_000}
 
 
 def make_broker(rt: Runtime) -> dramatiq.Broker:
@@ -98,11 +96,19 @@ class Pipeline:
         def process_bid(bid_id: str) -> None:
             try:
                 outcome = self.processor.process(bid_id)
-            except BidprocError as exc:
-                if exc.code in RETRY_CODES or exc.code in RETRY_DELAY_MS:
-                    log.warning("bid %s waits: %s", bid_id, exc)
-                    raise dramatiq.Retry(str(exc), delay=RETRY_DELAY_MS.get(exc.code, 5_000)) from exc
-                raise
+            except BidWaits as exc:
+                q = rt.settings.queue
+                delay_ms = int(1000 * wait_delay_seconds(exc.waits - 1, q.wait_first_delay_seconds,
+                                                          q.wait_max_delay_seconds))
+                log.warning("bid %s waits %d ms: %s", bid_id, delay_ms, exc)
+                if RETRY_POLICY[exc.code] is Retry.WAIT:
+                    # A new message, not a dramatiq retry: an outage must not use up the bid's retries.
+                    try:
+                        self.actor.send_with_options(args=(bid_id,), delay=delay_ms)
+                        return
+                    except Exception:  # the broker itself is down: let dramatiq (or the reconciler) retry
+                        log.warning("could not re-enqueue waiting bid %s", bid_id, exc_info=True)
+                raise dramatiq.Retry(str(exc), delay=delay_ms) from exc
             log.info("bid %s: %s %s", bid_id, outcome.status, ",".join(outcome.ran))
 
         decorate = dramatiq.actor(

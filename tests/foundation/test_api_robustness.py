@@ -63,6 +63,8 @@ def _is_error(r: httpx.Response, status: int, code: str) -> None:
     b'{"reference": "\xff\xfe"}',  # not UTF-8
     "[" * 10_000 + "]" * 10_000,  # nesting deeper than the parser's recursion
     "{",
+    json.dumps({**TENDER, "reference": "\u0000"}),  # PostgreSQL refuses NUL in text: found by schemathesis
+    json.dumps({**TENDER, "title": "a\u0007b"}),
 ])
 def test_hostile_json_is_a_400_request_invalid(api: Stack, body: str | bytes) -> None:
     _is_error(_raw(api.client(), body), 400, "request.invalid")
@@ -90,6 +92,10 @@ def test_json_bodies_are_bounded(api: Stack) -> None:
 
 def test_routing_errors_have_our_shape(api: Stack) -> None:
     http = api.client()
+    _is_error(http.get("/v1/bids/%00"), 404, "bid.not_found")
+    _is_error(http.get("/v1/tenders/not-a-uuid"), 404, "tender.not_found")
+    _is_error(http.post("/v1/tenders/%00/bids", json={"bidder": "x"}), 404, "tender.not_found")
+    _is_error(http.put("/v1/bids/%00x/files/a.pdf", content=b"x"), 404, "bid.not_found")
     _is_error(http.delete("/v1/tenders"), 405, "request.method_not_allowed")
     _is_error(http.get("/v1/nope/x"), 404, "request.not_found")
     _is_error(http.get("/v1/bids/x/y/z"), 404, "request.not_found")

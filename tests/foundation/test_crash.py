@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -97,6 +98,41 @@ def test_clamd_down_bids_wait_then_pass(tmp_path: Path, s3_endpoint: str, redis_
         status = stack.wait_status(http, bid["id"], timeout=90)
         assert status["status"] == "processed" and status["files"][0]["verdict"] == "accepted"
         assert "waiting" not in status["outcome"]
+    finally:
+        stack.close()
+        subprocess.run([script, "stop", str(rundir)], check=False)
+
+
+def test_an_outage_longer_than_every_attempt_never_fails_the_bid(tmp_path: Path, s3_endpoint: str, redis_url: str,
+                                                                 postgres_url: str) -> None:
+    """Infrastructure failure is never a verdict against a bidder: waiting on clamd gives the delivery
+    back, so a bid outlives more outage retries than it has attempts, then passes when clamd returns."""
+    port, rundir = free_port(), tmp_path / "clamd"
+    script = str(ROOT / "scripts/clamd.sh")
+    stack = Stack(tmp_path / "stack", s3_endpoint, ClamdSettings(port=port), env={
+        "BIDPROC_QUEUE_MAX_ATTEMPTS": "2",
+        "BIDPROC_QUEUE_WAIT_FIRST_DELAY_SECONDS": "0.2",
+        "BIDPROC_QUEUE_WAIT_MAX_DELAY_SECONDS": "0.4",
+    })
+    try:
+        stack.wait_worker_ready(stack.start_worker())
+        http = stack.client()
+        tender = stack.new_tender(http)
+        bid = http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "ACME"}).json()
+        assert http.put(f"/v1/bids/{bid['id']}/files/offre.txt", content=b"offre").status_code == 201
+        assert http.post(f"/v1/bids/{bid['id']}/submit").status_code == 201
+        end = time.monotonic() + 60
+        status: dict[str, Any] = {}
+        while time.monotonic() < end:
+            status = http.get(f"/v1/bids/{bid['id']}").json()
+            if status["outcome"].get("waits", 0) >= 6:
+                break
+            time.sleep(0.2)
+        assert status["outcome"].get("waits", 0) >= 6, status  # three times its attempts, and waiting still
+        assert status["status"] == "processing" and status["outcome"]["waiting"] == "scan.unavailable"
+        subprocess.run([script, "start", str(port), str(rundir)], check=True, capture_output=True)
+        status = stack.wait_status(http, bid["id"], timeout=90)
+        assert status["status"] == "processed" and status["files"][0]["verdict"] == "accepted", status
     finally:
         stack.close()
         subprocess.run([script, "stop", str(rundir)], check=False)

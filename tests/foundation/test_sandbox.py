@@ -16,8 +16,7 @@ import pytest
 
 from bidproc.config import ClamdSettings, load_settings, replace
 from bidproc.encryption.stream import encrypt_bytes
-from bidproc.errors import BidprocError, Code
-from bidproc.intake.inspect import RETRY_CODES
+from bidproc.errors import RETRY_CODES, BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
 from bidproc.pipeline.sandbox import IntakeSandbox, SandboxLimits
 from bidproc.runtime import Runtime
