@@ -26,7 +26,7 @@ OID = 0x06
 INTEGER = 0x02
 CTX0_CONSTRUCTED = 0xA0
 CTX0_PRIMITIVE = 0x80
-MAX_NESTING = 8  # a constructed OCTET STRING nested deeper than this is refused (no real encoder does it)
+MAX_NESTING = 16  # indefinite-length values nested deeper than this are refused (no real encoder does it)
 
 
 def malformed(message: str) -> BidprocError:
@@ -97,19 +97,21 @@ class Reader:
             raise malformed(f"expected {what} (tag 0x{tag:02x}) at byte {at}, found 0x{h.tag:02x}")
         return h
 
-    def whole(self, h: Header, limit: int, what: str) -> bytes:
+    def whole(self, h: Header, limit: int, what: str, depth: int = 0) -> bytes:
         """The complete TLV whose header was just read, for asn1crypto; bounded by ``limit`` bytes.
 
         An indefinite-length value here (possible in BER, e.g. from ``openssl cms -stream``) is
         re-read element by element and returned with its definite-length re-encoding.
         """
         if h.length == INDEFINITE:
+            if depth > MAX_NESTING:
+                raise malformed(f"{what} nested too deeply")
             children = b""
             while True:
                 child = self.header()
                 if child.tag == 0 and child.length == 0:
                     break
-                children += self.whole(child, limit - len(children), what)
+                children += self.whole(child, limit - len(children), what, depth + 1)
                 if len(children) > limit:
                     raise malformed(f"{what} larger than {limit} bytes")
             return header(h.tag, len(children)) + children

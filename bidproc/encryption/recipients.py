@@ -202,6 +202,18 @@ def _matches(rid: core.Choice, cert: asn1_x509.Certificate) -> bool:
     return False
 
 
+def _check_version(info: cms.RecipientInfo) -> None:
+    """RFC 5652 6.2: the version follows the recipient identifier's form; anything else is not CMS."""
+    version = info.chosen["version"].native
+    wanted: str | None
+    if info.name == "ktri":
+        wanted = "v0" if info.chosen["rid"].name == "issuer_and_serial_number" else "v2"
+    else:
+        wanted = {"kari": "v3", "kekri": "v4", "pwri": "v0"}.get(info.name)
+    if wanted is not None and version != wanted:
+        raise malformed(f"{info.name} recipient info has version {version}, not {wanted}")
+
+
 def open_recipient_infos(infos: cms.RecipientInfos, key: PrivateKey, cert: x509.Certificate) -> bytes:
     """The content-encryption key, from the recipient info addressed to ``cert`` (opened with ``key``)."""
     ours = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -210,6 +222,7 @@ def open_recipient_infos(infos: cms.RecipientInfos, key: PrivateKey, cert: x509.
         raise _mismatch("the private key is not the certificate's")
     target = _asn1_cert(cert)
     for info in infos:
+        _check_version(info)
         if info.name == "ktri" and _matches(info.chosen["rid"], target):
             return _open_ktri(info.chosen, key)
         if info.name == "kari":

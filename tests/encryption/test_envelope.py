@@ -248,3 +248,36 @@ def test_unusable_recipient_certificates(keydir: Path) -> None:
     with pytest.raises(BidprocError) as info:
         seal_bytes(b"offer", [])
     assert info.value.code is Code.SEAL_RECIPIENT_UNSUPPORTED
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+def test_every_header_and_trailer_byte_is_covered(kind: str, main: Holder, ec_holder: Holder) -> None:
+    """Flip each byte outside the ciphertext (structure, recipient info, algorithm, tag, EOCs): always refused,
+    always as a BidprocError (never a parser crash, never plaintext reported good)."""
+    who = main if kind == "rsa" else ec_holder
+    out = io.BytesIO()
+    seal(io.BytesIO(DATA), out, [who.cert], chunk_size=CHUNK)
+    sealed = out.getvalue()
+    first, _ = _content_offsets(sealed)
+    tail = len(sealed) - 4 * (CHUNK + 4) - 200  # the last segments, the tag and the closing EOCs
+    positions = [*range(first - 4), *range(tail, len(sealed))]
+    codes = set()
+    for index in positions:
+        codes.add(_refused(_flip(sealed, index), who))
+    assert codes <= {Code.SEAL_MALFORMED, Code.SEAL_TAMPERED, Code.OPENING_KEY_MISMATCH}
+    assert len(codes) == 3  # each kind of damage is named for what it is
+
+
+def test_hostile_nesting_is_refused(main: Holder) -> None:
+    deep = bytes.fromhex("3080060b2a864886f70d0109100117a080308002010031") + b"\x80" + b"\x30\x80" * 5000
+    assert _refused(deep, main) is Code.SEAL_MALFORMED
+
+
+def test_digest_can_be_skipped(main: Holder) -> None:
+    data = os.urandom(2 * CHUNK + 1)
+    out = io.BytesIO()
+    info = seal(io.BytesIO(data), out, [main.cert], chunk_size=CHUNK, digest=False)
+    assert info.sha256 is None and info.size == len(data)
+    back = io.BytesIO()
+    opened = unseal(io.BytesIO(out.getvalue()), back, main.key, main.cert, digest=False)
+    assert back.getvalue() == data and opened.sha256 is None
