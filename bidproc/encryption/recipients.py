@@ -175,7 +175,10 @@ def _open_kari(kari: cms.KeyAgreeRecipientInfo, rek: cms.RecipientEncryptedKey, 
     wrap = cms.KeyEncryptionAlgorithm.load(key_info_der)["algorithm"].native
     if wrap not in _WRAP_KEY_BYTES:
         raise malformed(f"key wrap {wrap} is not supported (AES key wrap only)")
-    point = bytes(originator.chosen["public_key"])
+    bits = originator.chosen["public_key"]
+    if not bits.contents or bits.contents[0] != 0:  # an EC point is whole octets: no unused bits
+        raise malformed("the originator's key is not a whole-octet BIT STRING")
+    point = bits.contents[1:]
     try:
         ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(key.curve, point)
     except ValueError as exc:

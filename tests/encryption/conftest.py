@@ -31,7 +31,8 @@ def make_cert(key: PrivateKey, name: str, usage: x509.KeyUsage | None = None) ->
     now = datetime.now(UTC)
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
                .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
-               .not_valid_after(now + timedelta(days=30)))
+               .not_valid_after(now + timedelta(days=30))
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
     if usage is not None:
         builder = builder.add_extension(usage, critical=True)
     return builder.sign(key, hashes.SHA256())
