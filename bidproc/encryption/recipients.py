@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 
 from asn1crypto import algos, cms, core
+from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -168,6 +169,11 @@ def _ecdh_recipient(cert: asn1_x509.Certificate, key: ec.EllipticCurvePublicKey,
     }})
 
 
+def _curve_name(key: ec.EllipticCurvePrivateKey) -> str:
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return str(asn1_keys.PublicKeyInfo.load(der)["algorithm"]["parameters"].chosen.native)
+
+
 def _open_kari(kari: cms.KeyAgreeRecipientInfo, rek: cms.RecipientEncryptedKey, key: PrivateKey) -> bytes:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise _mismatch("the envelope's recipient is an EC key; the key given is not")
@@ -182,6 +188,11 @@ def _open_kari(kari: cms.KeyAgreeRecipientInfo, rek: cms.RecipientEncryptedKey, 
     wrap = cms.KeyEncryptionAlgorithm.load(key_info_der)["algorithm"].native
     if wrap not in _WRAP_KEY_BYTES:
         raise malformed(f"key wrap {wrap} is not supported (AES key wrap only)")
+    algorithm = originator.chosen["algorithm"]
+    curve = algorithm["parameters"].native
+    if algorithm["algorithm"].dotted != "1.2.840.10045.2.1" or curve not in (None, _curve_name(key)):
+        # RFC 5753: id-ecPublicKey, parameters absent (or the recipient's own named curve)
+        raise malformed("the originator's key is not an EC key on the recipient's curve")
     bits = originator.chosen["public_key"]
     if not bits.contents or bits.contents[0] != 0:  # an EC point is whole octets: no unused bits
         raise malformed("the originator's key is not a whole-octet BIT STRING")
