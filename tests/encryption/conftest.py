@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyhanko_certvalidator  # noqa: F401  (as in the service: it widens what asn1crypto parses, see test_envelope)
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
