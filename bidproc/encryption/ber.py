@@ -97,6 +97,12 @@ class Reader:
             raise malformed(f"expected {what} (tag 0x{tag:02x}) at byte {at}, found 0x{h.tag:02x}")
         return h
 
+    def value(self, h: Header, limit: int, what: str) -> bytes:
+        """The content octets of a small primitive value (an OID, an INTEGER), refused beyond ``limit``."""
+        if h.length == INDEFINITE or h.length > limit:
+            raise malformed(f"{what} longer than {limit} bytes")
+        return self.read_exact(h.length)
+
     def whole(self, h: Header, limit: int, what: str, depth: int = 0) -> bytes:
         """The complete TLV whose header was just read, for asn1crypto; bounded by ``limit`` bytes.
 

@@ -22,6 +22,7 @@ once the tag has been checked).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,8 +156,6 @@ def seal(src: BinaryIO, dst: BinaryIO, recipients: Sequence[x509.Certificate],
 
 
 def seal_bytes(data: bytes, recipients: Sequence[x509.Certificate]) -> bytes:
-    import io
-
     out = io.BytesIO()
     seal(io.BytesIO(data), out, recipients)
     return out.getvalue()
@@ -168,7 +167,7 @@ def _gcm_parameters(der: bytes, key_bytes: int) -> tuple[bytes, int]:
         oid = parsed["algorithm"].dotted
         nonce = parsed["parameters"]["aes_nonce"].native
         icv = parsed["parameters"]["aes_icvlen"].native
-    except (ValueError, TypeError, KeyError) as exc:
+    except Exception as exc:  # asn1crypto raises assorted types on hostile input: all mean "malformed"
         raise malformed("content encryption is not AES-GCM with GCMParameters") from exc
     if _GCM_KEY_BYTES.get(oid) is None:
         raise malformed(f"content encryption {oid} is not AES-GCM")
@@ -191,14 +190,14 @@ def unseal(src: BinaryIO, dst: BinaryIO, private_key: PrivateKey, cert: x509.Cer
     content_info = r.expect(ber.SEQUENCE, "ContentInfo")
     ci_start = r.offset
     oid = r.expect(ber.OID, "content type")
-    if oid.raw + r.read_exact(oid.length) != _OID_AUTH_ENVELOPED:
+    if oid.raw + r.value(oid, 64, "content type") != _OID_AUTH_ENVELOPED:
         raise malformed("not a CMS AuthEnvelopedData (RFC 5083)")
     explicit = r.expect(ber.CTX0_CONSTRUCTED, "[0] content")
     explicit_start = r.offset
     aed = r.expect(ber.SEQUENCE, "AuthEnvelopedData")
     aed_start = r.offset
     version = r.expect(ber.INTEGER, "version")
-    if r.read_exact(version.length) != b"\x00":
+    if r.value(version, 8, "version") != b"\x00":
         raise malformed("AuthEnvelopedData version is not 0")
     h = r.header()
     if h.tag == ber.CTX0_CONSTRUCTED:  # originatorInfo: certificates and CRLs we do not need
@@ -218,7 +217,7 @@ def unseal(src: BinaryIO, dst: BinaryIO, private_key: PrivateKey, cert: x509.Cer
     eci = r.expect(ber.SEQUENCE, "EncryptedContentInfo")
     eci_start = r.offset
     content_type = r.expect(ber.OID, "content type")
-    if content_type.raw + r.read_exact(content_type.length) != _OID_DATA:
+    if content_type.raw + r.value(content_type, 64, "content type") != _OID_DATA:
         raise malformed("sealed content type is not id-data")
     nonce, icv = _gcm_parameters(r.whole(r.expect(ber.SEQUENCE, "algorithm"), _MAX_ALGORITHM, "algorithm"), len(cek))
     content = r.header()

@@ -68,3 +68,11 @@ def test_whole_reencodes_indefinite_values_and_bounds_them() -> None:
     r = ber.Reader(io.BytesIO(ber.tlv(0x31, b"\x00" * 50)))
     with pytest.raises(BidprocError):
         r.whole(r.header(), 10, "set")
+
+
+def test_small_values_are_bounded_before_reading() -> None:
+    huge = b"\x06\x84\x7f\xff\xff\xff"  # an OID claiming 2 GB, followed by nothing
+    r = ber.Reader(io.BytesIO(huge))
+    with pytest.raises(BidprocError) as info:
+        r.value(r.header(), 64, "content type")
+    assert info.value.code is Code.SEAL_MALFORMED and "longer than" in info.value.message
