@@ -175,8 +175,9 @@ def create_committee(tender_id: str, threshold: int, members: Sequence[str], *,
 def _check_share(key: CommitteeKey, position: int, text: str) -> shamir_mnemonic.Share:
     try:
         share = shamir_mnemonic.Share.from_mnemonic(_normalise(text))
-    except shamir_mnemonic.MnemonicError as exc:
-        raise _quorum(f"share {position} is not a valid share (mistyped or not SLIP-39)") from exc
+    except shamir_mnemonic.MnemonicError:
+        # ``from None``: the library's message quotes the share's words, which must not reach a log
+        raise _quorum(f"share {position} is not a valid share (mistyped or not SLIP-39)") from None
     if share.identifier != key.identifier:
         raise _quorum(f"share {position} belongs to another tender")
     if (share.group_threshold, share.group_count, share.member_threshold) != (1, 1, key.threshold) \
@@ -204,8 +205,8 @@ def combine(key: CommitteeKey, shares: Sequence[str]) -> PrivateKey:
     try:
         # exactly k shares: SLIP-39 refuses more than the threshold
         secret = shamir_mnemonic.combine_mnemonics([s.mnemonic() for s in checked[: key.threshold]])
-    except shamir_mnemonic.MnemonicError as exc:
-        raise _quorum("the shares do not combine") from exc
+    except shamir_mnemonic.MnemonicError:
+        raise _quorum("the shares do not combine") from None
     nonce, sealed = key.sealed_private_key[:12], key.sealed_private_key[12:]
     try:
         binding = _binding(key.tender_id, key.certificate_der)

@@ -112,6 +112,10 @@ def test_forged_shares_are_refused(tender: CommitteeSetup) -> None:
     words = b.split()
     words[5] = "academic" if words[5] != "academic" else "acid"  # a mistyped word: checksum fails
     assert "not a valid share" in _quorum(tender.key, [a, " ".join(words)])
+    words[9] = "acadmic"  # not a word at all: the refusal must not quote it (nor carry a cause that does)
+    with pytest.raises(BidprocError) as info:
+        combine(tender.key, [a, " ".join(words)])
+    assert "acadmic" not in str(info.value) and info.value.__cause__ is None and info.value.__suppress_context__
     assert "not a valid share" in _quorum(tender.key, [a, "not a share at all"])
 
 
