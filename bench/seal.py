@@ -120,11 +120,17 @@ def main() -> int:
     parser.add_argument("--dir", default=None, help="working directory (default: a temporary one)")
     args = parser.parse_args()
     sizes = [int(s[:-1]) * UNITS[s[-1].upper()] if s[-1].upper() in UNITS else int(s) for s in args.sizes.split(",")]
-    work = Path(args.dir or tempfile.mkdtemp(prefix="bidproc-bench-seal-"))
+    if args.dir:
+        return bench(Path(args.dir), sizes, args.repeat)
+    with tempfile.TemporaryDirectory(prefix="bidproc-bench-seal-") as work:  # it holds a private key: removed
+        return bench(Path(work), sizes, args.repeat)
+
+
+def bench(work: Path, sizes: list[int], min_repeat: int) -> int:
     cert, key = work / "cert.pem", work / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:3072", "-nodes", "-keyout", str(key), "-out",
                     str(cert), "-subj", "/CN=bench buyer", "-days", "2"], check=True, capture_output=True)
-    print(f"MB/s, best of {args.repeat} (of up to 10 below 100 MB: short runs are noisy on a shared machine)")
+    print(f"MB/s, best of {min_repeat} (of up to 10 below 100 MB: short runs are noisy on a shared machine)")
     print("seal: bidproc with and without the plaintext SHA-256, openssl cms -encrypt;"
           " ceilings: AES-256-GCM in memory, and file to file")
     print(f"{'size':>6} | {'seal':>6} {'-sha':>6} {'openssl':>7} {'x ossl':>6} {'GCM mem':>8} {'x mem':>5}"
@@ -137,7 +143,7 @@ def main() -> int:
                 fh.write(block)
         digest = sha256_file(plain)
         mb = size / MB
-        repeat = max(args.repeat, min(10, (100 * MB) // max(size, 1)))
+        repeat = max(min_repeat, min(10, (100 * MB) // max(size, 1)))
         rep = str(repeat)
         mem_s = best_of(repeat, lambda: gcm_in_memory(size))  # noqa: B023 (called at once)
         file_s = best_of(repeat, lambda: gcm_file_to_file(plain, theirs))  # noqa: B023
