@@ -201,7 +201,7 @@ def _open_kari(kari: cms.KeyAgreeRecipientInfo, rek: cms.RecipientEncryptedKey, 
         ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(key.curve, point)
     except ValueError as exc:
         raise malformed("the originator's key is not a point of the recipient's curve") from exc
-    ukm = kari["ukm"].native if kari["ukm"].native is not None else None
+    ukm = kari["ukm"].native  # None when absent
     kek = _kek(key, ephemeral, scheme, key_info_der, ukm, _WRAP_KEY_BYTES[wrap])
     try:
         return aes_key_unwrap(kek, rek["encrypted_key"].native)

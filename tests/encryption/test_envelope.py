@@ -288,3 +288,12 @@ def test_digest_can_be_skipped(main: Holder) -> None:
     back = io.BytesIO()
     opened = unseal(io.BytesIO(out.getvalue()), back, main.key, main.cert, digest=False)
     assert back.getvalue() == data and opened.sha256 is None
+
+
+def test_oaep_parameters_are_encoded_per_rfc_4055(main: Holder) -> None:
+    """RSAES-OAEP with SHA-256 and MGF1-SHA-256, hash identifiers with NULL parameters (RFC 4055 2.1)."""
+    sha256 = "300d06096086480165030402010500"
+    expected = ("303c06092a864886f70d010107302f"  # rsaesOaep, RSAES-OAEP-params
+                f"a00f{sha256}"  # [0] hashFunc
+                f"a11c301a06092a864886f70d010108{sha256}")  # [1] maskGenFunc mgf1(sha256); [2] pSource default
+    assert bytes.fromhex(expected) in seal_bytes(b"offer", [main.cert])
