@@ -83,6 +83,12 @@ class Code(StrEnum):
     ARCHIVE_UNSUPPORTED = "archive.unsupported"  # a compression method we cannot inflate safely
     TYPE_POLYGLOT = "type.polyglot"  # one file that is two formats at once (e.g. PDF and ZIP)
     PARSE_UNAVAILABLE = "parse.unavailable"  # the parser sandbox cannot start: retry, like scan.unavailable
+    # sealing until the opening (issue 10)
+    SEAL_TAMPERED = "seal.tampered"  # a CMS envelope's content or tag fails authentication
+    SEAL_MALFORMED = "seal.malformed"  # not a CMS AuthEnvelopedData bidproc can read (or truncated)
+    SEAL_RECIPIENT_UNSUPPORTED = "seal.recipient_unsupported"  # a certificate that cannot be sealed to
+    OPENING_KEY_MISMATCH = "opening.key_mismatch"  # the key/certificate given is not a recipient of the envelope
+    OPENING_QUORUM = "opening.quorum"  # fewer than k valid distinct shares of this tender
 
 
 class Warning_(StrEnum):
@@ -165,6 +171,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.TENDER_DUPLICATE: 409,
     Code.FILE_DUPLICATE: 409,
     Code.OPENING_TOO_EARLY: 409,
+    Code.OPENING_QUORUM: 403,
     Code.SIZE_TOO_LARGE: 413,
     Code.STORAGE_UNAVAILABLE: 503,
     Code.TIMESTAMP_UNAVAILABLE: 503,
