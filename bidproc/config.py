@@ -30,6 +30,7 @@ class ServiceSettings:
     # How often the journal's head hash is timestamped (0: never), so that even someone able to
     # rewrite the database cannot recompute the chain unnoticed.
     journal_anchor_seconds: int = 3600
+    log_format: str = "text"  # text (a terminal) | json (one object per line, for a log pipeline)
 
 
 @dataclass(frozen=True)

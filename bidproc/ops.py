@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import subprocess
 from pathlib import Path
 
 from bidproc.config import Settings, load_settings, replace
 from bidproc.errors import BidprocError
+from bidproc.logs import configure as configure_logging
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: bool) -> None:
@@ -19,14 +19,16 @@ def serve(settings: Settings, *, host: str, port: int, workers: bool) -> None:
     from bidproc.pipeline.queue import Pipeline
     from bidproc.runtime import Runtime
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.service.log_format)
     rt = Runtime(settings)
     rt.db  # noqa: B018  (migrate before accepting requests)
     pipeline = Pipeline(rt)
     if workers:
         pipeline.start()
     try:
-        uvicorn.run(create_app(rt, pipeline), host=host, port=port, log_level="info")
+        # bidproc's own handler and access lines (bidproc.access, tagged with request and bid ids)
+        uvicorn.run(create_app(rt, pipeline), host=host, port=port, log_level="info", log_config=None,
+                    access_log=False)
     finally:
         if workers:
             pipeline.stop()

@@ -25,6 +25,7 @@ from bidproc.api.metrics import Metrics, RequestMetrics
 from bidproc.desk import Desk, Upload
 from bidproc.domain import utc
 from bidproc.errors import BidprocError, Code
+from bidproc.logs import CorrelationMiddleware
 from bidproc.metadata.models import TenderRow
 from bidproc.pipeline.queue import Pipeline
 from bidproc.runtime import Runtime
@@ -182,6 +183,7 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=api.max_json_bytes)
     metrics = Metrics(rt)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(CorrelationMiddleware)  # outermost: every line of the request is tagged
     install(app)
     desk = Desk(rt)
     uploads = UploadSlots(api.max_concurrent_uploads, api.max_concurrent_uploads_per_tenant)

@@ -16,13 +16,14 @@ def main(argv: list[str]) -> int:
     from bidproc.ops import settings_from, settings_options
 
     args = settings_options(parser).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bidproc.config import replace
+    from bidproc.logs import configure as configure_logging
     from bidproc.pipeline.queue import Pipeline
     from bidproc.runtime import Runtime
 
     try:
         settings = settings_from(args)
+        configure_logging(settings.service.log_format)
         if args.threads:
             settings = replace(settings, queue={"worker_threads": args.threads})
         if settings.queue.backend == "embedded":

@@ -23,6 +23,7 @@ from bidproc.domain import BidStatus
 from bidproc.errors import RETRY_POLICY, BidprocError, Code, Retry, wait_delay_seconds
 from bidproc.journal.anchor import anchor_if_due
 from bidproc.journal.chain import append
+from bidproc.logs import bound
 from bidproc.metadata.models import BidRow
 from bidproc.pipeline import lease
 from bidproc.pipeline.process import BidProcessor, BidWaits
@@ -94,6 +95,10 @@ class Pipeline:
         self._reconciler: Reconciler | None = None
 
         def process_bid(bid_id: str) -> None:
+            with bound(bid=bid_id):  # every line logged while this bid is processed carries its id
+                run_bid(bid_id)
+
+        def run_bid(bid_id: str) -> None:
             try:
                 outcome = self.processor.process(bid_id)
             except BidWaits as exc:
