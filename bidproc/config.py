@@ -114,6 +114,8 @@ class ApiSettings:
     max_files_per_bid: int = 1000
     max_concurrent_uploads: int = 64  # beyond: 503 service.busy (each upload holds a writer thread)
     max_concurrent_uploads_per_tenant: int = 16  # beyond: 429 quota.uploads, so one platform cannot take all
+    tenant_uploads_per_minute: int = 600  # per platform (0: no limit); beyond: 429 quota.rate
+    tenant_max_stored_bytes: int = 0  # per platform, every file of its tenders (0: no quota); 429 quota.storage
     upload_idle_seconds: float = 60.0  # an upload that sends nothing for this long is dropped (request.timeout)
     max_json_bytes: int = 256 << 10  # JSON request bodies (tenders, bids); file uploads are streamed, not bound here
     auth_max_failures: int = 10  # failed authentications per client address and window, then 429 auth.throttled

@@ -61,6 +61,8 @@ class Code(StrEnum):
     AUTH_MISSING = "auth.missing"
     AUTH_THROTTLED = "auth.throttled"  # too many failed authentications from one client: wait, then retry
     QUOTA_UPLOADS = "quota.uploads"  # this platform already has its share of concurrent uploads
+    QUOTA_RATE = "quota.rate"  # this platform sends more uploads a minute than its quota
+    QUOTA_STORAGE = "quota.storage"  # this platform's files would exceed its storage quota
     # requests and environment
     REQUEST_INVALID = "request.invalid"
     REQUEST_NOT_FOUND = "request.not_found"  # no such route
@@ -178,6 +180,8 @@ HTTP_STATUS: dict[Code, int] = {
     Code.SCAN_UNAVAILABLE: 503,
     Code.AUTH_THROTTLED: 429,
     Code.QUOTA_UPLOADS: 429,
+    Code.QUOTA_RATE: 429,
+    Code.QUOTA_STORAGE: 429,
     Code.REQUEST_NOT_FOUND: 404,
     Code.REQUEST_METHOD_NOT_ALLOWED: 405,
     Code.REQUEST_TOO_LARGE: 413,

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from bidproc import __version__
-from bidproc.api.guards import BodyLimit, FailureThrottle, UploadSlots, next_chunk
+from bidproc.api.guards import BodyLimit, FailureThrottle, UploadRate, UploadSlots, next_chunk
 from bidproc.api.handlers import COMMON_ERRORS, install
 from bidproc.api.health import readiness
 from bidproc.api.metrics import Metrics, RequestMetrics
@@ -28,6 +28,7 @@ from bidproc.errors import BidprocError, Code
 from bidproc.logs import CorrelationMiddleware
 from bidproc.metadata.models import TenderRow
 from bidproc.pipeline.queue import Pipeline
+from bidproc.quotas import stored_bytes
 from bidproc.runtime import Runtime
 from bidproc.tenants import authenticate, journal_throttled
 
@@ -67,7 +68,7 @@ class BidIn(BaseModel):
     bidder: Text = Field(min_length=1, max_length=500)
 
 
-async def _stream_into(request: Request, up: Upload, idle_seconds: float) -> None:
+async def _stream_into(request: Request, up: Upload, idle_seconds: float, budget: int | None = None) -> None:
     """Receive on the event loop while a thread encrypts and writes: the two overlap on two cores.
 
     The queue is bounded, so a slow disk slows the client down instead of filling memory.
@@ -102,7 +103,11 @@ async def _stream_into(request: Request, up: Upload, idle_seconds: float) -> Non
     buffer = bytearray()
     try:
         stream = request.stream()
+        received = 0
         while (chunk := await next_chunk(stream, idle_seconds)) is not None:
+            received += len(chunk)
+            if budget is not None and received > budget:
+                raise BidprocError(Code.QUOTA_STORAGE, "this platform's storage quota is used up")
             buffer += chunk
             if len(buffer) >= UPLOAD_BUFFER:
                 if failure:
@@ -187,6 +192,7 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     install(app)
     desk = Desk(rt)
     uploads = UploadSlots(api.max_concurrent_uploads, api.max_concurrent_uploads_per_tenant)
+    rate = UploadRate(api.tenant_uploads_per_minute)
 
     @app.get("/healthz", tags=["operations"])
     def health() -> dict[str, str]:
@@ -234,9 +240,15 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     async def upload(bid_id: str, name: str, request: Request, who: Tenant) -> dict[str, Any]:
         """Streams the body in; it is encrypted as it arrives and never held whole in memory."""
         async with uploads.hold(who):
+            rate.take(who)
+            budget = None
+            if api.tenant_max_stored_bytes:  # checked against the usage when the upload starts
+                budget = api.tenant_max_stored_bytes - await run_in_threadpool(stored_bytes, rt.db, who)
+                if budget <= 0:
+                    raise BidprocError(Code.QUOTA_STORAGE, "this platform's storage quota is used up")
             up = await run_in_threadpool(desk.begin_upload, who, bid_id, name)
             try:
-                await _stream_into(request, up, api.upload_idle_seconds)
+                await _stream_into(request, up, api.upload_idle_seconds, budget)
             except BaseException as exc:
                 await run_in_threadpool(up.abort, exc)
                 raise

@@ -119,6 +119,32 @@ class UploadSlots:
                 del self._busy[tenant]
 
 
+class UploadRate:
+    """Uploads per platform and minute (a token bucket): a platform in a loop cannot starve the others.
+
+    ``per_minute`` 0 switches it off. Past it: ``429 quota.rate``, with the wait in the message.
+    """
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if per_minute < 0:
+            raise ValueError(f"per_minute must be 0 (off) or positive, got {per_minute}")
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, when)
+
+    def take(self, tenant: str) -> None:
+        if not self.per_minute:
+            return
+        now = self._clock()
+        tokens, then = self._buckets.get(tenant, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - then) * self.per_minute / 60.0)
+        if tokens < 1.0:
+            self._buckets[tenant] = (tokens, now)
+            wait = (1.0 - tokens) * 60.0 / self.per_minute
+            raise BidprocError(Code.QUOTA_RATE, f"more than {self.per_minute} uploads a minute: retry in {wait:.1f} s")
+        self._buckets[tenant] = (tokens - 1.0, now)
+
+
 class FailureThrottle:
     """Failed authentications per client address, in a sliding window.
 

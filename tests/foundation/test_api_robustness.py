@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bidproc.api.guards import FailureThrottle
+from bidproc.api.guards import FailureThrottle, UploadRate
 from bidproc.config import ClamdSettings
 from bidproc.errors import BidprocError, Code
 from bidproc.metadata.models import JournalRow
@@ -229,3 +229,43 @@ def test_polling_a_bid_journals_one_read_per_platform_bid_and_hour(api: Stack) -
     finally:
         api.clock.offset = timedelta()
     assert len(reads()) == 2 and len({actor for actor, _ in reads()}) == 1
+
+
+def test_rate_and_storage_quotas_per_platform(tmp_path: Path, s3_endpoint: str, clamd_settings: ClamdSettings,
+                                              postgres_url: str, redis_url: str) -> None:
+    stack = Stack(tmp_path, s3_endpoint, clamd_settings, env={
+        "BIDPROC_API_TENANT_UPLOADS_PER_MINUTE": "4",
+        "BIDPROC_API_TENANT_MAX_STORED_BYTES": "1000",
+    })
+    try:
+        full, other = stack.client("full"), stack.client("other")
+        tender = stack.new_tender(full)
+        bid = full.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "ACME"}).json()
+        assert full.put(f"/v1/bids/{bid['id']}/files/a.bin", content=b"a" * 600).status_code == 201
+        assert full.put(f"/v1/bids/{bid['id']}/files/b.bin", content=b"b" * 300).status_code == 201
+        _is_error(full.put(f"/v1/bids/{bid['id']}/files/c.bin", content=b"c" * 200), 429, "quota.storage")
+        assert [f["name"] for f in full.get(f"/v1/bids/{bid['id']}").json()["files"]] == ["a.bin", "b.bin"]
+        assert full.put(f"/v1/bids/{bid['id']}/files/d.bin", content=b"d" * 100).status_code == 201  # exactly full
+        _is_error(full.put(f"/v1/bids/{bid['id']}/files/e.bin", content=b"e"), 429, "quota.rate")  # 5th this minute
+        # another platform has quotas of its own
+        mine = stack.new_tender(other)
+        mine_bid = other.post(f"/v1/tenders/{mine['id']}/bids", json={"bidder": "B"}).json()
+        assert other.put(f"/v1/bids/{mine_bid['id']}/files/x.bin", content=b"x" * 900).status_code == 201
+    finally:
+        stack.close()
+
+
+def test_upload_rate_refills_over_time() -> None:
+    now = [0.0]
+    rate = UploadRate(2, clock=lambda: now[0])
+    rate.take("a")
+    rate.take("a")
+    with pytest.raises(BidprocError) as err:
+        rate.take("a")
+    assert err.value.code is Code.QUOTA_RATE
+    rate.take("b")
+    now[0] = 30.0  # one token back after half a minute
+    rate.take("a")
+    with pytest.raises(BidprocError):
+        rate.take("a")
+    UploadRate(0).take("a")  # off
