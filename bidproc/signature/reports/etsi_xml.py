@@ -54,6 +54,7 @@ TIMESTAMP_ELEMENT = {
     "document": ("DocTimeStamp", False),
 }
 _SHA256 = re.compile(r"sha256=([0-9a-f]{64})")
+SIGNATURE_MACHINERY = ("signed-properties:", "key-info:")
 
 
 def _xml_time(t: datetime) -> str:
@@ -116,6 +117,8 @@ def _signed_digests(sig: SignatureReport, subject: Subject) -> list[str]:
     """SHA-256 digests of what the signature signs, where bidproc knows them exactly."""
     digests: list[str] = []
     for entry in sig.signed_data:
+        if entry.startswith(SIGNATURE_MACHINERY):
+            continue  # XAdES signs its own properties and key info too: not the signer's document
         found = _SHA256.search(entry)
         if found:  # XAdES references: the digest of the referenced data as verified
             digests.append(found.group(1))

@@ -1,0 +1,153 @@
+"""The HTML report for a lawyer: verdict first in plain words, signer, qualification, FR and EN, escaped."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from lxml import html as lxml_html
+
+from bidproc.signature.report import Qualification
+from bidproc.signature.reports import Subject
+from bidproc.signature.reports.html import render_html
+
+
+def page(subject: Subject, lang: str) -> lxml_html.HtmlElement:
+    return lxml_html.fromstring(render_html(subject, lang))  # type: ignore[arg-type]
+
+
+def text_of(el: lxml_html.HtmlElement) -> str:
+    return " ".join(el.text_content().split())
+
+
+VERDICTS = {
+    # sample: (fr, en) words the verdict banner must say
+    "pades-B-LT": ("Signature valide", "Valid signature"),
+    "cades-detached": ("Signature valide", "Valid signature"),
+    "xades-B-T": ("Signature valide", "Valid signature"),
+    "pades-modified": (
+        "La signature n'est PAS valide : le document a été modifié après la signature",
+        "The signature is NOT valid: the document was changed after it was signed",
+    ),
+    "pades-hash-failure": (
+        "La signature n'est PAS valide : le document a été modifié après la signature (son empreinte ne",
+        "The signature is NOT valid: the document was altered after signing",
+    ),
+    "pades-revoked": (
+        "La signature n'est PAS valide : le certificat du signataire était révoqué au moment de la signature",
+        "The signature is NOT valid: the signer's certificate was revoked at signing time",
+    ),
+    "xades-revoked": ("révoqué au moment de la signature", "revoked at signing time"),
+    "pades-untrusted": (
+        "La validité de la signature n'a PAS pu être établie : le certificat du signataire ne se rattache à aucune",
+        "The signature's validity could NOT be established: the signer's certificate does not chain",
+    ),
+    "cades-wrong-data": ("La signature n'est PAS valide", "The signature is NOT valid"),
+    "unsigned": ("Aucune signature électronique", "No electronic signature was found"),
+}
+
+
+@pytest.mark.parametrize("sample", sorted(VERDICTS))
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_verdict_first_in_plain_words(subjects: dict[str, Subject], sample: str, lang: str) -> None:
+    doc = page(subjects[sample], lang)
+    assert doc.get("lang") == lang
+    banner = doc.get_element_by_id("verdict")
+    expected = VERDICTS[sample][0 if lang == "fr" else 1]
+    assert expected in text_of(banner).replace("\u00a0", " ")
+    # the banner is the first thing after the title
+    body = doc.find("body")
+    assert [c.tag for c in body][:2] == ["header", "section"] and body[1].get("id") == "verdict"
+    tone = "passed" if subjects[sample].report.bottom_line else ("failed", "indeterminate")
+    assert banner.get("class").split()[-1] in (tone if isinstance(tone, tuple) else (tone,))
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_signer_chain_times_and_qualification_visible(subjects: dict[str, Subject], lang: str) -> None:
+    subject = subjects["pades-B-LT"]
+    sig = subject.report.signatures[0]
+    assert sig.signer is not None and sig.signer.certificate_sha256 and sig.best_signature_time
+    words = text_of(page(subject, lang))
+    assert sig.signer.common_name == "Alice Martin" and "Alice Martin" in words
+    assert sig.signer.issuer is not None and sig.signer.issuer in words
+    assert sig.signer.certificate_sha256 in words
+    assert subject.document.sha256 in words
+    qual = text_of(page(subject, lang).get_element_by_id("qualification-1"))
+    assert qual.startswith("Non déterminé" if lang == "fr" else "Not determined")
+    assert ("listes de confiance" if lang == "fr" else "trusted lists") in words  # the basis: not consulted
+    assert ("Horodatage de la signature" if lang == "fr" else "Signature timestamp") in words
+    assert ("Existence prouvée au plus tard le" if lang == "fr" else "Proven to exist no later than") in words
+
+
+@pytest.mark.parametrize(
+    ("qualification", "fr", "en"),
+    [
+        (Qualification.QESIG, "Signature électronique qualifiée", "Qualified electronic signature"),
+        (Qualification.ADESIG_QC, "certificat qualifié", "with a qualified certificate"),
+        (Qualification.ADESIG, "certificat non qualifié", "certificate not qualified"),
+    ],
+)
+def test_qualification_in_words(subjects: dict[str, Subject], qualification: Qualification, fr: str, en: str) -> None:
+    subject = subjects["xades-B-T"]
+    sig = replace(subject.report.signatures[0], qualification=qualification)
+    subject = replace(subject, report=replace(subject.report, signatures=(sig,)))
+    for lang, expected in (("fr", fr), ("en", en)):
+        qual = text_of(page(subject, lang).get_element_by_id("qualification-1"))
+        assert expected in qual and f"({qualification.value})" in qual
+        assert ("listes de confiance" if lang == "fr" else "trusted lists") not in qual
+
+
+def test_modifications_and_french_rule_point_by_point(subjects: dict[str, Subject]) -> None:
+    fr_words = text_of(page(subjects["pades-modified"], "fr"))
+    en_words = text_of(page(subjects["pades-modified"], "en"))
+    assert "page ajoutée (NON autorisée)" in fr_words and "page added (NOT allowed)" in en_words
+    assert "contenu modifié (NON autorisée)" in fr_words
+    assert "NON conforme à l'arrêté" in fr_words and "Does NOT meet the order" in en_words
+    rows = {
+        text_of(tr[0]): text_of(tr[1])
+        for tr in page(subjects["pades-modified"], "fr").xpath("//table[@class='points']//tr")
+    }
+    assert rows == {
+        "Format de signature (XAdES, CAdES ou PAdES)": "satisfait",
+        "Certificat ni expiré ni révoqué à la date de signature": "satisfait",
+        "Intégrité du document signé": "NON satisfait",
+        "Identité du signataire": "satisfait",
+        "Catégorie du certificat (qualifié eIDAS ou équivalent accepté)": "non vérifié",
+    }
+    ok = text_of(page(subjects["pades-B-T"], "fr"))
+    assert "Conforme à l'arrêté" in ok and "Aucune modification après la signature." in ok
+
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "</style><script>alert(2)</script>",
+    "{{ 7*7 }}{% raw %}",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_hostile_names_are_escaped(subjects: dict[str, Subject], hostile: str, lang: str) -> None:
+    subject = subjects["pades-modified"]
+    sig = subject.report.signatures[0]
+    assert sig.signer is not None
+    sig = replace(
+        sig,
+        file=hostile,
+        signature_id=hostile,
+        signer=replace(sig.signer, common_name=hostile, subject=hostile, organisation=hostile),
+        modifications=tuple(replace(m, detail=hostile) for m in sig.modifications),
+        warnings=(hostile,),
+    )
+    report = replace(subject.report, subject=hostile + ".pdf", signatures=(sig,), problems=(hostile,))
+    subject = replace(subject, report=report, document=replace(subject.document, name=hostile + ".pdf"))
+    out = render_html(subject, lang)  # type: ignore[arg-type]
+    if any(c in hostile for c in '<>"&'):
+        assert hostile not in out  # never raw
+    doc = lxml_html.fromstring(out)
+    assert doc.xpath("//script") == [] and doc.xpath("//img") == []
+    assert len(doc.xpath("//style")) == 1
+    words = doc.text_content()
+    assert words.count(hostile) >= 5  # shown to the reader as text, literally (not evaluated)
+    assert "49" not in words.replace(subject.document.sha256, "")
