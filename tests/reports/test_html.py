@@ -150,4 +150,18 @@ def test_hostile_names_are_escaped(subjects: dict[str, Subject], hostile: str, l
     assert len(doc.xpath("//style")) == 1
     words = doc.text_content()
     assert words.count(hostile) >= 5  # shown to the reader as text, literally (not evaluated)
-    assert "49" not in words.replace(subject.document.sha256, "")
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("fr", "Signature valide, horodatage du document valide"), ("en", "Valid signature, valid document timestamp")],
+)
+def test_b_lta_document_timestamp_is_not_counted_as_a_signature(
+    subjects: dict[str, Subject], lang: str, words: str
+) -> None:
+    subject = subjects["pades-B-LTA"]
+    assert len(subject.report.signatures) == 2 and subject.report.bottom_line
+    doc = page(subject, lang)
+    assert words in text_of(doc.get_element_by_id("verdict"))
+    heading = text_of(doc.get_element_by_id("signature-2").find("h2"))
+    assert heading.startswith("Horodatage du document 2/2" if lang == "fr" else "Document timestamp 2/2")

@@ -143,6 +143,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "times": ("Date de signature et preuve d'existence", "Signing time and proof of existence"),
     "claimed_time": ("Date déclarée par le signataire", "Time claimed by the signer"),
     "claimed_note": ("(non prouvée : lue dans la signature)", "(not proven: read from the signature)"),
+    "best_time_short": ("signée au plus tard le", "signed no later than"),
     "best_time": ("Existence prouvée au plus tard le", "Proven to exist no later than"),
     "best_time_none": (
         "Aucune preuve d'existence antérieure à la vérification",
@@ -282,9 +283,22 @@ def overall(report: ValidationReport, lang: Lang) -> str:
     if not sigs:
         return text("no_signature", lang)
     if report.bottom_line:
-        if len(sigs) == 1:
-            return verdict(sigs[0], lang)
-        return _pick((f"Les {len(sigs)} signatures sont valides", f"All {len(sigs)} signatures are valid"), lang)
+        stamps = sum(1 for s in sigs if is_document_timestamp(s))
+        n = len(sigs) - stamps
+        if n <= 1:
+            head = verdict(sigs[0], lang) if n == 1 else ""
+        else:
+            head = _pick((f"Les {n} signatures sont valides", f"All {n} signatures are valid"), lang)
+        if stamps:
+            tail = _pick(
+                (
+                    "horodatage du document valide" if stamps == 1 else f"{stamps} horodatages du document valides",
+                    "valid document timestamp" if stamps == 1 else f"{stamps} valid document timestamps",
+                ),
+                lang,
+            )
+            head = f"{head}, {tail}" if head else tail[:1].upper() + tail[1:]
+        return head
     bad = [s for s in sigs if s.indication is not Indication.TOTAL_PASSED]
     if len(sigs) == 1 or not bad:
         return verdict(bad[0], lang) if bad else verdict(sigs[0], lang)
@@ -373,11 +387,13 @@ def chains_to_trusted_root(sig: SignatureReport, lang: Lang) -> str:
     return text("unknown", lang)
 
 
+def is_document_timestamp(sig: SignatureReport) -> bool:
+    """A PAdES document timestamp, which validation reports like a signature."""
+    return sig.level is None and any(t.kind == "document" for t in sig.timestamps)
+
+
 def signature_heading(sig: SignatureReport, lang: Lang) -> str:
-    """'Signature', or 'Document timestamp' for a PAdES document timestamp (reported like a signature)."""
-    if sig.level is None and any(t.kind == "document" for t in sig.timestamps):
-        return timestamp_kind("document", lang)
-    return text("signature", lang)
+    return timestamp_kind("document", lang) if is_document_timestamp(sig) else text("signature", lang)
 
 
 def point(name: str, lang: Lang) -> str:
