@@ -18,11 +18,6 @@ from asn1crypto import pem
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import SignatureReport, ValidationReport
-from bidproc.signature.reports.etsi_xml import render_xml
-from bidproc.signature.reports.html import render_html
-from bidproc.signature.reports.pdf import render_sealed_pdf
-from bidproc.signature.reports.subject import Subject
-from bidproc.signature.reports.wording import Lang
 from bidproc.signature.validate import validate_file
 
 CONTRACT = (
@@ -141,18 +136,26 @@ def render_text(report: ValidationReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _document(fmt: str, lang: Lang, subject: Subject) -> bytes:
+def _document(fmt: str, lang: str, report: ValidationReport, data: bytes, at: datetime, detached: Any) -> bytes:
+    """The xml, html or (sealed) pdf report; imported here, so plain JSON runs never load Jinja2 or Pango."""
+    from bidproc.signature.reports.etsi_xml import render_xml
+    from bidproc.signature.reports.html import render_html
+    from bidproc.signature.reports.subject import Subject
+
+    subject = Subject.of(report, data, at, detached)
+    language: Any = lang  # argparse's choices keep it to "fr" or "en"
     if fmt == "xml":
         return render_xml(subject)
     if fmt == "html":
-        return render_html(subject, lang).encode("utf-8")
+        return render_html(subject, language).encode("utf-8")
     from bidproc.config import load_settings
     from bidproc.errors import BidprocError
     from bidproc.runtime import Runtime
+    from bidproc.signature.reports.pdf import render_sealed_pdf
 
     try:  # the service's own seal and TSA, as configured (the embedded local PKI by default)
         runtime = Runtime(load_settings())
-        return render_sealed_pdf(subject, lang, runtime.local_pki, runtime.tsa, tsa_roots=runtime.tsa_roots)
+        return render_sealed_pdf(subject, language, runtime.local_pki, runtime.tsa, tsa_roots=runtime.tsa_roots)
     except (BidprocError, OSError) as exc:
         raise UsageError(f"cannot seal the PDF report: {exc}") from exc
 
@@ -176,7 +179,7 @@ def main(argv: list[str]) -> int:
     report = validate_file(args.file.name, data, policy, detached)
     if args.format in {"xml", "html", "pdf"}:
         try:
-            out = _document(args.format, args.lang, Subject.of(report, data, checked, detached))
+            out = _document(args.format, args.lang, report, data, checked, detached)
         except UsageError as exc:
             print(f"bidproc verify: {exc}", file=sys.stderr)
             return 2
