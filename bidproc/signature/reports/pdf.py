@@ -20,7 +20,8 @@ from bidproc.timestamps.tsa import TimestampAuthority
 
 def render_pdf(subject: Subject, lang: Lang = "fr") -> bytes:
     """The unsealed PDF (what :func:`render_sealed_pdf` seals)."""
-    from weasyprint import HTML  # heavy import (Pango via cffi): only when a PDF is asked for
+    # heavy import (Pango via cffi): only when a PDF is asked for; WeasyPrint ships no type hints
+    from weasyprint import HTML  # type: ignore[import-untyped]
 
     title = "Rapport de validation de signature" if lang == "fr" else "Signature validation report"
     html = HTML(string=render_html(subject, lang, for_pdf=True))
