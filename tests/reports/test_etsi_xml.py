@@ -68,6 +68,11 @@ def test_modification_after_signing_is_in_the_report(subjects: dict[str, Subject
     assert mods and any(m.get("allowed") == "false" for m in mods)
     assert doc.findtext(".//bp:FrenchRule/bp:Point[@name='integrity']", namespaces=NS) is not None
     assert doc.find(".//bp:FrenchRule/bp:Point[@name='integrity']", NS).get("outcome") == "failed"
+    assert doc.find(".//bp:FrenchRule", NS).get("compliant") == "false"
+    # a passed signature whose certificate category was not checked is not "compliant" either
+    ok = valid_xml(subjects["pades-B-T"]).find(".//bp:FrenchRule", NS)
+    assert ok.get("compliant") == "false"
+    assert ok.find("bp:Point[@name='certificate_category']", NS).get("outcome") == "not_checked"
 
 
 def test_times_signer_and_timestamps(subjects: dict[str, Subject]) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 from lxml import html as lxml_html
 
-from bidproc.signature.report import Qualification
+from bidproc.signature.report import FrenchRuleCheck, Qualification, RuleOutcome, SignatureReport, TimestampInfo
 from bidproc.signature.reports import Subject
 from bidproc.signature.reports.html import render_html
 
@@ -115,7 +115,71 @@ def test_modifications_and_french_rule_point_by_point(subjects: dict[str, Subjec
         "Catégorie du certificat (qualifié eIDAS ou équivalent accepté)": "non vérifié",
     }
     ok = text_of(page(subjects["pades-B-T"], "fr"))
-    assert "Conforme à l'arrêté" in ok and "Aucune modification après la signature." in ok
+    assert "Aucune modification après la signature." in ok
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_french_rule_not_compliant_while_a_point_is_unchecked(subjects: dict[str, Subject], lang: str) -> None:
+    """No point failed, but the certificate category was not checked: that is not compliance."""
+    subject = subjects["pades-B-T"]
+    sig = subject.report.signatures[0]
+    assert sig.french_rule is not None and sig.french_rule.bottom_line  # the model's "nothing failed"
+    verdict = text_of(page(subject, lang).get_element_by_id("french-rule-1"))
+    if lang == "fr":
+        assert verdict.startswith("Conformité à l'arrêté NON établie")
+        assert "Catégorie du certificat" in verdict and "Conforme à l'arrêté" not in verdict
+    else:
+        assert verdict.startswith("Compliance with the order NOT established") and "Certificate category" in verdict
+    checked = replace(sig, french_rule=replace(sig.french_rule, certificate_category=RuleOutcome.PASSED))
+    subject = replace(subject, report=replace(subject.report, signatures=(checked,)))
+    verdict = text_of(page(subject, lang).get_element_by_id("french-rule-1"))
+    assert verdict == ("Conforme à l'arrêté" if lang == "fr" else "Meets the order")
+
+
+def _fields(obj: object) -> dict[str, object]:
+    """A dataclass's fields by name (the subclasses below add the trusted-lists fields, or keep theirs)."""
+    return {f: getattr(obj, f) for f in obj.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _Stamp(TimestampInfo):
+    qualified: bool | None = None  # as the trusted-lists work adds it
+
+
+@dataclass(frozen=True)
+class _Rule(FrenchRuleCheck):
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Sig(SignatureReport):
+    qualification_details: tuple[str, ...] = ()
+
+
+def test_qualification_basis_qtst_and_rule_details_when_the_trusted_lists_give_them(
+    subjects: dict[str, Subject],
+) -> None:
+    subject = subjects["pades-B-T"]
+    sig = subject.report.signatures[0]
+    assert sig.french_rule is not None
+    fields = _fields(sig)
+    fields.update(
+        qualification=Qualification.QESIG,
+        qualification_details=("<b>FR</b> trusted list: service granted at 2026-01-01", "QSCD: yes"),
+        timestamps=tuple(_Stamp(**(_fields(t) | {"qualified": True})) for t in sig.timestamps),
+        french_rule=_Rule(
+            **(_fields(sig.french_rule) | {"details": ("certificate_category: qualified (QESig)",)}),
+        ),
+    )
+    subject = replace(subject, report=replace(subject.report, signatures=(_Sig(**fields),)))
+    out = render_html(subject, "en")
+    assert "<b>FR</b>" not in out
+    doc = lxml_html.fromstring(out)
+    words = text_of(doc)
+    assert "<b>FR</b> trusted list: service granted at 2026-01-01" in words and "QSCD: yes" in words
+    assert "valid — qualified timestamp (QTST)" in words
+    assert "certificate_category: qualified (QESig)" in words
+    assert "Qualified electronic signature (eIDAS)" in text_of(doc.get_element_by_id("qualification-1"))
 
 
 HOSTILE = [

@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-from bidproc.signature.report import Indication, Level, Qualification, SignatureReport, TimestampInfo
+from bidproc.signature.report import Indication, Level, Qualification, RuleOutcome, SignatureReport, TimestampInfo
 from bidproc.signature.reports.subject import Subject
 
 VR = "http://uri.etsi.org/19102/v1.4.1#"
@@ -55,6 +55,7 @@ TIMESTAMP_ELEMENT = {
 }
 _SHA256 = re.compile(r"sha256=([0-9a-f]{64})")
 SIGNATURE_MACHINERY = ("signed-properties:", "key-info:")
+FRENCH_POINTS = ("format", "certificate_valid_at_signing_time", "integrity", "signer_identity", "certificate_category")
 
 
 def _xml_time(t: datetime) -> str:
@@ -164,15 +165,19 @@ def _other(parent: Any, sig: SignatureReport, problems: tuple[str, ...]) -> None
         _el(other, BP, "Level", sig.level.value)
     _el(other, BP, "Qualification", sig.qualification.value)
     for t in sig.timestamps:
-        _el(other, BP, "Timestamp", t.detail or "", kind=t.kind, time=_xml_time(t.time), valid=str(t.valid).lower())
+        stamp = _el(other, BP, "Timestamp", t.detail or "", kind=t.kind, time=_xml_time(t.time))
+        stamp.set("valid", str(t.valid).lower())
+        qualified = getattr(t, "qualified", None)  # set where the trusted lists were consulted
+        if isinstance(qualified, bool):
+            stamp.set("qualified", str(qualified).lower())
     for m in sig.modifications:
         _el(other, BP, "Modification", m.detail, revision=str(m.revision), kind=m.kind, allowed=str(m.allowed).lower())
     if sig.french_rule is not None:
         fr = sig.french_rule
-        rule = _el(other, BP, "FrenchRule", compliant=str(fr.bottom_line).lower())
-        for point in ("format", "certificate_valid_at_signing_time", "integrity", "signer_identity"):
+        every_point = all(getattr(fr, p) is RuleOutcome.PASSED for p in FRENCH_POINTS)
+        rule = _el(other, BP, "FrenchRule", compliant=str(every_point and not fr.failed).lower())
+        for point in FRENCH_POINTS:
             _el(rule, BP, "Point", name=point, outcome=getattr(fr, point).value)
-        _el(rule, BP, "Point", name="certificate_category", outcome=fr.certificate_category.value)
     for kind, items in (("SignedData", sig.signed_data), ("Warning", sig.warnings), ("Error", sig.errors)):
         for item in items:
             _el(other, BP, kind, item)

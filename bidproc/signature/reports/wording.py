@@ -18,6 +18,7 @@ from bidproc.signature.report import (
     RuleOutcome,
     SignatureReport,
     SubIndication,
+    TimestampInfo,
     ValidationReport,
 )
 
@@ -166,6 +167,12 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "compliant": ("Conforme à l'arrêté", "Meets the order"),
     "not_compliant": ("NON conforme à l'arrêté", "Does NOT meet the order"),
+    "rule_unknown": (
+        "Conformité à l'arrêté NON établie : des points n'ont pas pu être vérifiés",
+        "Compliance with the order NOT established: some points could not be checked",
+    ),
+    "unchecked_points": ("Points non vérifiés", "Points not checked"),
+    "rule_details": ("Précisions", "Details"),
     "failed_points": ("Points en échec", "Failed points"),
     "technical": ("Détails techniques", "Technical details"),
     "indication": ("Indication (ETSI EN 319 102-1)", "Indication (ETSI EN 319 102-1)"),
@@ -328,10 +335,10 @@ def qualification(q: Qualification, lang: Lang) -> str:
 def qualification_basis(sig: SignatureReport) -> tuple[str, ...]:
     """The reasons given with the qualification, where the trusted-list work provides them.
 
-    The field is being added by the trusted-lists work (its name is not settled): read whichever of
-    the candidate names the report has, as text.
+    The field comes with the trusted-lists work (``qualification_details`` on its branch, not yet on
+    this one): read it by name, so this module works with and without it.
     """
-    for name in ("qualification_reasons", "qualification_basis", "reasons"):
+    for name in ("qualification_details", "qualification_reasons", "reasons"):
         value = getattr(sig, name, None)
         if isinstance(value, str) and value:
             return (value,)
@@ -394,6 +401,42 @@ def is_document_timestamp(sig: SignatureReport) -> bool:
 
 def signature_heading(sig: SignatureReport, lang: Lang) -> str:
     return timestamp_kind("document", lang) if is_document_timestamp(sig) else text("signature", lang)
+
+
+def rule_verdict(sig: SignatureReport) -> str:
+    """'compliant' only when every point was checked and passed; 'failed' when one failed; else 'unknown'.
+
+    ``FrenchRuleCheck.bottom_line`` only says no point failed: a point not checked (e.g. the certificate
+    category without trusted lists) must not read as compliance to a lawyer.
+    """
+    fr = sig.french_rule
+    if fr is None:
+        return "unknown"
+    outcomes = [getattr(fr, name) for name in _POINTS]
+    if fr.failed or RuleOutcome.FAILED in outcomes:
+        return "failed"
+    return "compliant" if all(o is RuleOutcome.PASSED for o in outcomes) else "unknown"
+
+
+def rule_details(sig: SignatureReport) -> tuple[str, ...]:
+    """The points in words, where the French-rule step gives them (``details``, trusted-lists work)."""
+    details = getattr(sig.french_rule, "details", ())
+    return tuple(str(d) for d in details) if isinstance(details, list | tuple) else ()
+
+
+def unchecked_points(sig: SignatureReport) -> tuple[str, ...]:
+    fr = sig.french_rule
+    return () if fr is None else tuple(n for n in _POINTS if getattr(fr, n) is RuleOutcome.NOT_CHECKED)
+
+
+def timestamp_qualified(ts: TimestampInfo, lang: Lang) -> str:
+    """'qualified (QTST)' / 'not qualified' where the trusted lists were consulted; '' otherwise."""
+    qualified = getattr(ts, "qualified", None)
+    if qualified is True:
+        return _pick(("horodatage qualifié (QTST)", "qualified timestamp (QTST)"), lang)
+    if qualified is False:
+        return _pick(("horodatage non qualifié", "not a qualified timestamp"), lang)
+    return ""
 
 
 def point(name: str, lang: Lang) -> str:
