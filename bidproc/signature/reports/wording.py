@@ -141,6 +141,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "le statut qualifié n'est pas établi.",
         "The EU trusted lists (eIDAS) were not consulted for this check: the qualified status is not established.",
     ),
+    "basis_unknown": (
+        "Le statut qualifié n'a pas pu être établi. Précisions techniques :",
+        "The qualified status could not be established. Technical details:",
+    ),
     "times": ("Date de signature et preuve d'existence", "Signing time and proof of existence"),
     "claimed_time": ("Date déclarée par le signataire", "Time claimed by the signer"),
     "claimed_note": ("(non prouvée : lue dans la signature)", "(not proven: read from the signature)"),
