@@ -232,3 +232,48 @@ def test_b_lta_document_timestamp_is_not_counted_as_a_signature(
     assert words in text_of(doc.get_element_by_id("verdict"))
     heading = text_of(doc.get_element_by_id("signature-2").find("h2"))
     assert heading.startswith("Horodatage du document 2/2" if lang == "fr" else "Document timestamp 2/2")
+
+
+@pytest.mark.parametrize(
+    ("problem", "fr", "en"),
+    [
+        (
+            "asic.unsigned_member: annexe.pdf is in the container but no signature covers it",
+            "MAIS une partie du fichier n'est couverte par aucune signature",
+            "BUT part of the file is not covered by any signature",
+        ),
+        (
+            "xml.partially_signed: the document element is not covered",
+            "MAIS une partie du fichier n'est couverte par aucune signature",
+            "BUT part of the file is not covered by any signature",
+        ),
+        (
+            "signature.unreadable: ValueError: bad",
+            "MAIS le fichier présente des problèmes",
+            "BUT the file has problems",
+        ),
+    ],
+)
+def test_valid_signatures_on_a_file_with_problems_never_read_as_plain_valid(
+    subjects: dict[str, Subject], problem: str, fr: str, en: str
+) -> None:
+    subject = subjects["xades-B-T"]
+    subject = replace(subject, report=replace(subject.report, problems=(problem,)))
+    assert not subject.report.bottom_line
+    for lang, words in (("fr", fr), ("en", en)):
+        doc = page(subject, lang)
+        banner = doc.get_element_by_id("verdict")
+        assert words in text_of(banner) and "indeterminate" in banner.get("class")
+        assert problem in text_of(doc)
+
+
+def test_several_signatures_one_bad(subjects: dict[str, Subject]) -> None:
+    good = subjects["pades-B-T"].report.signatures[0]
+    bad = subjects["pades-revoked"].report.signatures[0]
+    subject = replace(subjects["pades-B-T"], report=replace(subjects["pades-B-T"].report, signatures=(good, bad)))
+    fr = text_of(page(subject, "fr").get_element_by_id("verdict"))
+    en = text_of(page(subject, "en").get_element_by_id("verdict"))
+    assert "Une signature sur 2 n'est PAS valide : le certificat du signataire était révoqué" in fr
+    assert "One of 2 signatures is NOT valid: the signer's certificate was revoked" in en
+    subject = replace(subject, report=replace(subject.report, signatures=(bad, bad, good)))
+    assert "2 of 3 signatures are NOT valid" in text_of(page(subject, "en").get_element_by_id("verdict"))

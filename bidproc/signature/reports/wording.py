@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
+from bidproc.errors import Warning_
 from bidproc.signature.report import (
     Indication,
     Qualification,
@@ -85,33 +86,58 @@ def verdict(sig: SignatureReport, lang: Lang) -> str:
     ) + reason(sig, lang)
 
 
+def _all_valid(sigs: tuple[SignatureReport, ...], lang: Lang) -> str:
+    stamps = sum(1 for s in sigs if is_document_timestamp(s))
+    signatures = [s for s in sigs if not is_document_timestamp(s)]
+    n = len(signatures)
+    if n <= 1:
+        head = verdict(signatures[0], lang) if n == 1 else ""
+    else:
+        head = _pick((f"Les {n} signatures sont valides", f"All {n} signatures are valid"), lang)
+    if stamps:
+        tail = _pick(
+            (
+                "horodatage du document valide" if stamps == 1 else f"{stamps} horodatages du document valides",
+                "valid document timestamp" if stamps == 1 else f"{stamps} valid document timestamps",
+            ),
+            lang,
+        )
+        head = f"{head}, {tail}" if head else tail[:1].upper() + tail[1:]
+    return head
+
+
+# File-level problems that mean part of the file is signed by nobody (validate.py reports them).
+UNCOVERED = (Warning_.ASIC_UNSIGNED_MEMBER.value, Warning_.XML_PARTIALLY_SIGNED.value)
+
+
 def overall(report: ValidationReport, lang: Lang) -> str:
+    """The conclusion on the whole file: every signature valid, and nothing wrong with the file."""
     sigs = report.signatures
     if not sigs:
         return text("no_signature", lang)
-    if report.bottom_line:
-        stamps = sum(1 for s in sigs if is_document_timestamp(s))
-        n = len(sigs) - stamps
-        if n <= 1:
-            head = verdict(sigs[0], lang) if n == 1 else ""
-        else:
-            head = _pick((f"Les {n} signatures sont valides", f"All {n} signatures are valid"), lang)
-        if stamps:
-            tail = _pick(
-                (
-                    "horodatage du document valide" if stamps == 1 else f"{stamps} horodatages du document valides",
-                    "valid document timestamp" if stamps == 1 else f"{stamps} valid document timestamps",
-                ),
-                lang,
-            )
-            head = f"{head}, {tail}" if head else tail[:1].upper() + tail[1:]
-        return head
     bad = [s for s in sigs if s.indication is not Indication.TOTAL_PASSED]
-    if len(sigs) == 1 or not bad:
-        return verdict(bad[0], lang) if bad else verdict(sigs[0], lang)
+    if not bad:
+        head = _all_valid(sigs, lang)
+        if not report.problems:
+            return head
+        if any(p.startswith(UNCOVERED) for p in report.problems):
+            but = (
+                "MAIS une partie du fichier n'est couverte par aucune signature",
+                "BUT part of the file is not covered by any signature",
+            )
+        else:
+            but = ("MAIS le fichier présente des problèmes (voir plus bas)", "BUT the file has problems (see below)")
+        return f"{head}, {_pick(but, lang)}"
+    if len(sigs) == 1:
+        return verdict(bad[0], lang)
+    if len(bad) == 1:
+        return _pick(
+            (f"Une signature sur {len(sigs)} n'est PAS valide : ", f"One of {len(sigs)} signatures is NOT valid: "),
+            lang,
+        ) + reason(bad[0], lang)
     return _pick(
         (
-            f"{len(bad)} signature(s) sur {len(sigs)} NE sont PAS valides",
+            f"{len(bad)} signatures sur {len(sigs)} ne sont PAS valides",
             f"{len(bad)} of {len(sigs)} signatures are NOT valid",
         ),
         lang,
