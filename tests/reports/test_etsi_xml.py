@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import replace
 
 import pytest
@@ -11,6 +12,8 @@ from lxml import etree
 from bidproc.signature.report import Indication, Qualification
 from bidproc.signature.reports import Subject
 from bidproc.signature.reports.etsi_xml import render_xml
+from bidproc.signature.validate import enveloped_content_of
+from tests.reports.samples import Sample
 from tests.reports.schema import vr_schema
 
 NS = {
@@ -158,3 +161,16 @@ def test_sample_outcomes_are_what_the_set_claims(subjects: dict[str, Subject]) -
         assert ind(name) is Indication.TOTAL_FAILED, name
     for name in ("pades-untrusted", "pades-no-anchor", "xades-untrusted"):
         assert ind(name) is Indication.INDETERMINATE, name
+
+
+def test_enveloping_cades_reports_the_digest_of_the_enveloped_document(
+    subjects: dict[str, Subject], samples: dict[str, Sample]
+) -> None:
+    subject = subjects["cades-enveloping"]
+    content = enveloped_content_of(samples["cades-enveloping"].data)
+    assert content is not None and subject.enveloped is not None
+    assert subject.report.signatures[0].indication is Indication.TOTAL_PASSED
+    doc = valid_xml(subject)
+    digest = base64.b64decode(doc.findtext(".//vr:SignersDocument/vr:DigestAlgAndValue/ds:DigestValue", namespaces=NS))
+    assert digest == hashlib.sha256(content).digest()
+    assert digest.hex() != subject.document.sha256  # the document signed, not the .p7m around it

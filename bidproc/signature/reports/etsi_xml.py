@@ -125,6 +125,8 @@ def _signed_digests(sig: SignatureReport, subject: Subject) -> list[str]:
             digests.append(found.group(1))
         elif (doc := subject.detached_named(entry)) is not None:  # CAdES detached data
             digests.append(doc.sha256)
+        elif subject.enveloped is not None and entry == subject.document.name:  # CAdES enveloping (.p7m)
+            digests.append(subject.enveloped.sha256)
     return digests
 
 

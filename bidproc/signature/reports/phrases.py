@@ -96,6 +96,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "sha256": ("Empreinte SHA-256", "SHA-256 digest"),
     "size": ("Taille", "Size"),
     "bytes": ("octets", "bytes"),
+    "enveloped": ("Document signé, contenu dans la signature", "Signed document, inside the signature"),
     "detached": ("Données signées fournies à part", "Signed data provided separately"),
     "validated_at": ("Date de la vérification", "Checked on"),
     "verdict": ("Conclusion", "Conclusion"),

@@ -29,16 +29,24 @@ class Subject:
     document: Document
     validation_time: datetime
     detached: tuple[Document, ...] = field(default_factory=tuple)
+    enveloped: Document | None = None  # the document inside an enveloping CAdES (.p7m) subject
 
     @classmethod
     def of(
         cls, report: ValidationReport, data: bytes, validation_time: datetime, detached: Mapping[str, bytes]
     ) -> Subject:
+        from bidproc.signature.validate import enveloped_content_of
+
+        try:
+            content = enveloped_content_of(data)
+        except Exception:  # a report is still due on a file whose CMS cannot be read
+            content = None
         return cls(
             report=report,
             document=Document.of(report.subject, data),
             validation_time=validation_time,
             detached=tuple(Document.of(n, d) for n, d in detached.items()),
+            enveloped=Document.of(report.subject, content) if content is not None else None,
         )
 
     def detached_named(self, name: str) -> Document | None:
