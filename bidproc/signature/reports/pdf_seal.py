@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,16 @@ from bidproc.timestamps.localca import LocalPKI
 from bidproc.timestamps.tsa import TimestampAuthority
 
 SEAL_FIELD = "BidprocSeal"
+
+
+class _OfflineOnPurpose(logging.Filter):
+    """pyhanko warns when validation data is embedded without fetching: here that is the design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Validation/revocation info will be embedded, but fetching")
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_OfflineOnPurpose())
 
 
 def _der(cert: x509.Certificate) -> asn1_x509.Certificate:
