@@ -139,3 +139,46 @@ def test_altered_sealed_report_does_not_pass(
     code, doc = verify_json(altered, service / "keys" / "local-ca" / "root.pem", capsys)
     assert code == 1
     assert not doc["bottom_line"]
+
+
+def test_seal_without_the_local_crl_is_b_t_and_says_so_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A local PKI made before root.crl existed: the seal is B-T, and offline it cannot pass (no revocation data)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives import serialization
+
+    from bidproc.signature.reports.pdf_seal import seal_pdf
+    from bidproc.timestamps.localca import load_or_create
+    from bidproc.timestamps.tsa import LocalTSA
+
+    pki = load_or_create(tmp_path / "ca", datetime.now(UTC))
+    assert pki.crl is not None  # a new PKI has it
+    old = replace(pki, crl=None)
+    sealed = tmp_path / "old.pdf"
+    sealed.write_bytes(seal_pdf(make_pdf(), old, LocalTSA(old)))
+    root = tmp_path / "root.pem"
+    root.write_bytes(pki.root.public_bytes(serialization.Encoding.PEM))
+    capsys.readouterr()
+    code, doc = verify_json(sealed, root, capsys)
+    (sig,) = doc["signatures"]  # type: ignore[misc]
+    assert code == 1 and (sig["level"], sig["indication"], sig["subindication"]) == (
+        "B-T",
+        "INDETERMINATE",
+        "TRY_LATER",
+    )
+
+
+@needs_poppler
+def test_hostile_file_name_is_printed_as_text_in_the_pdf(subjects: dict[str, Subject], tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    hostile = "<script>alert(1)</script>offre.pdf"
+    subject = subjects["pades-B-T"]
+    subject = replace(
+        subject, report=replace(subject.report, subject=hostile), document=replace(subject.document, name=hostile)
+    )
+    words = pdf_text(render_pdf(subject, "en"), tmp_path)
+    assert hostile in words
