@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 from lxml import etree
 
-from bidproc.signature.report import Indication, Qualification
+from bidproc.signature.report import Indication, Qualification, Signer
 from bidproc.signature.reports import Subject
 from bidproc.signature.reports.etsi_xml import render_xml
 from bidproc.signature.validate import enveloped_content_of
@@ -174,3 +174,32 @@ def test_enveloping_cades_reports_the_digest_of_the_enveloped_document(
     digest = base64.b64decode(doc.findtext(".//vr:SignersDocument/vr:DigestAlgAndValue/ds:DigestValue", namespaces=NS))
     assert digest == hashlib.sha256(content).digest()
     assert digest.hex() != subject.document.sha256  # the document signed, not the .p7m around it
+
+
+@dataclass(frozen=True)
+class _SignerWithCert(Signer):
+    certificate_der: bytes | None = None  # as the trusted-lists work adds it
+
+
+def test_signer_certificate_itself_when_validation_hands_it_over(
+    subjects: dict[str, Subject], samples: dict[str, Sample]
+) -> None:
+    from asn1crypto import cms
+
+    subject = subjects["cades-detached"]
+    sig = subject.report.signatures[0]
+    assert sig.signer is not None
+    signed = cms.ContentInfo.load(samples["cades-detached"].data)["content"]
+    der = next(
+        c.chosen.dump()
+        for c in signed["certificates"]
+        if hashlib.sha256(c.chosen.dump()).hexdigest() == sig.signer.certificate_sha256
+    )
+    fields = {f: getattr(sig.signer, f) for f in sig.signer.__dataclass_fields__} | {"certificate_der": der}
+    sig = replace(sig, signer=_SignerWithCert(**fields))
+    doc = valid_xml(replace(subject, report=replace(subject.report, signatures=(sig,))))
+    ref = doc.find(".//vr:SignerInformation/vr:SignerCertificate", NS).get("VOReference")
+    chain = doc.find(".//vr:AssociatedValidationReportData/vr:CertificateChain/vr:SigningCertificate", NS)
+    assert chain.get("VOReference") == ref
+    vo = doc.find(f".//vr:ValidationObject[@id='{ref}']", NS)
+    assert base64.b64decode(vo.findtext(".//vr:base64", namespaces=NS)) == der

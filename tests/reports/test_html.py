@@ -277,3 +277,11 @@ def test_several_signatures_one_bad(subjects: dict[str, Subject]) -> None:
     assert "One of 2 signatures is NOT valid: the signer's certificate was revoked" in en
     subject = replace(subject, report=replace(subject.report, signatures=(bad, bad, good)))
     assert "2 of 3 signatures are NOT valid" in text_of(page(subject, "en").get_element_by_id("verdict"))
+
+
+@pytest.mark.parametrize(("sample", "proven"), [("pades-B-B", False), ("xades-B-B", False), ("pades-B-T", True)])
+def test_time_not_proven_without_a_valid_timestamp(subjects: dict[str, Subject], sample: str, proven: bool) -> None:
+    words = text_of(page(subjects[sample], "en"))
+    assert ("the claimed time is not proven" not in words) is proven
+    fr = text_of(page(subjects[sample], "fr"))
+    assert ("la date déclarée n'est pas prouvée" not in fr) is proven

@@ -10,6 +10,8 @@ bidproc's own findings (format, level, modifications, the French rule, warnings)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -84,8 +86,6 @@ def _digest(parent: Any, name: str, hex_digest: str) -> None:
 
 
 def _b64(hex_digest: str) -> str:
-    import base64
-
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
@@ -93,25 +93,39 @@ class _Objects:
     """The report's ``SignatureValidationObjects``: what ``VOReference`` attributes point at."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, str, str]] = []  # (id, object type, sha256 hex)
+        self.items: list[tuple[str, str, str, bytes | None]] = []  # (id, object type, sha256 hex, DER)
 
-    def add(self, kind: str, sha256: str) -> str:
-        for vo_id, k, digest in self.items:
+    def add(self, kind: str, sha256: str, der: bytes | None = None) -> str:
+        for vo_id, k, digest, _ in self.items:
             if k == kind and digest == sha256:
                 return vo_id
         vo_id = f"vo-{len(self.items) + 1}"
-        self.items.append((vo_id, kind, sha256))
+        self.items.append((vo_id, kind, sha256, der))
         return vo_id
 
     def write(self, root: Any) -> None:
         if not self.items:
             return
         box = _el(root, VR, "SignatureValidationObjects")
-        for vo_id, kind, digest in self.items:
+        for vo_id, kind, digest, der in self.items:
             vo = _el(box, VR, "ValidationObject", id=vo_id)
             _el(vo, VR, "ObjectType", kind)
             rep = _el(vo, VR, "ValidationObjectRepresentation")
+            if der is not None:  # the certificate itself, where validation handed it over
+                _el(rep, VR, "base64", base64.b64encode(der).decode())
             _digest(rep, "DigestAlgAndValue", digest)
+
+
+def _signer_certificate(sig: SignatureReport, objects: _Objects) -> str | None:
+    """The VO id of the signer's certificate, with its DER where the report carries it."""
+    if sig.signer is None:
+        return None
+    der = getattr(sig.signer, "certificate_der", None)  # added by the trusted-lists work
+    if isinstance(der, bytes):
+        return objects.add(VO_CERTIFICATE, hashlib.sha256(der).hexdigest(), der)
+    if sig.signer.certificate_sha256:
+        return objects.add(VO_CERTIFICATE, sig.signer.certificate_sha256)
+    return None
 
 
 def _signed_digests(sig: SignatureReport, subject: Subject) -> list[str]:
@@ -202,9 +216,10 @@ def _signature(root: Any, n: int, sig: SignatureReport, subject: Subject, object
         refs = " ".join(objects.add(VO_SIGNED_DATA, d) for d in digests)
         _el(doc, VR, "SignersDocumentRepresentation", VOReference=refs)
     _attributes(svr, sig)
-    if sig.signer is not None and sig.signer.certificate_sha256:
+    cert_ref = _signer_certificate(sig, objects)
+    if sig.signer is not None and cert_ref is not None:
         info = _el(svr, VR, "SignerInformation")
-        _el(info, VR, "SignerCertificate", VOReference=objects.add(VO_CERTIFICATE, sig.signer.certificate_sha256))
+        _el(info, VR, "SignerCertificate", VOReference=cert_ref)
         _el(info, VR, "Signer", sig.signer.subject)
     if sig.qualification is not Qualification.NA:
         quality = _el(svr, VR, "SignatureQuality")
@@ -216,6 +231,9 @@ def _signature(root: Any, n: int, sig: SignatureReport, subject: Subject, object
     _el(status, VR, "MainIndication", MAIN[sig.indication])
     if sig.subindication is not None:
         _el(status, VR, "SubIndication", SUB_PREFIX + sig.subindication.value)
+    if cert_ref is not None:
+        chain = _el(_el(status, VR, "AssociatedValidationReportData"), VR, "CertificateChain")
+        _el(chain, VR, "SigningCertificate", VOReference=cert_ref)
     _other(svr, sig, subject.report.problems)
 
 

@@ -126,6 +126,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "times": ("Date de signature et preuve d'existence", "Signing time and proof of existence"),
     "claimed_time": ("Date déclarée par le signataire", "Time claimed by the signer"),
     "claimed_note": ("(non prouvée : lue dans la signature)", "(not proven: read from the signature)"),
+    "no_time_proof": (
+        "Aucun horodatage valide ne prouve une date antérieure à la vérification : la date déclarée n'est pas prouvée.",
+        "No valid timestamp proves an earlier time than the check: the claimed time is not proven.",
+    ),
     "best_time_short": ("signée au plus tard le", "signed no later than"),
     "best_time": ("Existence prouvée au plus tard le", "Proven to exist no later than"),
     "best_time_none": (

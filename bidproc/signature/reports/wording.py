@@ -51,6 +51,11 @@ def when(t: datetime | None, lang: Lang) -> str:
     return f"{u.day} {month} {u.year} à {clock} UTC" if lang == "fr" else f"{u.day} {month} {u.year}, {clock} UTC"
 
 
+def has_time_proof(sig: SignatureReport) -> bool:
+    """A valid timestamp or deposit proves when the signature existed (else only the check's time does)."""
+    return any(t.valid for t in sig.timestamps)
+
+
 def changed_after_signing(sig: SignatureReport) -> bool:
     return any(not m.allowed for m in sig.modifications)
 
