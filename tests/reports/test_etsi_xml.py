@@ -203,3 +203,24 @@ def test_signer_certificate_itself_when_validation_hands_it_over(
     assert chain.get("VOReference") == ref
     vo = doc.find(f".//vr:ValidationObject[@id='{ref}']", NS)
     assert base64.b64decode(vo.findtext(".//vr:base64", namespaces=NS)) == der
+
+
+def test_best_signature_time_from_the_deposit_is_a_provided_proof(subjects: dict[str, Subject]) -> None:
+    from datetime import timedelta
+
+    from bidproc.signature.report import TimestampInfo
+
+    subject = subjects["pades-B-B"]
+    sig = subject.report.signatures[0]
+    deposit = subject.validation_time - timedelta(days=2)
+    sig = replace(
+        sig,
+        best_signature_time=deposit,
+        timestamps=(TimestampInfo(kind="deposit", time=deposit, valid=True, detail="receipt"),),
+    )
+    doc = valid_xml(replace(subject, report=replace(subject.report, signatures=(sig,))))
+    poe = doc.find(".//vr:ValidationTimeInfo/vr:BestSignatureTime", NS)
+    assert poe.findtext("vr:TypeOfProof", namespaces=NS) == "urn:etsi:019102:poetype:provided"
+    assert poe.findtext("vr:POETime", namespaces=NS).startswith(deposit.strftime("%Y-%m-%dT%H:%M:%S"))
+    # a deposit is a proof of existence, not a signature attribute
+    assert doc.find(".//vr:SignatureAttributes/vr:SignatureTimeStamp", NS) is None
