@@ -12,6 +12,13 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+# PDF reports: WeasyPrint lays them out with Pango/HarfBuzz and DejaVu fonts; poppler-utils (pdftoppm,
+# pdftotext) renders them back for the tests and for a person to look at.
+for lib in libpangoft2-1.0.so.0 libharfbuzz-subset.so.0; do
+  ldconfig -p | grep "$lib" >/dev/null || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+done
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

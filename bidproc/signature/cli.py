@@ -1,4 +1,5 @@
-"""``bidproc verify FILE``: the signature validation report of one file, as JSON or text.
+"""``bidproc verify FILE``: the signature validation report of one file, as JSON, text, ETSI XML,
+HTML or a sealed PDF (``bidproc.signature.reports``).
 
 Exit codes (DESIGN.md): 0 every signature TOTAL_PASSED, 1 a signature did not pass or none was
 found, 2 usage or environment error (bad arguments, unreadable file or trust anchor).
@@ -67,7 +68,13 @@ def _parser() -> argparse.ArgumentParser:
             "then come out INDETERMINATE/TRY_LATER with a signature.offline_no_revocation warning)"
         ),
     )
-    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.add_argument(
+        "--format",
+        choices=("json", "text", "xml", "html", "pdf"),
+        default="json",
+        help="xml: ETSI TS 119 102-2; html, pdf: for a lawyer (the PDF is sealed by the service)",
+    )
+    p.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of the html and pdf reports")
     p.add_argument("-o", "--output", type=Path, metavar="OUT")
     return p
 
@@ -129,6 +136,30 @@ def render_text(report: ValidationReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _document(fmt: str, lang: str, report: ValidationReport, data: bytes, at: datetime, detached: Any) -> bytes:
+    """The xml, html or (sealed) pdf report; imported here, so plain JSON runs never load Jinja2 or Pango."""
+    from bidproc.signature.reports.etsi_xml import render_xml
+    from bidproc.signature.reports.html import render_html
+    from bidproc.signature.reports.subject import Subject
+
+    subject = Subject.of(report, data, at, detached)
+    language: Any = lang  # argparse's choices keep it to "fr" or "en"
+    if fmt == "xml":
+        return render_xml(subject)
+    if fmt == "html":
+        return render_html(subject, language).encode("utf-8")
+    from bidproc.config import load_settings
+    from bidproc.errors import BidprocError
+    from bidproc.runtime import Runtime
+    from bidproc.signature.reports.pdf import render_sealed_pdf
+
+    try:  # the service's own seal and TSA, as configured (the embedded local PKI by default)
+        runtime = Runtime(load_settings())
+        return render_sealed_pdf(subject, language, runtime.local_pki, runtime.tsa, tsa_roots=runtime.tsa_roots)
+    except (BidprocError, OSError) as exc:
+        raise UsageError(f"cannot seal the PDF report: {exc}") from exc
+
+
 def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -144,7 +175,19 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"bidproc verify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
+    checked = policy.at or datetime.now(UTC)
     report = validate_file(args.file.name, data, policy, detached)
+    if args.format in {"xml", "html", "pdf"}:
+        try:
+            out = _document(args.format, args.lang, report, data, checked, detached)
+        except UsageError as exc:
+            print(f"bidproc verify: {exc}", file=sys.stderr)
+            return 2
+        if args.output:
+            args.output.write_bytes(out)
+        else:
+            sys.stdout.buffer.write(out)
+        return 0 if report.bottom_line else 1
     if args.format == "json":
         doc = {
             "subject": report.subject,

@@ -35,6 +35,9 @@ class LocalPKI:
     root: x509.Certificate
     tsa: Credential
     seal: Credential
+    # The root's CRL (DER), issued once at creation: PKIs made before it existed have none, and then
+    # nothing the service seals can carry revocation data (validators say INDETERMINATE, not PASSED).
+    crl: bytes | None = None
 
     def chain_pem(self, which: Credential) -> bytes:
         return which.certificate.public_bytes(serialization.Encoding.PEM) + self.root.public_bytes(
@@ -121,6 +124,11 @@ def load_or_create(directory: Path, now: datetime) -> LocalPKI:
             cert = _issue(cn, key, root.subject, root_key, now, 10, False, eku)
             _write_key(directory / f"{name}.key", key)
             (directory / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        # Revocation data for the TSA and seal certificates, so a PAdES seal can be B-LT/B-LTA and pass
+        # EN 319 102-1 validation (which requires CRL or OCSP for every certificate). Since the root key
+        # is destroyed just below, nothing this CA issued can ever be revoked: one CRL, empty, valid
+        # until the root expires, states exactly that.
+        (directory / "root.crl").write_bytes(_empty_crl(root, root_key, now))
         # The root key is not needed again: not keeping it means nobody can mint another TSA later.
         del root_key
         try:
@@ -132,4 +140,21 @@ def load_or_create(directory: Path, now: datetime) -> LocalPKI:
         shutil.rmtree(directory, ignore_errors=True)
         directory = final
     root = x509.load_pem_x509_certificate((directory / "root.pem").read_bytes())
-    return LocalPKI(root=root, tsa=_load(directory, "tsa"), seal=_load(directory, "seal"))
+    crl_path = directory / "root.crl"
+    crl = crl_path.read_bytes() if crl_path.exists() else None
+    return LocalPKI(root=root, tsa=_load(directory, "tsa"), seal=_load(directory, "seal"), crl=crl)
+
+
+def _empty_crl(root: x509.Certificate, root_key: rsa.RSAPrivateKey, now: datetime) -> bytes:
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(root.subject)
+        .last_update(now - timedelta(minutes=5))
+        .next_update(root.not_valid_after_utc)
+        .add_extension(x509.CRLNumber(1), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    return crl.public_bytes(serialization.Encoding.DER)

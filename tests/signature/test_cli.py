@@ -86,7 +86,7 @@ def test_no_signature_is_exit_one(tmp_path: Path, capsys: pytest.CaptureFixture[
     "argv",
     [
         [],
-        ["--format", "xml", "x"],
+        ["--format", "docx", "x"],
         ["missing.pdf"],
         ["x", "--at", "yesterday"],
         ["x", "--trust-anchor", "/nonexistent.pem"],
