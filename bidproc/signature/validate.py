@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from bidproc.errors import Code, Warning_
 from bidproc.signature import discover
@@ -25,14 +26,18 @@ from bidproc.signature.outcome import indication_for_exception
 from bidproc.signature.pades import validate_pdf
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SignatureFormat, SignatureReport, SubIndication, ValidationReport
+from bidproc.signature.trust.assess import assess
 
 log = logging.getLogger(__name__)
 NO_DETACHED: Mapping[str, bytes] = {}
 
 
-def _finish(reports: list[SignatureReport]) -> tuple[SignatureReport, ...]:
-    """Every report gets its French-rule verdict (those from error paths too)."""
-    return tuple(r if r.french_rule is not None else with_french_rule(r, r.subindication, None) for r in reports)
+def _finish(reports: list[SignatureReport], policy: ValidationPolicy) -> tuple[SignatureReport, ...]:
+    """Every report gets its French-rule verdict (those from error paths too), then its qualification
+    and the rule's certificate-category point (trust.assess: one step for PAdES, CAdES and XAdES)."""
+    now = policy.at or datetime.now(UTC)
+    ruled = [r if r.french_rule is not None else with_french_rule(r, r.subindication, None) for r in reports]
+    return tuple(assess(r, policy.trust, now, policy.extra_certificates) for r in ruled)
 
 
 async def _binary(
@@ -84,7 +89,7 @@ def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
                     sig = replace(sig, indication=Indication.TOTAL_FAILED, subindication=SubIndication.HASH_FAILURE)
             sigs.append(sig)
     problems += _uncovered_members(members, sigs)
-    return ValidationReport(subject=name, signatures=_finish(sigs), problems=tuple(problems))
+    return ValidationReport(subject=name, signatures=_finish(sigs, policy), problems=tuple(problems))
 
 
 def _uncovered_members(members: Mapping[str, bytes], sigs: list[SignatureReport]) -> list[str]:
@@ -143,7 +148,7 @@ def _validate(
                     subject=name, problems=(f"{Code.SIGNATURE_UNREADABLE.value}: {type(exc).__name__}: {exc}",)
                 )
         elif results.get(name):
-            out[name] = ValidationReport(subject=name, signatures=_finish(results[name]))
+            out[name] = ValidationReport(subject=name, signatures=_finish(results[name], policy))
     for name, msgs in problems.items():
         known = out.get(name)
         out[name] = (

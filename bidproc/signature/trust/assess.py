@@ -1,0 +1,108 @@
+"""The one step applied to every signature report after validation (PAdES, CAdES, XAdES alike):
+qualified status at the best signature time, QTST on timestamps, and the French rule's category point.
+
+Never raises: a certificate or list that cannot be assessed leaves the report at ``NA`` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from asn1crypto import x509
+
+from bidproc.signature.french import with_category
+from bidproc.signature.report import Qualification, RuleOutcome, SignatureReport
+from bidproc.signature.trust.lists import TrustedLists
+from bidproc.signature.trust.qualify import CertStatus, cert_status, paths_to, qualification, timestamp_qualified
+
+log = logging.getLogger(__name__)
+QUALIFIED_FOR_SIGNING = {Qualification.QESIG, Qualification.ADESIG_QC}
+
+
+@dataclass(frozen=True, eq=False)
+class TrustSettings:
+    """What qualification depends on: the loaded lists and the buyer's accepted equivalent authorities."""
+
+    lists: TrustedLists | None = None
+    equivalent_cas: tuple[bytes, ...] = ()  # DER CA certificates
+
+
+def _equivalent(cert: x509.Certificate, trust: TrustSettings, extra: list[x509.Certificate]) -> str | None:
+    from pyhanko_certvalidator.authority import AuthorityWithCert
+
+    cas = [AuthorityWithCert(x509.Certificate.load(der)) for der in trust.equivalent_cas]
+    for path in paths_to(cert, cas, extra):
+        return str(path.trust_anchor.authority.name.human_friendly)
+    return None
+
+
+def _category(
+    value: Qualification, status: CertStatus | None, trust: TrustSettings, equivalent: str | None
+) -> tuple[RuleOutcome, str]:
+    if value in QUALIFIED_FOR_SIGNING:
+        return RuleOutcome.PASSED, f"qualified certificate under eIDAS ({value.value})"
+    if equivalent is not None:
+        return RuleOutcome.PASSED, f"issued by an accepted equivalent authority: {equivalent}"
+    if status is not None and status.qualified and value in {Qualification.QESEAL, Qualification.ADESEAL_QC}:
+        return RuleOutcome.FAILED, "a qualified seal certificate names an organisation, not a signatory"
+    if trust.lists is None or not trust.lists.usable:
+        return (
+            RuleOutcome.NOT_CHECKED,
+            "not checked: no usable trusted list is loaded and no equivalent authority matched",
+        )
+    if status is None:
+        return RuleOutcome.NOT_CHECKED, "not checked: no signer certificate"
+    return RuleOutcome.FAILED, "neither qualified (eIDAS trusted lists) nor issued by an accepted equivalent authority"
+
+
+def assess(
+    report: SignatureReport, trust: TrustSettings, validation_time: datetime, extra_certs: tuple[bytes, ...] = ()
+) -> SignatureReport:
+    """``report`` with its qualification, qualified timestamps and French-rule category filled in."""
+    try:
+        return _assess(report, trust, validation_time, extra_certs)
+    except Exception as exc:  # this step must never turn a verdict into a crash
+        log.warning("qualification step failed", exc_info=exc)
+        return replace(report, qualification=Qualification.NA, qualification_details=(f"not assessed: {exc}",))
+
+
+def _assess(
+    report: SignatureReport, trust: TrustSettings, validation_time: datetime, extra_certs: tuple[bytes, ...]
+) -> SignatureReport:
+    der = report.signer.certificate_der if report.signer is not None else None
+    at = report.best_signature_time or validation_time
+    extra = [x509.Certificate.load(d) for d in extra_certs]
+    status: CertStatus | None = None
+    value, details = Qualification.NA, ["no signer certificate: qualification not assessed"]
+    equivalent: str | None = None
+    try:
+        if der is not None:
+            cert = x509.Certificate.load(der)
+            equivalent = _equivalent(cert, trust, extra) if trust.equivalent_cas else None
+            if trust.lists is not None and trust.lists.usable:
+                status = cert_status(cert, trust.lists, at, extra)
+                value, why = qualification(status, report.indication)
+                details = [*status.reasons, f"at {at.isoformat()} (best signature time): {why} -> {value.value}"]
+            else:
+                details = ["no usable trusted list loaded: qualification not assessed"]
+        stamps = tuple(
+            replace(t, qualified=timestamp_qualified(t.tsa_certificate, trust.lists, t.time))
+            if t.tsa_certificate is not None and trust.lists is not None and trust.lists.usable
+            else t
+            for t in report.timestamps
+        )
+    except Exception as exc:  # a certificate pyhanko cannot read must not sink the report
+        log.warning("qualification failed", exc_info=exc)
+        value, details, stamps, status = (
+            Qualification.NA,
+            [f"qualification failed: {type(exc).__name__}: {exc}"],
+            report.timestamps,
+            None,
+        )
+    if trust.lists is not None:
+        details += [f"trusted list problem: {p}" for p in trust.lists.problems]
+    category, why = _category(value, status, trust, equivalent)
+    out = replace(report, qualification=value, qualification_details=tuple(details), timestamps=stamps)
+    return with_category(out, category, why)
