@@ -119,6 +119,10 @@ class Warning_(StrEnum):
     # XAdES levels beyond B-T
     XADES_VALIDATION_DATA_INCOMPLETE = "xades.validation_data_incomplete"  # embedded values do not cover: no B-LT
     XADES_ARCHIVE_TIMESTAMP_INVALID = "xades.archive_timestamp_invalid"  # an ArchiveTimeStamp not verified: no B-LTA
+    # EU trusted lists (issue 12): prefixes of ``qualification_details`` lines, never a signature's verdict
+    TRUST_LIST_SKIPPED = "trust.list_skipped"  # a national list broken, unsigned, expired or not announced
+    TRUST_LIST_STALE = "trust.list_stale"  # the LOTL is past its NextUpdate: still used, reported
+    TRUST_NOT_ASSESSED = "trust.not_assessed"  # no usable trusted list: qualification NA
 
 
 class BidprocError(Exception):

@@ -69,6 +69,7 @@ def make_cert(
     days: int = 3650,
     org: str | None = None,
     key: ec.EllipticCurvePrivateKey | None = None,
+    extra: tuple[x509.ExtensionType, ...] = (),
 ) -> Key:
     key = key or ec.generate_private_key(ec.SECP256R1())
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, name), x509.NameAttribute(NameOID.COUNTRY_NAME, "FR")]
@@ -109,6 +110,8 @@ def make_cert(
         )
     if qc is not None:
         builder = builder.add_extension(x509.UnrecognizedExtension(QC_STATEMENTS_OID, qc), critical=False)
+    for ext in extra:
+        builder = builder.add_extension(ext, critical=False)
     signing_key = issuer.key if issuer else key
     return Key(builder.sign(signing_key, hashes.SHA256()), key)
 

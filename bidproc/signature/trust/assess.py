@@ -12,10 +12,18 @@ from datetime import datetime
 
 from asn1crypto import x509
 
+from bidproc.errors import Warning_
 from bidproc.signature.french import with_category
 from bidproc.signature.report import Qualification, RuleOutcome, SignatureReport
 from bidproc.signature.trust.lists import TrustedLists
-from bidproc.signature.trust.qualify import CertStatus, cert_status, paths_to, qualification, timestamp_qualified
+from bidproc.signature.trust.qualify import (
+    AuthorityIndex,
+    CertStatus,
+    cert_status,
+    paths_to,
+    qualification,
+    timestamp_qualified,
+)
 
 log = logging.getLogger(__name__)
 QUALIFIED_FOR_SIGNING = {Qualification.QESIG, Qualification.ADESIG_QC}
@@ -32,7 +40,7 @@ class TrustSettings:
 def _equivalent(cert: x509.Certificate, trust: TrustSettings, extra: list[x509.Certificate]) -> str | None:
     from pyhanko_certvalidator.authority import AuthorityWithCert
 
-    cas = [AuthorityWithCert(x509.Certificate.load(der)) for der in trust.equivalent_cas]
+    cas = AuthorityIndex(AuthorityWithCert(x509.Certificate.load(der)) for der in trust.equivalent_cas)
     for path in paths_to(cert, cas, extra):
         return str(path.trust_anchor.authority.name.human_friendly)
     return None
@@ -86,7 +94,7 @@ def _assess(
                 value, why = qualification(status, report.indication)
                 details = [*status.reasons, f"at {at.isoformat()} (best signature time): {why} -> {value.value}"]
             else:
-                details = ["no usable trusted list loaded: qualification not assessed"]
+                details = [f"{Warning_.TRUST_NOT_ASSESSED.value}: no usable trusted list loaded"]
         stamps = tuple(
             replace(t, qualified=timestamp_qualified(t.tsa_certificate, trust.lists, t.time))
             if t.tsa_certificate is not None and trust.lists is not None and trust.lists.usable
@@ -102,7 +110,11 @@ def _assess(
             None,
         )
     if trust.lists is not None:
-        details += [f"trusted list problem: {p}" for p in trust.lists.problems]
+        for s in trust.lists.lists:
+            if s.problem and s.used:
+                details.append(f"{Warning_.TRUST_LIST_STALE.value}: {s.kind} {s.territory} ({s.source}): {s.problem}")
+            elif s.problem:
+                details.append(f"{Warning_.TRUST_LIST_SKIPPED.value}: {s.kind} {s.territory} ({s.source}): {s.problem}")
     category, why = _category(value, status, trust, equivalent)
     out = replace(report, qualification=value, qualification_details=tuple(details), timestamps=stamps)
     return with_category(out, category, why)

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import x509
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
@@ -31,6 +32,9 @@ from pyhanko.sign.validation.qualified.tsp import (
     QualifiedServiceInformation,
     TSPRegistry,
 )
+
+if TYPE_CHECKING:
+    from bidproc.signature.trust.qualify import AuthorityIndex
 
 TSL_NS = "http://uri.etsi.org/02231/v2#"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -78,6 +82,18 @@ class TrustedLists:
     registry: TSPRegistry
     lists: tuple[ListStatus, ...]
     territory_of: dict[QualifiedServiceInformation, str] = field(default_factory=dict)
+
+    @cached_property
+    def ca_index(self) -> AuthorityIndex:
+        from bidproc.signature.trust.qualify import AuthorityIndex
+
+        return AuthorityIndex(self.registry.known_certificate_authorities)
+
+    @cached_property
+    def tsa_index(self) -> AuthorityIndex:
+        from bidproc.signature.trust.qualify import AuthorityIndex
+
+        return AuthorityIndex(self.registry.known_timestamp_authorities)
 
     @property
     def usable(self) -> bool:

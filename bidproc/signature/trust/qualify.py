@@ -9,9 +9,10 @@ the certificate is checked, not only names), turning the outcome into the report
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from asn1crypto import x509
 from cryptography import x509 as cx509
@@ -26,6 +27,8 @@ from bidproc.signature.report import Indication, Qualification
 from bidproc.signature.trust.lists import TrustedLists
 
 MAX_DEPTH = 4  # intermediate CAs between the signer and a listed service, at most
+MAX_PATHS = 16
+MAX_CANDIDATES = 64
 
 
 @dataclass(frozen=True)
@@ -39,32 +42,55 @@ class CertStatus:
     reasons: tuple[str, ...]
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Names match and the issuer's key verifies the certificate's signature."""
-    if cert.issuer != issuer.subject:
-        return False
+@lru_cache(maxsize=4096)
+def _verifies(cert_der: bytes, issuer_der: bytes) -> bool:
+    """The issuer's key verifies the certificate's signature (cached: a bid's signers repeat)."""
     try:
-        cx509.load_der_x509_certificate(cert.dump()).verify_directly_issued_by(
-            cx509.load_der_x509_certificate(issuer.dump())
-        )
-    except (ValueError, TypeError, Exception):  # cryptography raises InvalidSignature or others
+        cx509.load_der_x509_certificate(cert_der).verify_directly_issued_by(cx509.load_der_x509_certificate(issuer_der))
+    except Exception:  # InvalidSignature, unsupported key or malformed certificate: not issued by it
         return False
     return True
 
 
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Names match and the issuer's key verifies the certificate's signature."""
+    return cert.issuer == issuer.subject and _verifies(cert.dump(), issuer.dump())
+
+
+class AuthorityIndex:
+    """Listed authorities by subject name, so a lookup is one dict access instead of a scan."""
+
+    def __init__(self, authorities: Iterable[Authority]) -> None:
+        self.by_subject: dict[str, list[AuthorityWithCert]] = {}
+        for auth in authorities:
+            if isinstance(auth, AuthorityWithCert):
+                self.by_subject.setdefault(auth.certificate.subject.hashable, []).append(auth)
+
+    def issuers_of(self, cert: x509.Certificate) -> list[AuthorityWithCert]:
+        return [a for a in self.by_subject.get(cert.issuer.hashable, ()) if _issued_by(cert, a.certificate)]
+
+
 def paths_to(
-    cert: x509.Certificate, authorities: Sequence[Authority], extra: Sequence[x509.Certificate]
+    cert: x509.Certificate, index: AuthorityIndex, extra: Sequence[x509.Certificate]
 ) -> Iterator[ValidationPath]:
-    """Every chain from ``cert`` up to one of ``authorities``, through ``extra`` intermediates."""
+    """Chains from ``cert`` up to an authority of ``index``, through ``extra`` intermediates (each link's
+    signature verified). Bounded: ``extra`` may come from a hostile file."""
+    budget = [MAX_PATHS]
+    cas: dict[str, list[x509.Certificate]] = {}
+    for c in [c for c in extra if c.ca][:MAX_CANDIDATES]:
+        cas.setdefault(c.subject.hashable, []).append(c)
 
     def up(current: x509.Certificate, chain: list[x509.Certificate], depth: int) -> Iterator[ValidationPath]:
-        for auth in authorities:
-            if isinstance(auth, AuthorityWithCert) and _issued_by(current, auth.certificate):
+        for auth in index.issuers_of(current):
+            if budget[0] > 0:
+                budget[0] -= 1
                 yield ValidationPath(TrustAnchor(auth), list(reversed(chain)), cert)
         if depth >= MAX_DEPTH:
             return
-        for ca in extra:
-            if ca.ca and ca not in chain and ca.dump() != current.dump() and _issued_by(current, ca):
+        for ca in cas.get(current.issuer.hashable, ()):
+            if budget[0] <= 0:
+                return
+            if all(ca.dump() != c.dump() for c in (cert, *chain)) and _issued_by(current, ca):
                 yield from up(ca, [*chain, ca], depth + 1)
 
     yield from up(cert, [], 0)
@@ -92,8 +118,7 @@ def cert_status(
     """Status of ``cert`` at ``at`` (the best signature time) under the loaded trusted lists."""
     reasons = [f"QC statements in the certificate: {_statements(cert)}"]
     registry = lists.registry
-    authorities = list(registry.known_certificate_authorities)
-    paths = list(paths_to(cert, authorities, extra))
+    paths = list(paths_to(cert, lists.ca_index, extra))
     assessor = QualificationAssessor(registry)
     if not paths:
         reasons.append("no qualified CA service of a loaded trusted list issued this certificate")
@@ -153,9 +178,7 @@ def qualification(status: CertStatus, indication: Indication) -> tuple[Qualifica
 def timestamp_qualified(tsa_der: bytes, lists: TrustedLists, at: datetime) -> bool:
     """The TSA's certificate is (or is issued by) a QTST service granted at the timestamp's time."""
     tsa = x509.Certificate.load(tsa_der)
-    for auth in lists.registry.known_timestamp_authorities:
-        if not isinstance(auth, AuthorityWithCert):
-            continue
+    for auth in [*lists.tsa_index.by_subject.get(tsa.subject.hashable, ()), *lists.tsa_index.issuers_of(tsa)]:
         if auth.certificate.dump() == tsa.dump() or _issued_by(tsa, auth.certificate):
             if any(
                 sd.base_info.service_type == QTST_URI for sd in lists.registry.applicable_service_definitions(auth, at)

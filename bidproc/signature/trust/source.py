@@ -94,12 +94,15 @@ def trust_settings(options: TrustOptions, at: datetime | None = None) -> TrustSe
 
 
 def anchors_from(lists: TrustedLists | None) -> tuple[bytes, ...]:
-    """Certificates of the usable lists' qualified CA and QTST services, as chain-validation anchors.
+    """Self-signed certificates of the usable lists' CA/QC and QTST services, as chain-validation anchors.
 
-    Every format's validator takes plain anchors (``ValidationPolicy.trust_anchors``), so this is how
-    a signature under a listed CA validates with ``--lotl`` alone, as in EU DSS. Whether the service was
-    *granted* at the signing time is the qualification step's business (a withdrawn CA still anchors an
-    AdES signature; it just is not qualified).
+    Every format's validator takes plain anchors (``ValidationPolicy.trust_anchors``), so this is how a
+    signature under a listed root validates with ``--lotl`` alone, as in EU DSS. Listed *intermediate*
+    CAs are left out on purpose: pyhanko-certvalidator 0.33 cannot validate a CRL signed by a trust
+    anchor that is not self-signed (``ValidationPath.truncate_to_issuer_and_append`` looks for the
+    anchor's own issuer), so an intermediate anchor would turn a signature that passes under its root
+    into INDETERMINATE. The qualification step uses listed intermediates all the same. Whether a service
+    was *granted* at the signing time is also the qualification step's business.
     """
     if lists is None:
         return ()
@@ -107,6 +110,6 @@ def anchors_from(lists: TrustedLists | None) -> tuple[bytes, ...]:
     seen: dict[bytes, None] = {}
     for auth in [*reg.known_certificate_authorities, *reg.known_timestamp_authorities]:
         cert = getattr(auth, "certificate", None)
-        if cert is not None:
+        if cert is not None and cert.self_signed in {"maybe", "yes"}:
             seen[cert.dump()] = None
     return tuple(seen)
