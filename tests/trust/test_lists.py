@@ -4,7 +4,6 @@ list is reported and skipped without touching the others (issue 12, "Trusted lis
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from asn1crypto import x509 as asn1_x509
@@ -12,11 +11,11 @@ from lxml import etree
 
 from bidproc.signature.trust.lists import Document, SignatureState, TrustedLists, load
 from bidproc.signature.trust.qualify import cert_status
+from tests.services import SHARED
 from tests.trust.builder import NOW, Service, make_cert, national_list, qc_statements, sign_list, unsigned
 from tests.trust.conftest import World
 
-REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "trusted-lists"
-REAL = REAL if REAL.is_dir() else Path("/work/shared/corpus/trusted-lists")
+REAL = SHARED / "corpus" / "trusted-lists"
 
 
 def _status(lists: TrustedLists, source: str):  # type: ignore[no-untyped-def]

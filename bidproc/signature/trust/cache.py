@@ -112,7 +112,11 @@ async def refresh(
     if lotl is not None:
         # the cached copy verified when it was stored; parse only its signed part again
         _, content = _check(lotl, "LOTL", signers, now)
-        refs = eutl_parse.parse_lotl_unsafe(content).references if content else []
+        try:
+            refs = eutl_parse.parse_lotl_unsafe(content).references if content else []
+        except Exception as exc:  # signed but malformed: report it, keep the cached national lists
+            statuses.append(replace(lotl_status, problem=f"LOTL content unreadable: {exc}"))
+            refs = []
         for ref in refs:
             if eutl_parse.LOTL_RULE in ref.scheme_rules:
                 continue

@@ -89,6 +89,7 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     options = trust_options(args.lotl, args.trusted_list, args.offline)
+    refresh_problems: list[str] = []
     if options.lotl is None and not options.trusted_lists:
         options = replace(options, lotl=EU_LOTL_URL)
     try:
@@ -102,7 +103,7 @@ def main(argv: list[str]) -> int:
             if options.offline:
                 print("bidproc trust refresh: cannot refresh offline", file=sys.stderr)
                 return 2
-            refresh_online(options)
+            _, _, refresh_problems = refresh_online(options)
         lists = load_lists(replace(options, offline=True), at)
     except (OSError, ValueError) as exc:
         print(f"bidproc trust: {exc}", file=sys.stderr)
@@ -115,4 +116,7 @@ def main(argv: list[str]) -> int:
             print("no trusted list cached or given (run `bidproc trust refresh`)")
         for s in statuses:
             print(_text(s))
-    return 0 if statuses and all(s.used and not s.problem for s in statuses) else 1
+    for problem in refresh_problems:  # what this refresh could not fetch or verify (the cache kept the rest)
+        print(f"refresh: {problem}", file=sys.stderr)
+    ok = statuses and all(s.used and not s.problem for s in statuses) and not refresh_problems
+    return 0 if ok else 1
