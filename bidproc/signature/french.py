@@ -110,7 +110,9 @@ def with_category(report: SignatureReport, category: RuleOutcome, why: str) -> S
     base = report.french_rule or french_rule(report, report.subindication, None)
     check = replace(base, certificate_category=category)
     points = _points(check)
-    failed = tuple(dict.fromkeys([*base.failed, *(n for n, o in points.items() if o is RuleOutcome.FAILED)]))
+    # the category may be set again (ASiC members are assessed twice): only this call's outcome counts
+    earlier = [n for n in base.failed if n != "certificate_category"]
+    failed = tuple(dict.fromkeys([*earlier, *(n for n, o in points.items() if o is RuleOutcome.FAILED)]))
     words = [f"{n}: {FAILED_WORDS[n]}" for n in failed if n in FAILED_WORDS]
     words += [
         f"{n}: {UNCHECKED_WORDS[n]}" for n, o in points.items() if o is RuleOutcome.NOT_CHECKED and n in UNCHECKED_WORDS

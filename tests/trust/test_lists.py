@@ -79,9 +79,42 @@ def _inject_service(world: World, xml: bytes) -> bytes:
     return bytes(etree.tostring(root))
 
 
+def _wrapped_expired(world: World, rogue_ca: object, same_issue_date: bool = False) -> bytes:
+    """An expired but genuinely signed list (signature referencing it by Id) moved inside an unsigned
+    root that claims a fresh NextUpdate, its ds:Signature hoisted to the outer root (XML signature
+    wrapping): the signature still verifies, over the inner list."""
+    issued = NOW - timedelta(days=300)
+    inner = etree.fromstring(
+        sign_list(
+            national_list("FR", [Service(rogue_ca, "Rogue")], issued=issued, next_update=NOW - timedelta(days=10)),  # type: ignore[arg-type]
+            world.tlso,
+        )
+    )
+    signature = inner.find("{http://www.w3.org/2000/09/xmldsig#}Signature")
+    inner.remove(signature)
+    outer = national_list("FR", [], issued=issued if same_issue_date else None)
+    outer.set("Id", "OUTER")
+    outer.append(signature)
+    outer.append(inner)
+    return bytes(etree.tostring(outer))
+
+
+def test_wrapped_expired_list_is_judged_on_what_is_signed(world: World) -> None:
+    rogue_ca = make_cert("Rogue CA", ca=True)
+    lists = world.load(Document("wrapped.xml", _wrapped_expired(world, rogue_ca, same_issue_date=True)))
+    status = _status(lists, "wrapped.xml")
+    # signxml refuses the hoisted signature today (INVALID); were it accepted, the dates would be read
+    # from the signed inner list (expired). Either way the list is not used and says why.
+    assert not status.used and status.problem
+    assert status.signature == SignatureState.INVALID or (status.expired and status.next_update < NOW)  # type: ignore[operator]
+    leaf = make_cert("Mallory", issuer=rogue_ca, qc=qc_statements(sscd=True))
+    assert not cert_status(_asn1(leaf.der), lists, NOW).qualified
+
+
 @pytest.mark.parametrize(
     ("variant", "state"),
     [
+        ("wrapped_expired", SignatureState.INVALID),  # the outer root claims another issue date
         ("altered", SignatureState.INVALID),
         ("injected", SignatureState.INVALID),
         ("wrong_signer", SignatureState.INVALID),
@@ -99,6 +132,7 @@ def test_broken_list_is_skipped_and_reported(world: World, variant: str, state: 
         "unsigned": lambda: unsigned(national_list("FR", [Service(rogue_ca, "Rogue")])),
         "not_announced": lambda: sign_list(national_list("IT", [Service(rogue_ca, "Rogue")]), world.tlso),
         "garbage": lambda: b"<html>not a list</html>",
+        "wrapped_expired": lambda: _wrapped_expired(world, rogue_ca),
     }
     bad = Document(f"bad-{variant}.xml", lists_by_variant[variant]())
     lists = world.load(bad)

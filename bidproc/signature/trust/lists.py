@@ -166,7 +166,17 @@ def _check(
     except (SignatureValidationError, ValueError) as exc:
         msg = exc.failure_message if isinstance(exc, SignatureValidationError) else str(exc)
         return _with(base, signature=SignatureState.INVALID, problem=f"signature does not verify: {msg[:300]}"), None
-    status = _with(base, signature=SignatureState.VALID)
+    # Dates and territory from what the signature covers, not from the raw document (a signed list
+    # wrapped in an unsigned one must not lend it a fresh NextUpdate or another territory).
+    try:
+        signed = _header(content.encode("utf-8"))
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        return _with(base, signature=SignatureState.INVALID, problem=f"signed content unreadable: {exc}"), None
+    if (signed.territory, signed.issued) != (head.territory, head.issued):
+        problem = "the signed list's territory or issue date differs from the document's: skipped"
+        return _with(base, signature=SignatureState.INVALID, problem=problem), None
+    status = _with(base, signature=SignatureState.VALID, next_update=signed.next_update)
+    head = signed
     if head.next_update is None or head.next_update < at:
         return _with(status, expired=True, problem=f"expired (next update was due {head.next_update})"), content
     return status, content
