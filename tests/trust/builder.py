@@ -145,7 +145,12 @@ def _b64(der: bytes) -> str:
 
 
 def _scheme(
-    root: etree._Element, territory: str, tsl_type: str, issued: datetime, next_update: datetime
+    root: etree._Element,
+    territory: str,
+    tsl_type: str,
+    issued: datetime,
+    next_update: datetime,
+    pivots: tuple[str, ...] = (),
 ) -> etree._Element:
     info = _e(root, "SchemeInformation")
     _e(info, "TSLVersionIdentifier", "6")
@@ -153,7 +158,8 @@ def _scheme(
     _e(info, "TSLType", f"{URI}/TrustedList/TSLType/{tsl_type}")
     _name(info, "SchemeOperatorName", f"Test scheme operator {territory}")
     uri = _e(info, "SchemeInformationURI")
-    _e(uri, "URI", f"https://tl.example/{territory}.xml", **{"{http://www.w3.org/XML/1998/namespace}lang": "en"})
+    for link in [f"https://tl.example/{territory}/", *pivots]:  # URIs ending in .xml are pivot LOTLs
+        _e(uri, "URI", link, **{"{http://www.w3.org/XML/1998/namespace}lang": "en"})
     _e(info, "StatusDeterminationApproach", f"{URI}/TrustedList/StatusDetn/EUappropriate")
     _e(info, "SchemeTerritory", territory)
     _e(info, "HistoricalInformationPeriod", "65535")
@@ -217,15 +223,22 @@ def national_list(
 
 
 def lotl(
-    pointers: list[tuple[str, str, list[Key]]], issued: datetime | None = None, next_update: datetime | None = None
+    pointers: list[tuple[str, str, list[Key]]],
+    issued: datetime | None = None,
+    next_update: datetime | None = None,
+    self_signers: list[Key] | None = None,
+    pivots: tuple[str, ...] = (),
 ) -> etree._Element:
-    """``pointers``: (territory, location, signers) of each national list."""
+    """``pointers``: (territory, location, signers) of each national list; ``self_signers``: the LOTL's
+    own pointer (the signers of the next LOTL, as pivots announce them); ``pivots``: pivot LOTL URLs."""
     root = etree.Element(f"{{{TSL}}}TrustServiceStatusList", nsmap={None: TSL, "ns3": ADD}, Id="LOTL")
-    info = _scheme(
-        root, "EU", "EUlistofthelists", issued or NOW - timedelta(days=1), next_update or NOW + timedelta(days=180)
-    )
+    issued = issued or NOW - timedelta(days=1)
+    info = _scheme(root, "EU", "EUlistofthelists", issued, next_update or NOW + timedelta(days=180), pivots)
     ptrs = _e(info, "PointersToOtherTSL")
-    for territory, location, signers in pointers:
+    entries = [(t, loc, signers, "EUcommon") for t, loc, signers in pointers]
+    if self_signers:
+        entries.append(("EU", "https://lotl.example/eu-lotl.xml", self_signers, "EUlistofthelists"))
+    for territory, location, signers, rule in entries:
         ptr = _e(ptrs, "OtherTSLPointer")
         sdis = _e(ptr, "ServiceDigitalIdentities")
         for signer in signers:
@@ -236,12 +249,8 @@ def lotl(
         _e(_e(add, "OtherInformation"), "SchemeTerritory", territory)
         _e(_e(add, "OtherInformation"), "MimeType", "application/vnd.etsi.tsl+xml", ns=ADD)
         rules = _e(_e(add, "OtherInformation"), "SchemeTypeCommunityRules")
-        _e(
-            rules,
-            "URI",
-            f"{URI}/TrustedList/schemerules/EUcommon",
-            **{"{http://www.w3.org/XML/1998/namespace}lang": "en"},
-        )
+        lang = {"{http://www.w3.org/XML/1998/namespace}lang": "en"}
+        _e(rules, "URI", f"{URI}/TrustedList/schemerules/{rule}", **lang)
     return root
 
 

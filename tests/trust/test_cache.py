@@ -75,3 +75,26 @@ def test_offline_load_from_cache_and_schedule(world: World, tmp_path: Path) -> N
     assert lists is not None and lists.usable
     fr = next(s for s in lists.lists if s.territory == "FR")
     assert fr.fetched_at is not None and fr.used  # `trust show` prints when it was fetched
+
+
+def test_refresh_walks_pivots_and_caches_them(world: World, tmp_path: Path) -> None:
+    """The LOTL is signed by a key the anchor does not know; the pivots it names bridge the gap, are
+    cached, and an offline load from the cache walks them again."""
+    from tests.trust.builder import lotl as make_lotl
+    from tests.trust.builder import make_cert, sign_list
+
+    a, b = make_cert("OJ anchor key"), make_cert("LOTL key 2")
+    pivot_url = "https://lotl.example/pivot-001.xml"
+    fr_ptr = [("FR", FR_URL, [world.tlso])]
+    pivot = sign_list(make_lotl(fr_ptr, issued=NOW - timedelta(days=100), self_signers=[b]), a)
+    current = sign_list(make_lotl(fr_ptr, pivots=(pivot_url,)), b)
+    cache = ListCache(tmp_path / "tl")
+    pages: dict[str, bytes | Exception] = {LOTL_URL: current, FR_URL: world.fr_xml, pivot_url: pivot}
+    result = asyncio.run(refresh(LOTL_URL, cache, _fetcher(pages), [asn1_x509.Certificate.load(a.der)], now=NOW))
+    assert [s.kind for s in result.statuses if s.used] == ["PIVOT"] and result.lotl is not None
+    assert cache.get(pivot_url) is not None
+    signer_file = tmp_path / "anchor.pem"
+    signer_file.write_bytes(a.pem)
+    options = TrustOptions(lotl=LOTL_URL, cache_dir=cache.root, offline=True, lotl_signer_files=(signer_file,))
+    lists = load_lists(options, NOW)
+    assert lists is not None and lists.usable

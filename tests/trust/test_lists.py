@@ -166,3 +166,30 @@ def test_lotl_with_broken_signature_announces_nothing(world: World) -> None:
     lists = load(Document("lotl.xml", broken), [Document("fr.xml", world.fr_xml)], NOW, [_asn1(world.lotl_signer.der)])
     assert _status(lists, "lotl.xml").signature == SignatureState.INVALID
     assert _status(lists, "fr.xml").signature == SignatureState.NOT_ANNOUNCED and not lists.usable
+
+
+def test_lotl_signers_found_through_pivots(world: World) -> None:
+    """The anchor (Official Journal) key A signed pivot 1, which names key B; pivot 2 (signed by B) names
+    key C; the current LOTL is signed by C. Without the pivots it does not verify; with them it does."""
+    from tests.trust.builder import lotl as make_lotl
+
+    a, b, c = make_cert("OJ anchor key"), make_cert("LOTL key 2"), make_cert("LOTL key 3")
+    fr_ptr = [("FR", "https://tl.example/fr.xml", [world.tlso])]
+    urls = ("https://lotl.example/pivot-001.xml", "https://lotl.example/pivot-002.xml")
+    pivot1 = sign_list(make_lotl(fr_ptr, issued=NOW - timedelta(days=200), self_signers=[b]), a)
+    pivot2 = sign_list(make_lotl(fr_ptr, issued=NOW - timedelta(days=100), self_signers=[c], pivots=urls[:1]), b)
+    current = Document("lotl.xml", sign_list(make_lotl(fr_ptr, pivots=urls), c))
+    fr = [Document("fr.xml", world.fr_xml)]
+    pivots = {urls[0]: Document(urls[0], pivot1), urls[1]: Document(urls[1], pivot2)}
+
+    without = load(current, fr, NOW, [_asn1(a.der)])
+    assert _status(without, "lotl.xml").signature == SignatureState.INVALID and not without.usable
+    walked = load(current, fr, NOW, [_asn1(a.der)], pivots)
+    assert _status(walked, "lotl.xml").signature == SignatureState.VALID and walked.usable
+    assert [s.used for s in walked.lists if s.kind == "PIVOT"] == [True, True]
+    # a pivot missing, or one signed by a key the previous pivot does not name: the chain breaks
+    missing = load(current, fr, NOW, [_asn1(a.der)], {urls[0]: pivots[urls[0]]})
+    assert not missing.usable and any(s.kind == "PIVOT" and s.problem for s in missing.lists)
+    forged2 = sign_list(make_lotl(fr_ptr, issued=NOW - timedelta(days=100), self_signers=[c]), make_cert("mallory"))
+    forged = load(current, fr, NOW, [_asn1(a.der)], {**pivots, urls[1]: Document(urls[1], forged2)})
+    assert not forged.usable

@@ -21,6 +21,7 @@ from asn1crypto import x509
 from pyhanko.sign.validation.qualified import eutl_parse
 
 from bidproc.signature.trust.lists import Document, ListStatus, SignatureState, _check
+from bidproc.signature.trust.pivots import bootstrap, pivot_urls
 
 log = logging.getLogger(__name__)
 Fetch = Callable[[str], Awaitable[bytes]]
@@ -106,8 +107,10 @@ async def refresh(
     """Download the LOTL and the national lists it points to; each replaces its cached copy only if it verifies."""
     now = now or datetime.now(UTC)
     signers = list(lotl_signers) if lotl_signers else eutl_parse.ojeu_bootstrap_lotl_tlso_certs()
+    statuses: list[ListStatus] = []
+    signers = await _signers_via_pivots(lotl_url, cache, fetch, signers, now, statuses)
     lotl_status, lotl = await _one(lotl_url, "LOTL", signers, cache, fetch, now)
-    statuses = [lotl_status]
+    statuses.append(lotl_status)
     nationals: list[Document] = []
     if lotl is not None:
         # the cached copy verified when it was stored; parse only its signed part again
@@ -127,6 +130,38 @@ async def refresh(
             if doc is not None:
                 nationals.append(doc)
     return RefreshResult(tuple(statuses), lotl, tuple(nationals))
+
+
+async def _signers_via_pivots(
+    url: str, cache: ListCache, fetch: Fetch, signers: list[x509.Certificate], now: datetime, out: list[ListStatus]
+) -> list[x509.Certificate]:
+    """The LOTL's signers: ``signers`` if they verify it, else those found by walking its pivots
+    (each pivot fetched unless cached; cached once the walk verifies the LOTL)."""
+    try:
+        doc = Document(url, await fetch(url), now)
+    except Exception:  # _one reports the failed download
+        return signers
+    if _check(doc, "LOTL", signers, now)[1] is not None or not pivot_urls(doc):
+        return signers
+    pivots: dict[str, Document] = {}
+    for pivot in pivot_urls(doc):
+        known = cache.get(pivot)
+        try:
+            pivots[pivot] = known or Document(pivot, await fetch(pivot), now)
+        except Exception as exc:  # bootstrap reports the missing pivot
+            log.info("pivot %s not fetched: %s", pivot, exc)
+    found, statuses = bootstrap(doc, pivots, signers)
+    out.extend(statuses)
+    if _check(doc, "LOTL", found, now)[1] is None:
+        return signers
+    for pivot_doc in pivots.values():
+        cache.put(pivot_doc)
+    return found
+
+
+def cached_pivots(lotl: Document, cache: ListCache) -> dict[str, Document]:
+    docs = {url: cache.get(url) for url in pivot_urls(lotl)}
+    return {url: d for url, d in docs.items() if d is not None}
 
 
 def cached(lotl_url: str, cache: ListCache) -> tuple[Document | None, tuple[Document, ...]]:

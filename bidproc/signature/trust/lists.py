@@ -15,7 +15,7 @@ check against the validation time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -226,18 +226,27 @@ def load(
     nationals: Sequence[Document],
     at: datetime,
     lotl_signers: Sequence[x509.Certificate] | None = None,
+    pivots: Mapping[str, Document] | None = None,
 ) -> TrustedLists:
     """Verify the LOTL, then each national list against the signers the LOTL announces for its territory.
 
     Never raises for a bad list: each gets a :class:`ListStatus` and the usable ones fill the registry.
     An expired LOTL is reported but still names the national lists' signers (it is a pointer list);
-    an expired national list is skipped.
+    an expired national list is skipped. When the LOTL does not verify under ``lotl_signers`` (the
+    Official Journal's by default), the ``pivots`` (URL -> document) it names are walked to find its
+    current signers.
     """
     statuses: list[ListStatus] = []
     announced: dict[str, list[x509.Certificate]] = {}
     if lotl is not None:
         signers = list(lotl_signers) if lotl_signers else eutl_parse.ojeu_bootstrap_lotl_tlso_certs()
         status, content = _check(lotl, "LOTL", signers, at)
+        if content is None and status.signature == SignatureState.INVALID and pivots:
+            from bidproc.signature.trust.pivots import bootstrap  # signers changed since the anchor
+
+            signers, pivot_statuses = bootstrap(lotl, pivots, signers)
+            statuses += pivot_statuses
+            status, content = _check(lotl, "LOTL", signers, at)
         if content is not None:
             try:
                 parsed = eutl_parse.parse_lotl_unsafe(content)  # content is the verified part

@@ -13,7 +13,7 @@ import aiohttp
 from asn1crypto import pem, x509
 
 from bidproc.signature.trust.assess import TrustSettings
-from bidproc.signature.trust.cache import ListCache, cached, http_fetch, refresh, stale
+from bidproc.signature.trust.cache import ListCache, cached, cached_pivots, http_fetch, refresh, stale
 from bidproc.signature.trust.lists import Document, TrustedLists, load
 
 
@@ -73,6 +73,7 @@ def load_lists(options: TrustOptions, at: datetime | None = None) -> TrustedList
     now = at or datetime.now(UTC)
     lotl: Document | None = None
     nationals: list[Document] = []
+    pivots: dict[str, Document] = {}
     if options.lotl is not None and is_url(options.lotl):
         cache = ListCache(options.cache_dir or Path("trusted-lists"))
         if not options.offline and stale(options.lotl, cache, options.refresh_after, datetime.now(UTC)):
@@ -82,11 +83,12 @@ def load_lists(options: TrustOptions, at: datetime | None = None) -> TrustedList
                 pass  # the last good copy serves; load() reports its age and freshness
         lotl, cached_nationals = cached(options.lotl, cache)
         nationals += cached_nationals
+        pivots = cached_pivots(lotl, cache) if lotl is not None else {}
     elif options.lotl is not None:
         path = Path(options.lotl)
         lotl = Document(str(path), path.read_bytes(), None)
     nationals += [Document(str(p), p.read_bytes(), None) for p in options.trusted_lists]
-    return load(lotl, nationals, now, _lotl_signers(options))
+    return load(lotl, nationals, now, _lotl_signers(options), pivots)
 
 
 def trust_settings(options: TrustOptions, at: datetime | None = None) -> TrustSettings:
