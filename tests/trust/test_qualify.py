@@ -123,6 +123,8 @@ def test_intermediate_between_signer_and_listed_ca(world: World) -> None:
 def test_signature_verdict_bounds_qualification(world: World, indication: Indication) -> None:
     leaf = make_cert("Jean Dupont", issuer=world.qca, qc=qc_statements(sscd=True))
     report = _assess(world, leaf, indication=indication)
+    # the category belongs to the certificate: a failed signature fails the rule elsewhere, not here
+    assert report.french_rule is not None and report.french_rule.certificate_category is RuleOutcome.PASSED
     if indication is Indication.TOTAL_FAILED:
         assert report.qualification is Qualification.NA
     else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from asn1crypto import x509
+from pyhanko.sign.validation.qualified.tsp import QcCertType
 
 from bidproc.errors import Warning_
 from bidproc.signature.french import with_category
@@ -49,12 +50,18 @@ def _equivalent(cert: x509.Certificate, trust: TrustSettings, extra: list[x509.C
 def _category(
     value: Qualification, status: CertStatus | None, trust: TrustSettings, equivalent: str | None
 ) -> tuple[RuleOutcome, str]:
+    """The certificate's category is a property of the certificate at the best signature time: a failed
+    signature (``value`` NA) fails the rule on its integrity point, not on this one."""
     if value in QUALIFIED_FOR_SIGNING:
         return RuleOutcome.PASSED, f"qualified certificate under eIDAS ({value.value})"
+    if status is not None and status.qualified and status.qc_type is QcCertType.QC_ESIGN:
+        return RuleOutcome.PASSED, "qualified certificate for electronic signatures under eIDAS"
     if equivalent is not None:
         return RuleOutcome.PASSED, f"issued by an accepted equivalent authority: {equivalent}"
-    if status is not None and status.qualified and value in {Qualification.QESEAL, Qualification.ADESEAL_QC}:
+    if status is not None and status.qualified and status.qc_type is QcCertType.QC_ESEAL:
         return RuleOutcome.FAILED, "a qualified seal certificate names an organisation, not a signatory"
+    if status is not None and status.qualified:
+        return RuleOutcome.FAILED, "a qualified certificate for website authentication is not for signing"
     if trust.lists is None or not trust.lists.usable:
         return (
             RuleOutcome.NOT_CHECKED,
