@@ -193,3 +193,28 @@ def test_lotl_signers_found_through_pivots(world: World) -> None:
     forged2 = sign_list(make_lotl(fr_ptr, issued=NOW - timedelta(days=100), self_signers=[c]), make_cert("mallory"))
     forged = load(current, fr, NOW, [_asn1(a.der)], {**pivots, urls[1]: Document(urls[1], forged2)})
     assert not forged.usable
+
+
+def test_real_belgian_history_and_qtst() -> None:
+    """On the real BE list: a service withdrawn today counts as granted during its past granted period
+    (history entries name the CA by subject/SKI only: completed from the current entry), and a listed
+    QTST's certificate is recognised as qualified at a time it is granted."""
+    from bidproc.signature.trust.qualify import timestamp_qualified
+
+    lotl = Document("eu-lotl.xml", (REAL / "eu-lotl.xml").read_bytes())
+    be = Document("tsl-be-v6.xml", (REAL / "tsl-be-v6.xml").read_bytes())
+    lists = load(lotl, [be], datetime(2026, 6, 20, tzinfo=UTC))
+    reg = lists.registry
+    root = next(
+        a
+        for a in reg.known_certificate_authorities
+        if a.name.native.get("common_name") == "Belgium Root CA"  # type: ignore[attr-defined]
+    )
+    assert list(reg.applicable_service_definitions(root, datetime(2016, 8, 1, tzinfo=UTC)))  # granted then
+    assert not list(reg.applicable_service_definitions(root, datetime(2017, 1, 1, tzinfo=UTC)))  # withdrawn
+    # sets iterate in hash order, which changes between runs: pick by name
+    tsa = sorted(reg.known_timestamp_authorities, key=lambda a: a.name.human_friendly)[0]
+    first = min(sd.base_info.valid_from for sd in reg.applicable_service_definitions(tsa, None))
+    der = tsa.certificate.dump()  # type: ignore[attr-defined]
+    assert timestamp_qualified(der, lists, first + timedelta(days=1))
+    assert not timestamp_qualified(der, lists, first - timedelta(days=1))
