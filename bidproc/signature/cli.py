@@ -142,7 +142,9 @@ def render_text(report: ValidationReport) -> str:
         lines += [f"    error: {e}" for e in s.errors]
         if s.french_rule is not None:
             failed = ", ".join(s.french_rule.failed) or "none"
-            lines.append(f"    French rule (arrêté 22/03/2019): failed points: {failed}")
+            verdict = "compliant" if s.french_rule.compliant else "NOT compliant"
+            lines.append(f"    French rule (arrêté 22/03/2019): {verdict}; failed points: {failed}")
+            lines += [f"      {d}" for d in s.french_rule.details]
     return "\n".join(lines) + "\n"
 
 

@@ -246,3 +246,11 @@ def test_anchors_from_lists_are_listed_roots_only(
     assert anchors_from(_lists(lists_for_pki)) == ()  # interm and TSA are not self-signed
     assert anchors_from(_lists(lists_naming_root)) == (pki.root_der,)
     assert anchors_from(None) == ()
+
+
+@pytest.mark.parametrize("flag", ["--lotl", "--trusted-list"])
+def test_cli_unreadable_list_file_is_a_usage_error(tmp_path: Path, flag: str) -> None:
+    from bidproc.cli import main
+
+    (tmp_path / "offre.txt.p7s").write_bytes(b"not even a signature")
+    assert main(["verify", str(tmp_path / "offre.txt.p7s"), flag, str(tmp_path / "missing.xml")]) == 2
