@@ -115,6 +115,9 @@ def main() -> int:
             print(f"qualification step alone: {1000 * step / len(sigs):.2f} ms/sig")
     ratio = min(results["with lists"]) / min(results["without lists"])
     print(f"cost per signature with trusted lists: {ratio:.2f}x validation without (target < 1.2x)")
+    # on a shared machine the end-to-end ratio is noisy; the step's own share is the stable figure
+    per_sig = min(results["without lists"]) / len(sigs)
+    print(f"qualification step alone over validation without lists: {(per_sig + step / len(sigs)) / per_sig:.2f}x")
     return 0
 
 

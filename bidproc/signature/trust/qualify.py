@@ -52,9 +52,19 @@ def _verifies(cert_der: bytes, issuer_der: bytes) -> bool:
     return True
 
 
+@lru_cache(maxsize=8192)
+def _name_key_of(der: bytes) -> str:
+    return str(x509.Name.load(der).hashable)
+
+
+def _name_key(name: x509.Name) -> str:
+    """RFC 5280 name comparison key (asn1crypto's ``hashable``: normalised, and slow: cached by DER)."""
+    return _name_key_of(name.dump())
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Names match and the issuer's key verifies the certificate's signature."""
-    return cert.issuer == issuer.subject and _verifies(cert.dump(), issuer.dump())
+    return _name_key(cert.issuer) == _name_key(issuer.subject) and _verifies(cert.dump(), issuer.dump())
 
 
 class AuthorityIndex:
@@ -64,10 +74,10 @@ class AuthorityIndex:
         self.by_subject: dict[str, list[AuthorityWithCert]] = {}
         for auth in authorities:
             if isinstance(auth, AuthorityWithCert):
-                self.by_subject.setdefault(auth.certificate.subject.hashable, []).append(auth)
+                self.by_subject.setdefault(_name_key(auth.certificate.subject), []).append(auth)
 
     def issuers_of(self, cert: x509.Certificate) -> list[AuthorityWithCert]:
-        return [a for a in self.by_subject.get(cert.issuer.hashable, ()) if _issued_by(cert, a.certificate)]
+        return [a for a in self.by_subject.get(_name_key(cert.issuer), ()) if _issued_by(cert, a.certificate)]
 
 
 def paths_to(
@@ -78,7 +88,7 @@ def paths_to(
     budget = [MAX_PATHS]
     cas: dict[str, list[x509.Certificate]] = {}
     for c in [c for c in extra if c.ca][:MAX_CANDIDATES]:
-        cas.setdefault(c.subject.hashable, []).append(c)
+        cas.setdefault(_name_key(c.subject), []).append(c)
 
     def up(current: x509.Certificate, chain: list[x509.Certificate], depth: int) -> Iterator[ValidationPath]:
         for auth in index.issuers_of(current):
@@ -87,7 +97,7 @@ def paths_to(
                 yield ValidationPath(TrustAnchor(auth), list(reversed(chain)), cert)
         if depth >= MAX_DEPTH:
             return
-        for ca in cas.get(current.issuer.hashable, ()):
+        for ca in cas.get(_name_key(current.issuer), ()):
             if budget[0] <= 0:
                 return
             if all(ca.dump() != c.dump() for c in (cert, *chain)) and _issued_by(current, ca):
@@ -178,7 +188,7 @@ def qualification(status: CertStatus, indication: Indication) -> tuple[Qualifica
 def timestamp_qualified(tsa_der: bytes, lists: TrustedLists, at: datetime) -> bool:
     """The TSA's certificate is (or is issued by) a QTST service granted at the timestamp's time."""
     tsa = x509.Certificate.load(tsa_der)
-    for auth in [*lists.tsa_index.by_subject.get(tsa.subject.hashable, ()), *lists.tsa_index.issuers_of(tsa)]:
+    for auth in [*lists.tsa_index.by_subject.get(_name_key(tsa.subject), ()), *lists.tsa_index.issuers_of(tsa)]:
         if auth.certificate.dump() == tsa.dump() or _issued_by(tsa, auth.certificate):
             if any(
                 sd.base_info.service_type == QTST_URI for sd in lists.registry.applicable_service_definitions(auth, at)
