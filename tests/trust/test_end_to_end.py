@@ -254,3 +254,29 @@ def test_cli_unreadable_list_file_is_a_usage_error(tmp_path: Path, flag: str) ->
 
     (tmp_path / "offre.txt.p7s").write_bytes(b"not even a signature")
     assert main(["verify", str(tmp_path / "offre.txt.p7s"), flag, str(tmp_path / "missing.xml")]) == 2
+
+
+def test_cli_equivalent_authority_from_configuration(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``signature.equivalent_ca_files``: a signer under an accepted equivalent CA passes the French
+    category without any trusted list; the same signature without that setting leaves it unchecked."""
+    from bidproc.cli import main
+
+    (tmp_path / "offre.txt").write_bytes(BID)
+    (tmp_path / "offre.txt.p7s").write_bytes(_sign(pki, _leaf(pki, None)))
+    (tmp_path / "root.pem").write_bytes(_key(pki, "root").pem)
+    (tmp_path / "equivalent.pem").write_bytes(_key(pki, "interm").pem)
+    monkeypatch.setenv("BIDPROC_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    args = ["verify", str(tmp_path / "offre.txt.p7s"), "--detached-data", str(tmp_path / "offre.txt")]
+    args += ["--trust-anchor", str(tmp_path / "root.pem")]
+    rules = []
+    for equivalent in ("", str(tmp_path / "equivalent.pem")):
+        monkeypatch.setenv("BIDPROC_SIGNATURE_EQUIVALENT_CA_FILES", equivalent)
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main(args) == 0
+        rules.append(json.loads(out.getvalue())["signatures"][0]["french_rule"])
+    assert (rules[0]["certificate_category"], rules[0]["compliant"]) == ("not_checked", False)
+    assert (rules[1]["certificate_category"], rules[1]["compliant"]) == ("passed", True)
+    assert any("equivalent authority" in d for d in rules[1]["details"])
