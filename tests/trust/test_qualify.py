@@ -181,3 +181,28 @@ def test_json_carries_qualification_and_compliance_not_certificates(world: World
     doc = _assess(world, leaf).to_json()
     assert doc["qualification"] == "QESig" and doc["qualification_details"]
     assert doc["french_rule"]["compliant"] is True and "certificate_der" not in doc["signer"]
+
+
+def test_timestamp_qualified_only_when_valid_and_listed(world: World) -> None:
+    from dataclasses import replace
+
+    from bidproc.signature.report import TimestampInfo
+    from tests.trust.builder import QTST, Service, lotl, national_list, sign_list
+
+    tsa, other = make_cert("Qualified TSA"), make_cert("Other TSA")
+    fr = sign_list(national_list("FR", [Service(tsa, "QTST", service_type=QTST, for_type=None)]), world.tlso)
+    lo = sign_list(lotl([("FR", "https://tl.example/fr.xml", [world.tlso])]), world.lotl_signer)
+    from asn1crypto import x509 as asn1_x509
+
+    from bidproc.signature.trust.lists import Document, load
+
+    lists = load(Document("l", lo), [Document("f", fr)], NOW, [asn1_x509.Certificate.load(world.lotl_signer.der)])
+    leaf = make_cert("Jean Dupont", issuer=world.qca, qc=qc_statements(sscd=True))
+    stamps = (
+        TimestampInfo(kind="signature", time=NOW, valid=True, tsa_certificate=tsa.der),
+        TimestampInfo(kind="signature", time=NOW, valid=False, tsa_certificate=tsa.der),  # token did not verify
+        TimestampInfo(kind="archive", time=NOW, valid=True, tsa_certificate=other.der),  # TSA not listed
+        TimestampInfo(kind="deposit", time=NOW, valid=True),  # no TSA certificate reported
+    )
+    out = assess(replace(_report(leaf), timestamps=stamps), TrustSettings(lists=lists), NOW)
+    assert [t.qualified for t in out.timestamps] == [True, False, False, None]

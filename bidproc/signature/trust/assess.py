@@ -103,7 +103,8 @@ def _assess(
             else:
                 details = [f"{Warning_.TRUST_NOT_ASSESSED.value}: no usable trusted list loaded"]
         stamps = tuple(
-            replace(t, qualified=timestamp_qualified(t.tsa_certificate, trust.lists, t.time))
+            # a token that did not validate is no qualified timestamp, whoever issued it
+            replace(t, qualified=t.valid and timestamp_qualified(t.tsa_certificate, trust.lists, t.time))
             if t.tsa_certificate is not None and trust.lists is not None and trust.lists.usable
             else t
             for t in report.timestamps
