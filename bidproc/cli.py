@@ -14,6 +14,7 @@ from importlib import import_module
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("bidproc.intake.cli", "Run intake (detect, unpack, scan, normalise) on files, offline"),
     "verify": ("bidproc.signature.cli", "Validate the signatures of a file (PAdES, CAdES, XAdES)"),
+    "trust": ("bidproc.signature.trust.cli", "EU trusted lists: refresh the cache, show each list's state"),
     "serve": ("bidproc.api.cli", "Run the HTTP API"),
     "worker": ("bidproc.pipeline.cli", "Run queue workers"),
     "up": ("bidproc.ops:up_main", "Run API and workers together on embedded defaults"),

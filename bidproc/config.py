@@ -104,6 +104,15 @@ class SignatureSettings:
     # signature can come out TOTAL_PASSED: the OS trust store is never used.
     trust_anchor_files: str = ""
     offline: bool = False  # no OCSP/CRL fetching: only revocation data embedded in signatures counts
+    # EU trusted lists (qualified status, French rule's certificate category): the LOTL as a file or URL
+    # (a URL is cached under data_dir/trusted-lists and refreshed when older than trust_refresh_hours),
+    # national lists as files (':'-separated), CA certificates accepted as equivalent to qualified ones,
+    # and the LOTL's signers (empty: the Official Journal certificates bundled with pyhanko).
+    lotl: str = ""
+    trusted_list_files: str = ""
+    equivalent_ca_files: str = ""
+    lotl_signer_files: str = ""
+    trust_refresh_hours: float = 24.0
 
 
 @dataclass(frozen=True)

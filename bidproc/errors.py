@@ -133,6 +133,10 @@ class Warning_(StrEnum):
     PDF_UNPARSED_TAIL = "pdf.unparsed_tail"  # bytes after the last parsed revision (incremental saving attack)
     PDF_SIGNATURE_DICTIONARY_CHANGED = "pdf.signature_dictionary_changed"  # /Reason, /M, /ByteRange... redefined
     PDF_BYTE_RANGE_INVALID = "pdf.byte_range_invalid"  # gap not exactly /Contents, ranges overlapping another's
+    # EU trusted lists (issue 12): prefixes of ``qualification_details`` lines, never a signature's verdict
+    TRUST_LIST_SKIPPED = "trust.list_skipped"  # a national list broken, unsigned, expired or not announced
+    TRUST_LIST_STALE = "trust.list_stale"  # the LOTL is past its NextUpdate: still used, reported
+    TRUST_NOT_ASSESSED = "trust.not_assessed"  # no usable trusted list: qualification NA
 
 
 class BidprocError(Exception):

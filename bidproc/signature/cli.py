@@ -18,6 +18,8 @@ from asn1crypto import pem
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import SignatureReport, ValidationReport
+from bidproc.signature.trust.cli import trust_options
+from bidproc.signature.trust.source import anchors_from, trust_settings
 from bidproc.signature.validate import validate_file
 
 CONTRACT = (
@@ -58,6 +60,19 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PEM",
         help="a trusted root certificate, PEM or DER (repeatable); the OS store is never used",
+    )
+    p.add_argument(
+        "--lotl",
+        metavar="FILE|URL",
+        help="EU list of trusted lists: its national lists give the qualified status (a URL is cached)",
+    )
+    p.add_argument(
+        "--trusted-list",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a national trusted list (verified against the signers the LOTL announces for it; repeatable)",
     )
     p.add_argument("--at", help="validation time, ISO 8601 (default: now)")
     p.add_argument(
@@ -119,6 +134,8 @@ def render_text(report: ValidationReport) -> str:
             f"- {s.format.value} {s.level.value if s.level else '-'} {s.signature_id or ''}: {s.indication.value}{sub}"
         )
         lines.append(f"    signer: {who}")
+        lines.append(f"    qualification: {s.qualification.value}")
+        lines += [f"      {d}" for d in s.qualification_details]
         lines.append(f"    best signature time: {s.best_signature_time.isoformat() if s.best_signature_time else '-'}")
         lines += [
             f"    timestamp: {t.kind} {t.time.isoformat()} {'valid' if t.valid else 'NOT valid'}" for t in s.timestamps
@@ -132,7 +149,9 @@ def render_text(report: ValidationReport) -> str:
         lines += [f"    error: {e}" for e in s.errors]
         if s.french_rule is not None:
             failed = ", ".join(s.french_rule.failed) or "none"
-            lines.append(f"    French rule (arrêté 22/03/2019): failed points: {failed}")
+            verdict = "compliant" if s.french_rule.compliant else "NOT compliant"
+            lines.append(f"    French rule (arrêté 22/03/2019): {verdict}; failed points: {failed}")
+            lines += [f"      {d}" for d in s.french_rule.details]
     return "\n".join(lines) + "\n"
 
 
@@ -168,7 +187,10 @@ def main(argv: list[str]) -> int:
     try:
         data = args.file.read_bytes()
         detached = {p.name: p.read_bytes() for p in args.detached_data}
-        policy = ValidationPolicy(trust_anchors=_anchors(args.trust_anchor), at=_time(args.at), offline=args.offline)
+        at = _time(args.at)
+        trust = trust_settings(trust_options(args.lotl, args.trusted_list, args.offline), at)
+        anchors = _anchors(args.trust_anchor) + anchors_from(trust.lists)
+        policy = ValidationPolicy(trust_anchors=anchors, at=at, offline=args.offline, trust=trust)
     except UsageError as exc:
         print(f"bidproc verify: {exc}", file=sys.stderr)
         return 2

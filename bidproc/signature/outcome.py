@@ -186,6 +186,7 @@ def signer_of(cert: x509.Certificate | None) -> Signer | None:
         certificate_sha256=hashlib.sha256(cert.dump()).hexdigest(),
         not_before=validity["not_before"].native,
         not_after=validity["not_after"].native,
+        certificate_der=cert.dump(),  # HOOK (trust, issue 12): the qualification step needs the certificate
     )
 
 
@@ -193,7 +194,9 @@ def timestamp_info(kind: str, status: TimestampSignatureStatus, detail: str | No
     """A validated timestamp token's time, TSA and whether it passed (intact, valid, trusted)."""
     tsa = status.signing_cert.subject.human_friendly if status.signing_cert is not None else None
     valid = bool(status.intact and status.valid and status.trusted)
-    return TimestampInfo(kind=kind, time=status.timestamp, tsa=tsa, valid=valid, detail=detail)
+    # HOOK (trust, issue 12): the TSA certificate, so the qualification step can tell a QTST
+    tsa_der = status.signing_cert.dump() if status.signing_cert is not None else None
+    return TimestampInfo(kind=kind, time=status.timestamp, tsa=tsa, valid=valid, detail=detail, tsa_certificate=tsa_der)
 
 
 def embedded_timestamps(si: Any, reported: list[TimestampInfo]) -> list[TimestampInfo]:

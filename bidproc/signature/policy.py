@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from bidproc.signature.trust.assess import TrustSettings
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,8 @@ class ValidationPolicy:
     ``extra_crls``/``extra_ocsps`` counts.
     ``proofs_of_existence`` are (sha256 of signed content, time) pairs proven elsewhere, e.g. by the
     deposit receipt's RFC 3161 timestamp: they count towards the best signature time.
+    ``trust`` holds the loaded EU trusted lists and the accepted equivalent authorities: the qualified
+    CA services of the usable lists are trust anchors too, and every report gets its qualification.
     """
 
     trust_anchors: tuple[bytes, ...] = ()
@@ -29,6 +33,7 @@ class ValidationPolicy:
     max_xml_bytes: int = 50 * 1024 * 1024
     max_xml_depth: int = 256
     proofs_of_existence: tuple[tuple[str, datetime], ...] = ()
+    trust: TrustSettings = field(default_factory=TrustSettings)
 
     def __post_init__(self) -> None:
         # A naive time would be compared with aware ones deep inside validation: refuse it here.

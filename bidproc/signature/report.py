@@ -92,6 +92,8 @@ class Signer:
     certificate_sha256: str | None = None
     not_before: datetime | None = None
     not_after: datetime | None = None
+    # The signer certificate itself (DER), for the qualification step; left out of the JSON report.
+    certificate_der: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ class TimestampInfo:
     tsa: str | None = None
     valid: bool = False
     detail: str | None = None
+    # The TSA certificate (DER) when the validator reports it; left out of the JSON report.
+    tsa_certificate: bytes | None = field(default=None, repr=False, compare=False)
+    qualified: bool | None = None  # issued under a granted QTST service of an EU trusted list (None: not assessed)
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,21 @@ class FrenchRuleCheck:
     signer_identity: RuleOutcome
     certificate_category: RuleOutcome = RuleOutcome.NOT_CHECKED
     failed: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()  # each failed or unchecked point, in words
+
+    @property
+    def compliant(self) -> bool:
+        """Every point checked and passed (``bottom_line`` only says that none failed)."""
+        return not self.failed and all(
+            o is RuleOutcome.PASSED
+            for o in (
+                self.format,
+                self.certificate_valid_at_signing_time,
+                self.integrity,
+                self.signer_identity,
+                self.certificate_category,
+            )
+        )
 
     @property
     def bottom_line(self) -> bool:
@@ -158,6 +178,7 @@ class SignatureReport:
     french_rule: FrenchRuleCheck | None = None
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    qualification_details: tuple[str, ...] = ()  # on what basis ``qualification`` was decided, in words
 
     @property
     def bottom_line(self) -> bool:
@@ -165,6 +186,13 @@ class SignatureReport:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = _jsonable(asdict(self))
+        # Certificates stay out of the JSON contract (they are bytes, and large).
+        if out.get("signer"):
+            out["signer"].pop("certificate_der", None)
+        for stamp in out.get("timestamps", ()):
+            stamp.pop("tsa_certificate", None)
+        if self.french_rule is not None:
+            out["french_rule"]["compliant"] = self.french_rule.compliant
         return out
 
 

@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from bidproc.errors import Code, Warning_
 from bidproc.signature import discover
@@ -25,14 +26,29 @@ from bidproc.signature.outcome import indication_for_exception
 from bidproc.signature.pades import validate_pdf
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SignatureFormat, SignatureReport, SubIndication, ValidationReport
+from bidproc.signature.trust.assess import assess
+from bidproc.signature.trust.embedded import embedded_certificates
 
 log = logging.getLogger(__name__)
 NO_DETACHED: Mapping[str, bytes] = {}
 
 
-def _finish(reports: list[SignatureReport]) -> tuple[SignatureReport, ...]:
-    """Every report gets its French-rule verdict (those from error paths too)."""
-    return tuple(r if r.french_rule is not None else with_french_rule(r, r.subindication, None) for r in reports)
+def _finish(
+    reports: list[SignatureReport], policy: ValidationPolicy, carried: tuple[bytes, ...] = ()
+) -> tuple[SignatureReport, ...]:
+    """Every report gets its French-rule verdict (those from error paths too), then its qualification
+    and the rule's certificate-category point (trust.assess: one step for PAdES, CAdES and XAdES);
+    ``carried`` are the certificates the file carries (candidate intermediates for the trusted lists)."""
+    now = policy.at or datetime.now(UTC)
+    ruled = [r if r.french_rule is not None else with_french_rule(r, r.subindication, None) for r in reports]
+    extra = policy.extra_certificates + carried
+    return tuple(assess(r, policy.trust, now, extra) for r in ruled)
+
+
+def _carried(found: Found, data: bytes, policy: ValidationPolicy) -> tuple[bytes, ...]:
+    """Only looked for when the qualification step will use them."""
+    trust = policy.trust
+    return embedded_certificates(found, data) if trust.lists is not None or trust.equivalent_cas else ()
 
 
 async def _binary(
@@ -84,7 +100,14 @@ def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
                     sig = replace(sig, indication=Indication.TOTAL_FAILED, subindication=SubIndication.HASH_FAILURE)
             sigs.append(sig)
     problems += _uncovered_members(members, sigs)
-    return ValidationReport(subject=name, signatures=_finish(sigs), problems=tuple(problems))
+    carried: tuple[bytes, ...] = ()
+    for member, content in members.items():
+        if member.startswith("META-INF/") and "manifest" not in member.lower():
+            try:
+                carried += _carried(discover.classify(member, content), content, policy)
+            except Exception as exc:  # an unreadable member is reported by the inner validation
+                log.debug("no certificates read from %s", member, exc_info=exc)
+    return ValidationReport(subject=name, signatures=_finish(sigs, policy, carried), problems=tuple(problems))
 
 
 def _uncovered_members(members: Mapping[str, bytes], sigs: list[SignatureReport]) -> list[str]:
@@ -143,7 +166,8 @@ def _validate(
                     subject=name, problems=(f"{Code.SIGNATURE_UNREADABLE.value}: {type(exc).__name__}: {exc}",)
                 )
         elif results.get(name):
-            out[name] = ValidationReport(subject=name, signatures=_finish(results[name]))
+            carried = _carried(f, files[name], policy)
+            out[name] = ValidationReport(subject=name, signatures=_finish(results[name], policy, carried))
     for name, msgs in problems.items():
         known = out.get(name)
         out[name] = (

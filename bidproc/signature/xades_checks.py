@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 from signxml.algorithms import DigestAlgorithm, digest_algorithm_implementations
@@ -40,11 +41,12 @@ def signer_of(cert: x509.Certificate) -> Signer:
         certificate_sha256=cert.fingerprint(digest_algorithm_implementations[DigestAlgorithm.SHA256]()).hex(),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
+        certificate_der=cert.public_bytes(Encoding.DER),  # for the qualification step (trust, issue 12)
     )
 
 
 def french(fmt: RuleOutcome, integrity: RuleOutcome, cert_valid: RuleOutcome, signer: Signer | None) -> FrenchRuleCheck:
-    """Arrêté of 22 March 2019 points; the certificate category waits for the trusted-lists issue."""
+    """Arrêté of 22 March 2019 points; the certificate category is set afterwards (signature.trust.assess)."""
     identity = RuleOutcome.PASSED if signer and (signer.common_name or signer.organisation) else RuleOutcome.FAILED
     points = {
         "format": fmt,
@@ -52,7 +54,14 @@ def french(fmt: RuleOutcome, integrity: RuleOutcome, cert_valid: RuleOutcome, si
         "integrity": integrity,
         "signer_identity": identity,
     }
-    return FrenchRuleCheck(**points, failed=tuple(k for k, v in points.items() if v is RuleOutcome.FAILED))
+    failed = tuple(k for k, v in points.items() if v is RuleOutcome.FAILED)
+    return FrenchRuleCheck(
+        format=fmt,
+        certificate_valid_at_signing_time=cert_valid,
+        integrity=integrity,
+        signer_identity=identity,
+        failed=failed,
+    )
 
 
 def verdict(
