@@ -5,12 +5,13 @@ The clock is a parameter (``clock``), never read deep inside logic, so tests can
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bidproc.archive.seal import Sealer
 from bidproc.archive.store import ObjectStore, open_store
@@ -20,8 +21,15 @@ from bidproc.errors import BidprocError, Code
 from bidproc.intake.scan import ClamdScanner, Scanner
 from bidproc.metadata.db import Database
 from bidproc.signature.policy import ValidationPolicy
+from bidproc.signature.trust.cli import options_from_settings
+from bidproc.signature.trust.source import anchors_from, trust_settings
 from bidproc.timestamps.localca import LocalPKI, load_or_create
 from bidproc.timestamps.tsa import LocalTSA, RemoteTSA, TimestampAuthority
+
+if TYPE_CHECKING:
+    from bidproc.signature.trust.assess import TrustSettings
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -99,7 +107,29 @@ class Runtime:
         return load_certificates(self.settings.signature.trust_anchor_files)
 
     def validation_policy(self, **extra: Any) -> ValidationPolicy:
-        return ValidationPolicy(trust_anchors=self.trust_anchors, offline=self.settings.signature.offline, **extra)
+        trust = self.trusted_lists()
+        anchors = self.trust_anchors + (anchors_from(trust.lists) if trust is not None else ())
+        if trust is not None:
+            extra = {"trust": trust, **extra}
+        return ValidationPolicy(trust_anchors=anchors, offline=self.settings.signature.offline, **extra)
+
+    def trusted_lists(self) -> TrustSettings | None:
+        """The EU trusted lists of ``[signature]`` (None when none is configured), reloaded when older than
+        ``trust_refresh_hours``: workers run for weeks, lists change. A list that cannot be loaded leaves the
+        signatures' verdicts alone: qualification is then reported not assessed (``trust.not_assessed``)."""
+        sig = self.settings.signature
+        if not (sig.lotl or sig.trusted_list_files or sig.equivalent_ca_files):
+            return None
+        now = self.clock()
+        loaded = self.__dict__.get("_trust")
+        if loaded is None or now - loaded[0] > timedelta(hours=sig.trust_refresh_hours):
+            try:
+                self.__dict__["_trust"] = loaded = (now, trust_settings(options_from_settings(self.settings)))
+            except Exception:  # a missing file, an unreachable LOTL: reported in every report, not fatal
+                log.exception("trusted lists could not be loaded; qualification is not assessed")
+                if loaded is None:
+                    return None
+        return loaded[1]
 
     def close(self) -> None:
         if "db" in self.__dict__:

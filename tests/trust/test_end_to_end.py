@@ -280,3 +280,37 @@ def test_cli_equivalent_authority_from_configuration(
     assert (rules[0]["certificate_category"], rules[0]["compliant"]) == ("not_checked", False)
     assert (rules[1]["certificate_category"], rules[1]["compliant"]) == ("passed", True)
     assert any("equivalent authority" in d for d in rules[1]["details"])
+
+
+def test_the_pipeline_runtime_uses_the_configured_lists(
+    pki: TestPKI, lists_for_pki: tuple[bytes, bytes, Key], tmp_path: Path
+) -> None:
+    """What the workers validate with (``Runtime.validation_policy``) carries the ``[signature]`` lists."""
+    from datetime import UTC, datetime
+
+    from bidproc.config import load_settings
+    from bidproc.runtime import Runtime
+
+    lotl_xml, fr_xml, signer = lists_for_pki
+    (tmp_path / "lotl.xml").write_bytes(lotl_xml)
+    (tmp_path / "fr.xml").write_bytes(fr_xml)
+    (tmp_path / "lotl-signer.der").write_bytes(signer.der)
+    (tmp_path / "root.der").write_bytes(pki.root_der)
+    settings = load_settings(env={
+        "BIDPROC_SERVICE_DATA_DIR": str(tmp_path / "data"),
+        "BIDPROC_SIGNATURE_TRUST_ANCHOR_FILES": str(tmp_path / "root.der"),
+        "BIDPROC_SIGNATURE_LOTL": str(tmp_path / "lotl.xml"),
+        "BIDPROC_SIGNATURE_TRUSTED_LIST_FILES": str(tmp_path / "fr.xml"),
+        "BIDPROC_SIGNATURE_LOTL_SIGNER_FILES": str(tmp_path / "lotl-signer.der"),
+    })
+    now = [datetime.now(UTC)]
+    rt = Runtime(settings, clock=lambda: now[0])
+    policy = rt.validation_policy()
+    report = validate_file("offre.txt.p7s", _sign(pki, _leaf(pki, qc_statements(sscd=True))), policy,
+                           {"offre.txt": BID})
+    assert report.signatures[0].qualification is Qualification.QESIG, report.signatures[0].qualification_details
+    assert rt.validation_policy().trust is policy.trust  # loaded once...
+    now[0] += timedelta(hours=25)
+    assert rt.validation_policy().trust is not policy.trust  # ...and again once older than trust_refresh_hours
+    unconfigured = Runtime(load_settings(env={"BIDPROC_SERVICE_DATA_DIR": str(tmp_path / "d2")}))
+    assert unconfigured.trusted_lists() is None

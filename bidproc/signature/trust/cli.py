@@ -15,10 +15,16 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bidproc.errors import BidprocError
 from bidproc.signature.trust.lists import ListStatus
 from bidproc.signature.trust.source import TrustOptions, is_url, load_lists, refresh_online
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from bidproc.config import Settings
 
 EU_LOTL_URL = "https://ec.europa.eu/tools/lotl/eu-lotl.xml"
 
@@ -35,6 +41,13 @@ def trust_options(lotl: str | None, trusted_lists: list[Path], offline: bool) ->
         settings = load_settings()
     except BidprocError:
         settings = Settings()
+    return options_from_settings(settings, lotl, trusted_lists, offline)
+
+
+def options_from_settings(
+    settings: Settings, lotl: str | None = None, trusted_lists: Sequence[Path] = (), offline: bool = False
+) -> TrustOptions:
+    """The ``[signature]`` trust keys of ``settings`` (the pipeline's), with command-line values over them."""
     sig = settings.signature
     return TrustOptions(
         lotl=lotl or sig.lotl or None,
