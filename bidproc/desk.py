@@ -71,15 +71,18 @@ def check_intake_policy(policy: dict[str, Any]) -> IntakeLimits:
     return limits
 
 
-def _known_shape(object_id: str, not_found: Code) -> None:
-    """Ids are the UUIDs we issued: anything else is nobody's object (not an attempt on someone's, so not
-    journalled), and never reaches the database (PostgreSQL refuses NUL bytes with an error of its own)."""
+def _is_our_id(object_id: str) -> bool:
+    """Ids are the UUIDs we issued. Anything else is nobody's object and never reaches a query
+    (PostgreSQL refuses NUL bytes with an error of its own); the attempt is journalled all the same."""
     try:
-        if str(uuid.UUID(object_id)) == object_id:
-            return
+        return str(uuid.UUID(object_id)) == object_id
     except ValueError:
-        pass
-    raise BidprocError(not_found, "no such object: identifiers are the UUIDs this service issued")
+        return False
+
+
+def _journal_safe(text: str) -> str:
+    """A caller's text as a journal subject: escaped (no NUL, no control characters), bounded."""
+    return text.encode("unicode_escape").decode("ascii")[:200]
 
 
 def bid_prefix(tender_id: str, bid_id: str) -> str:
@@ -143,14 +146,16 @@ class Desk:
             return self._tender(s, tenant, tender_id)
 
     def _tender(self, s: Session, tenant: str, tender_id: str) -> TenderRow:
-        _known_shape(tender_id, Code.TENDER_NOT_FOUND)
+        if not _is_our_id(tender_id):
+            self._denied(s, tenant, _journal_safe(tender_id), "tender")
         row = s.get(TenderRow, tender_id)
         if row is None or row.tenant_id != tenant:
             self._denied(s, tenant, tender_id, "tender")
         return row
 
     def _bid(self, s: Session, tenant: str, bid_id: str, *, lock: bool = False) -> tuple[BidRow, TenderRow]:
-        _known_shape(bid_id, Code.BID_NOT_FOUND)
+        if not _is_our_id(bid_id):
+            self._denied(s, tenant, _journal_safe(bid_id), "bid")
         query = select(BidRow).where(BidRow.id == bid_id)
         bid = s.execute(query.with_for_update() if lock else query).scalar_one_or_none()
         tender = s.get(TenderRow, bid.tender_id) if bid is not None else None
