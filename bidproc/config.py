@@ -127,6 +127,9 @@ class ApiSettings:
     tenant_max_stored_bytes: int = 0  # per platform, every file of its tenders (0: no quota); 429 quota.storage
     upload_idle_seconds: float = 60.0  # an upload that sends nothing for this long is dropped (request.timeout)
     max_json_bytes: int = 256 << 10  # JSON request bodies (tenders, bids); file uploads are streamed, not bound here
+    verify_page: bool = False  # GET /verify: a public page validating dropped files (off by default)
+    verify_page_max_bytes: int = 50 << 20  # per verification (file and detached data); beyond: 413
+    verify_page_per_minute: int = 10  # per client address; beyond: 429 quota.rate
     auth_max_failures: int = 10  # failed authentications per client address and window, then 429 auth.throttled
     auth_window_seconds: float = 60.0
 

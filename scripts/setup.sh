@@ -19,6 +19,9 @@ for lib in libpangoft2-1.0.so.0 libharfbuzz-subset.so.0; do
 done
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
+# The verification page is tested in a real browser: Debian's Chromium and its driver (Selenium).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

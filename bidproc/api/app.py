@@ -185,7 +185,12 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     )
     app.state.runtime = rt
     app.state.auth_throttle = FailureThrottle(api.auth_max_failures, api.auth_window_seconds)
-    app.add_middleware(BodyLimit, max_bytes=api.max_json_bytes)
+    app.add_middleware(BodyLimit, max_bytes=api.max_json_bytes,
+                       exempt=frozenset({"/verify"}) if api.verify_page else frozenset())
+    if api.verify_page:
+        from bidproc.api.verify_page import verify_router  # Jinja2 and the report renderers: only when on
+
+        app.include_router(verify_router(rt))
     metrics = Metrics(rt)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(CorrelationMiddleware)  # outermost: every line of the request is tagged

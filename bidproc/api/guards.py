@@ -29,14 +29,15 @@ class BodyLimit:
     while receiving when chunked, with ``413 request.too_large``.
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, exempt: frozenset[str] = frozenset()) -> None:
         if max_bytes < 1024:
             raise ValueError(f"max_bytes must be at least 1024, got {max_bytes}")
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = exempt  # paths that bound their own bodies (the verification page's uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "PUT":
+        if scope["type"] != "http" or scope["method"] == "PUT" or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
