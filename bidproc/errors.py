@@ -76,6 +76,7 @@ class Code(StrEnum):
     TIMESTAMP_UNAVAILABLE = "timestamp.unavailable"
     TIMESTAMP_INVALID = "timestamp.invalid"
     CONFIG_INVALID = "config.invalid"
+    PIPELINE_ATTEMPTS_EXHAUSTED = "pipeline.attempts_exhausted"  # a bid that kept failing: kept for a human
     JOURNAL_BROKEN = "journal.broken"
     # signatures (file-level: the per-signature verdict is an ETSI indication, see signature.report)
     SIGNATURE_UNREADABLE = "signature.unreadable"
@@ -95,6 +96,12 @@ class Code(StrEnum):
 
 class Warning_(StrEnum):
     """Warning codes: the subject is accepted, but a reader should know this."""
+
+    # signatures: facts about the signer's certificate and claims (issue 9: no bare strings)
+    CERTIFICATE_REVOKED_AFTER_SIGNING = "certificate.revoked_after_signing"  # revoked, after the proof of existence
+    CERTIFICATE_EXPIRED_AFTER_SIGNING = "certificate.expired_after_signing"  # expired, after the proof of existence
+    SIGNING_TIME_AFTER_TIMESTAMP = "signing_time.after_timestamp"  # claimed time later than its proof of existence
+    ASIC_MANIFEST = "asic.manifest"  # an ASiC manifest entry that is unusable or does not match
 
     OFFICE_MACROS = "office.macros"
     PDF_REPAIRED = "pdf.repaired"

@@ -102,7 +102,7 @@ class BidProcessor:
             if bid.attempts > rt.settings.queue.max_attempts:
                 # A poison bid (it crashes or kills its workers) stops here, kept for a human to look at.
                 bid.status, bid.updated_at = BidStatus.FAILED.value, rt.clock()
-                bid.outcome = {**(bid.outcome or {}), "error": "pipeline.attempts_exhausted",
+                bid.outcome = {**(bid.outcome or {}), "error": Code.PIPELINE_ATTEMPTS_EXHAUSTED.value,
                                "message": f"gave up after {rt.settings.queue.max_attempts} attempts"}
                 append(s, actor=self.worker_id, action="bid.failed", subject=bid_id, now=rt.clock(),
                        detail=bid.outcome)

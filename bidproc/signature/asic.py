@@ -11,6 +11,8 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from bidproc.errors import Warning_
+
 ASIC_NS = "http://uri.etsi.org/02918/v1.2.1#"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 DIGESTS = {
@@ -22,14 +24,17 @@ DIGESTS = {
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
+MANIFEST = Warning_.ASIC_MANIFEST.value
+
+
 def manifest_problems(manifest: bytes, members: Mapping[str, bytes]) -> tuple[list[str], list[str]]:
     """(members the manifest covers, problems): every reference must exist and match its digest."""
     if b"<!DOCTYPE" in manifest or b"<!ENTITY" in manifest:
-        return [], ["asic.manifest: DTDs are not allowed"]
+        return [], [f"{MANIFEST}: DTDs are not allowed"]
     try:
         root = etree.fromstring(manifest, parser=_PARSER)
     except etree.XMLSyntaxError as exc:
-        return [], [f"asic.manifest: not well-formed ({exc})"]
+        return [], [f"{MANIFEST}: not well-formed ({exc})"]
     covered: list[str] = []
     problems: list[str] = []
     for ref in root.iter(f"{{{ASIC_NS}}}DataObjectReference"):
@@ -38,11 +43,11 @@ def manifest_problems(manifest: bytes, members: Mapping[str, bytes]) -> tuple[li
         value = ref.find(f"{{{DS_NS}}}DigestValue")
         algo = DIGESTS.get(method.get("Algorithm", "") if method is not None else "")
         if uri not in members:
-            problems.append(f"asic.manifest: {uri!r} is not in the container")
+            problems.append(f"{MANIFEST}: {uri!r} is not in the container")
         elif algo is None or value is None or value.text is None:
-            problems.append(f"asic.manifest: {uri!r} has no usable digest")
+            problems.append(f"{MANIFEST}: {uri!r} has no usable digest")
         elif hashlib.new(algo, members[uri]).digest() != base64.b64decode(value.text.strip()):
-            problems.append(f"asic.manifest: digest of {uri!r} does not match")
+            problems.append(f"{MANIFEST}: digest of {uri!r} does not match")
         else:
             covered.append(uri)
     return covered, problems

@@ -338,7 +338,10 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             "data embedded in the signature or given by the caller"
         )
     if signing_time is not None and best_time is not None and signing_time > best_time:
-        warnings.append("signing_time.after_timestamp: the claimed signing time is later than its proof of existence")
+        warnings.append(
+            f"{Warning_.SIGNING_TIME_AFTER_TIMESTAMP.value}: the claimed signing time is later than its proof "
+            "of existence"
+        )
     candidates = [*([chain.outcome] if chain.outcome else []), *problems]
     failed = [c for c in candidates if c[0] is Indication.TOTAL_FAILED]
     worst = failed[0] if failed else (candidates[0] if candidates else None)

@@ -19,6 +19,7 @@ from pyhanko_certvalidator import ValidationContext, find_valid_path
 from pyhanko_certvalidator.errors import InsufficientRevinfoError, StaleRevinfoError
 from pyhanko_certvalidator.path import ValidationPath
 
+from bidproc.errors import Warning_
 from bidproc.signature.expiry import signer_revoked_at
 from bidproc.signature.outcome import revoked_verdict
 from bidproc.signature.policy import ValidationPolicy
@@ -69,6 +70,10 @@ async def validate_signer_certificate(
         return CertvalidatorOperationResult(success_result=None, error_subindic=AdESIndeterminate.TRY_LATER)
 
 
+REVOKED_AFTER = Warning_.CERTIFICATE_REVOKED_AFTER_SIGNING.value
+EXPIRED_AFTER = Warning_.CERTIFICATE_EXPIRED_AFTER_SIGNING.value
+
+
 @dataclass(frozen=True)
 class Chain:
     outcome: tuple[Indication, SubIndication | None, str] | None
@@ -90,7 +95,7 @@ def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed:
         revoked = op.revo_details.revocation_date
         if best is not None and best < revoked:
             return Chain(
-                None, RuleOutcome.PASSED, (f"certificate.revoked_after_signing: revoked {revoked.isoformat()}",)
+                None, RuleOutcome.PASSED, (f"{REVOKED_AFTER}: revoked {revoked.isoformat()}",)
             )
         if best is not None and best >= revoked:
             why = f"signing certificate revoked on {revoked.isoformat()}, before the signature time"
@@ -112,7 +117,7 @@ def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed:
                 )
             if best <= after:  # like pyhanko: revocation of an expired certificate cannot be checked any more
                 return Chain(
-                    None, RuleOutcome.PASSED, (f"certificate.expired_after_signing: expired {after.isoformat()}",)
+                    None, RuleOutcome.PASSED, (f"{EXPIRED_AFTER}: expired {after.isoformat()}",)
                 )
             # A signature timestamp is an upper bound on the signing time, not a lower one: EXPIRED needs a
             # proof the signature was made after expiry (a content timestamp); here it is OUT_OF_BOUNDS_NO_POE.
