@@ -164,6 +164,14 @@ class BidprocError(Exception):
         return f"{self.code.value}: {self.message}"
 
 
+class UnsafeXML(BidprocError):
+    """XML we refuse to process (DOCTYPE/entities, too big, too deep, not well-formed): one exception for
+    intake's detection and the signature parser alike, always ``xml.unsafe``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.XML_UNSAFE, message)
+
+
 # Where a code becomes an HTTP status: the one mapping, used by the API.
 HTTP_STATUS: dict[Code, int] = {
     Code.AUTH_MISSING: 401,

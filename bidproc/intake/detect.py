@@ -20,6 +20,8 @@ import magic
 from asn1crypto import cms
 from lxml import etree
 
+from bidproc.errors import UnsafeXML
+
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 ZIP_EOCD = b"PK\x05\x06"
 PDF_MAGIC = b"%PDF-"
@@ -196,8 +198,7 @@ def classify_cms(data: bytes) -> Detection | None:
     return Detection("application/pkcs7-signature" if detached else "application/pkcs7-mime", "cms-signature")
 
 
-class UnsafeXml(Exception):
-    """XML declaring entities (billion laughs, external entities): refused, never expanded."""
+UnsafeXml = UnsafeXML  # XML declaring entities (billion laughs, external entities): refused, never expanded
 
 
 def classify_xml(stream: IO[bytes], media_type: str) -> Detection:

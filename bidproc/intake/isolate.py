@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bidproc.errors import Code
+from bidproc.errors import BidprocError, Code
 from bidproc.intake import rlimits
 
 # A task takes the input bytes and returns (a JSON-able header, a list of blobs).
@@ -57,11 +57,8 @@ _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from bidproc.intake.isola
 READY_SECONDS = 30.0
 
 
-class IsolationFailure(Exception):
-    def __init__(self, code: Code, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class IsolationFailure(BidprocError):
+    """A :class:`BidprocError` of its own kind, so callers can tell it apart (and still catch it as one)."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import IO
 
-from bidproc.errors import Code
+from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
 
 _EOCD = struct.Struct("<4s4H2LH")  # signature, disk, cd disk, entries here, entries, cd size, cd offset, comment
@@ -32,11 +32,8 @@ _DATA_DESCRIPTOR = 0x8
 SUPPORTED_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
 
-class ArchiveProblem(Exception):
-    def __init__(self, code: Code, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ArchiveProblem(BidprocError):
+    """A :class:`BidprocError` of its own kind, so callers can tell it apart (and still catch it as one)."""
 
 
 @dataclass(frozen=True)

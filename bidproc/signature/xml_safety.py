@@ -15,6 +15,10 @@ from collections import Counter
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 
+from bidproc.errors import UnsafeXML
+
+__all__ = ["UnsafeXML", "duplicate_ids", "parse_untrusted", "safe_parser"]
+
 # The local names signxml (and XML-DSig practice) treat as element identifiers; ``xml:id`` has local
 # name ``id``. An attribute in any namespace with one of these names counts, as in signxml's resolver.
 ID_ATTRIBUTE_NAMES = frozenset({"Id", "ID", "id"})
@@ -32,10 +36,6 @@ _ELEMENT_START = re.compile(rb"<[A-Za-z_:]|<\x00[A-Za-z_:]\x00|\x00<\x00[A-Za-z_
 def _doctype_in_prolog(data: bytes) -> bool:
     found = _DOCTYPE.search(data)
     return found is not None and _ELEMENT_START.search(data, 0, found.start()) is None
-
-
-class UnsafeXML(Exception):
-    """The input is not XML we agree to process (DOCTYPE, too big, too deep, or not well-formed)."""
 
 
 def safe_parser() -> etree.XMLParser:
