@@ -1,0 +1,83 @@
+"""``bidproc evidence get|verify|hold`` and ``bidproc export seda``.
+
+Exit codes: 0 all good, 1 the package failed a check, 2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bidproc.errors import BidprocError
+
+
+def evidence_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bidproc evidence", description="Evidence packages of bids.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    get = sub.add_parser("get", help="copy a bid's package out of the configured archive store")
+    get.add_argument("bid")
+    get.add_argument("-o", "--out", required=True, type=Path, help="a new directory, or a file ending in .zip")
+    get.add_argument("--version", type=int, help="package version (default: the latest complete one)")
+    check = sub.add_parser("verify", help="check a package offline (directory or ZIP)")
+    check.add_argument("path", type=Path)
+    check.add_argument("--root-sha256", action="append", default=[],
+                       help="SHA-256 of a root the seal and TSA chains must end in (repeatable), as "
+                            "published at /v1/seal/certificates and /v1/timestamping/certificates")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    args = parser.parse_args(argv)
+    if args.action == "verify":
+        return _verify(args.path, frozenset(r.lower().replace(":", "") for r in args.root_sha256), args.format)
+    return _get(args.bid, args.out, args.version)
+
+
+def _verify(path: Path, roots: frozenset[str], fmt: str) -> int:
+    from bidproc.archive.verify import verify_package
+
+    if not path.exists():
+        print(f"bidproc evidence: {path} does not exist", file=sys.stderr)
+        return 2
+    report = verify_package(path, roots)
+    if fmt == "json":
+        print(json.dumps({"ok": report.ok, "failures": [{"file": f, "reason": r} for f, r in report.failures],
+                          "notes": report.notes, "root_sha256": report.roots}, indent=2))
+    else:
+        for name, why in report.failures:
+            print(f"FAILED {name}: {why}")
+        for note in report.notes:
+            print(note)
+        for chain, fingerprints in report.roots.items():
+            print(f"{chain} root SHA-256: {', '.join(fingerprints) or '-'}")
+        if not roots:
+            print("Compare these root fingerprints with the ones the service publishes "
+                  "(/v1/seal/certificates, /v1/timestamping/certificates, the operator's documentation).")
+        print("Verification: OK" if report.ok else f"Verification: FAILED ({len(report.failures)} problems)")
+    return 0 if report.ok else 1
+
+
+def _get(bid: str, out: Path, version: int | None) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from bidproc.archive.evidence import locate
+    from bidproc.archive.retrieve import fetch
+    from bidproc.archive.worm import open_archive
+    from bidproc.config import load_settings
+    from bidproc.runtime import Runtime
+
+    try:
+        rt = Runtime(load_settings())
+        prefix = locate(rt, bid)
+        with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      disable=not sys.stderr.isatty(), console=None, transient=True) as bar:
+            task = bar.add_task(f"evidence {bid}", total=None)
+            names = fetch(open_archive(rt.settings), prefix, out, version,
+                          progress=lambda _name, n: bar.advance(task, n))
+    except BidprocError as exc:
+        print(f"bidproc evidence: {exc}", file=sys.stderr)
+        return 2
+    except FileExistsError as exc:
+        print(f"bidproc evidence: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(names)} files written to {out}")
+    return 0
