@@ -1,4 +1,4 @@
-"""``bidproc evidence get|verify|hold`` and ``bidproc export seda``.
+"""``bidproc evidence get|verify|hold``.
 
 Exit codes: 0 all good, 1 the package failed a check, 2 usage or environment error.
 """
@@ -20,6 +20,9 @@ def evidence_main(argv: list[str]) -> int:
     get.add_argument("bid")
     get.add_argument("-o", "--out", required=True, type=Path, help="a new directory, or a file ending in .zip")
     get.add_argument("--version", type=int, help="package version (default: the latest complete one)")
+    hold = sub.add_parser("hold", help="set or lift a legal hold on every object of a bid's packages")
+    hold.add_argument("bid")
+    hold.add_argument("state", choices=["on", "off"])
     check = sub.add_parser("verify", help="check a package offline (directory or ZIP)")
     check.add_argument("path", type=Path)
     check.add_argument("--root-sha256", action="append", default=[],
@@ -29,7 +32,33 @@ def evidence_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.action == "verify":
         return _verify(args.path, frozenset(r.lower().replace(":", "") for r in args.root_sha256), args.format)
+    if args.action == "hold":
+        return _hold(args.bid, args.state == "on")
     return _get(args.bid, args.out, args.version)
+
+
+def _hold(bid: str, on: bool) -> int:
+    from bidproc.archive.evidence import locate
+    from bidproc.archive.worm import open_archive
+    from bidproc.config import load_settings
+    from bidproc.journal.chain import append
+    from bidproc.runtime import Runtime
+
+    try:
+        rt = Runtime(load_settings())
+        prefix = locate(rt, bid)
+        archive = open_archive(rt.settings)
+        keys = list(archive.keys(prefix + "/evidence/"))
+        for key in keys:
+            archive.set_legal_hold(key, on)
+        with rt.db.session() as s:
+            append(s, actor="cli", action="evidence.legal_hold", subject=bid, now=rt.clock(),
+                   detail={"on": on, "objects": len(keys)})
+    except BidprocError as exc:
+        print(f"bidproc evidence: {exc}", file=sys.stderr)
+        return 2
+    print(f"legal hold {'on' if on else 'off'}: {len(keys)} objects ({archive.description})")
+    return 0
 
 
 def _verify(path: Path, roots: frozenset[str], fmt: str) -> int:
