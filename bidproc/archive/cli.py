@@ -1,4 +1,4 @@
-"""``bidproc evidence get|verify|hold``.
+"""``bidproc evidence get|verify|renew|hold``.
 
 Exit codes: 0 all good, 1 the package failed a check, 2 usage or environment error.
 """
@@ -20,6 +20,10 @@ def evidence_main(argv: list[str]) -> int:
     get.add_argument("bid")
     get.add_argument("-o", "--out", required=True, type=Path, help="a new directory, or a file ending in .zip")
     get.add_argument("--version", type=int, help="package version (default: the latest complete one)")
+    again = sub.add_parser("renew", help="RFC 4998 records: create for new packages, renew those due")
+    again.add_argument("--before-days", type=int, default=365,
+                       help="renew a record whose newest timestamp's TSA certificate expires within this many days")
+    again.add_argument("--force", action="store_true", help="renew every record now")
     hold = sub.add_parser("hold", help="set or lift a legal hold on every object of a bid's packages")
     hold.add_argument("bid")
     hold.add_argument("state", choices=["on", "off"])
@@ -32,9 +36,31 @@ def evidence_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.action == "verify":
         return _verify(args.path, frozenset(r.lower().replace(":", "") for r in args.root_sha256), args.format)
+    if args.action == "renew":
+        return _renew(args.before_days, args.force)
     if args.action == "hold":
         return _hold(args.bid, args.state == "on")
     return _get(args.bid, args.out, args.version)
+
+
+def _renew(before_days: int, force: bool) -> int:
+    from datetime import timedelta
+
+    from bidproc.archive.evidence import signer_for
+    from bidproc.archive.renewal import renew_all
+    from bidproc.archive.worm import open_archive
+    from bidproc.config import load_settings
+    from bidproc.runtime import Runtime
+
+    try:
+        rt = Runtime(load_settings())
+        summary = renew_all(open_archive(rt.settings), signer_for(rt).timestamp, rt.clock(),
+                            timedelta(days=before_days), force)
+    except BidprocError as exc:
+        print(f"bidproc evidence: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"created": summary.created, "renewed": summary.renewed}, indent=2))
+    return 0
 
 
 def _hold(bid: str, on: bool) -> int:

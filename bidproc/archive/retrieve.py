@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bidproc.archive.package import version_prefix, versions
+from bidproc.archive.renewal import latest_record
+from bidproc.archive.verify import RECORD
 from bidproc.archive.worm import ArchiveStore
 from bidproc.errors import BidprocError, Code
 
@@ -26,15 +28,19 @@ def fetch(archive: ArchiveStore, bid_prefix: str, out: Path, version: int | None
     """Write the package's files under ``out`` (a directory, or a ``.zip`` file); return their names."""
     version = version or latest_version(archive, bid_prefix)
     prefix = version_prefix(bid_prefix, version)
-    names = [key[len(prefix):] for key in archive.keys(prefix)]
-    if not names:
+    keys = {key[len(prefix):]: key for key in archive.keys(prefix)}
+    if not keys:
         raise BidprocError(Code.STORAGE_NOT_FOUND, f"no evidence package version {version} under {bid_prefix}")
+    record = latest_record(archive, prefix)
+    if record is not None:  # the newest RFC 4998 record, a proof beside SHA256SUMS's
+        keys[RECORD] = record[0]
+    names = sorted(keys)
     as_zip = out.suffix.lower() == ".zip"
     if as_zip:
         out.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(out, "x", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name in names:
-                with archive.open(prefix + name) as src, zf.open(name, "w", force_zip64=True) as dst:
+                with archive.open(keys[name]) as src, zf.open(name, "w", force_zip64=True) as dst:
                     _copy(src.read, dst.write, name, progress)
         return names
     out.mkdir(parents=True, exist_ok=True)
@@ -43,7 +49,7 @@ def fetch(archive: ArchiveStore, bid_prefix: str, out: Path, version: int | None
     for name in names:
         target = out / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        with archive.open(prefix + name) as src, target.open("xb") as dst:
+        with archive.open(keys[name]) as src, target.open("xb") as dst:
             _copy(src.read, dst.write, name, progress)
     return names
 

@@ -27,6 +27,7 @@ from bidproc.archive.package import PROOFS
 from bidproc.errors import BidprocError
 from bidproc.timestamps.verify import verify_response
 
+RECORD = "evidence-record.ers"  # optional: the RFC 4998 record of the package, added by `evidence get`
 REQUIRED = ("manifest.json", "manifest.json.p7s", "certs/seal-chain.pem", "certs/tsa-chain.pem", *PROOFS)
 SUMS_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 STEP = 1 << 20
@@ -146,6 +147,17 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
         if why:
             report.fail(content + ".p7s", why)
     _check_manifest(_read(files, "manifest.json"), hashes, report)
+    if RECORD in present:
+        from bidproc.archive.records import verify_record
+
+        check = verify_record(_read(files, RECORD), sums, _roots(tsa_certs))
+        if check.ok:
+            report.notes.append(f"evidence record: SHA256SUMS unchanged since {check.times[0].isoformat()} "
+                                f"({len(check.times)} archive timestamps)")
+        else:
+            report.fail(RECORD, check.reason)
+    else:
+        report.notes.append("no evidence record in the package (run `bidproc evidence renew`, then get it again)")
     return report
 
 
@@ -158,14 +170,14 @@ def _check_sums(sums: bytes, hashes: dict[str, tuple[int, str, str]], report: Re
             continue
         listed[match.group(2)] = match.group(1)
     for name, digest in listed.items():
-        if name in PROOFS:
+        if name in PROOFS or name == RECORD:
             report.fail(name, "SHA256SUMS lists one of its own proofs")
         elif name not in hashes:
             report.fail(name, "listed in SHA256SUMS but missing from the package")
         elif hashes[name][1] != digest:
             report.fail(name, "SHA-256 differs from SHA256SUMS (altered)")
     for name in hashes:
-        if name not in listed and name not in PROOFS:
+        if name not in listed and name not in PROOFS and name != RECORD:
             report.fail(name, "not listed in SHA256SUMS (added after sealing)")
 
 
