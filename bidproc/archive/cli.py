@@ -1,4 +1,4 @@
-"""``bidproc evidence get|verify|renew|hold``.
+"""``bidproc evidence get|verify|renew|hold`` and ``bidproc export seda``.
 
 Exit codes: 0 all good, 1 the package failed a check, 2 usage or environment error.
 """
@@ -135,4 +135,55 @@ def _get(bid: str, out: Path, version: int | None) -> int:
         print(f"bidproc evidence: {exc}", file=sys.stderr)
         return 2
     print(f"{len(names)} files written to {out}")
+    return 0
+
+
+def export_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bidproc export", description="Export to an archive system.")
+    sub = parser.add_subparsers(dest="format", required=True)
+    seda = sub.add_parser("seda", help="a tender's evidence packages as a SEDA 2.2 ArchiveTransfer ZIP")
+    seda.add_argument("--tender", required=True, help="tender id")
+    seda.add_argument("-o", "--out", required=True, type=Path, help="the ZIP to write (must not exist)")
+    seda.add_argument("--archival-agency", default="ARCHIVES", help="identifier of the archive service")
+    seda.add_argument("--transferring-agency", default="BIDPROC", help="identifier of the transferring service")
+    seda.add_argument("--originating-agency", help="identifier of the producer (default: the tender's buyer)")
+    seda.add_argument("--schemas", type=Path, help="directory with catalog.xml and seda-2.2/: validate first")
+    args = parser.parse_args(argv)
+    from sqlalchemy import select
+
+    from bidproc.archive import seda as seda_export
+    from bidproc.archive.worm import open_archive
+    from bidproc.config import load_settings
+    from bidproc.desk import bid_prefix
+    from bidproc.metadata.models import BidRow, TenderRow
+    from bidproc.runtime import Runtime
+
+    try:
+        rt = Runtime(load_settings())
+        with rt.db.session() as s:
+            tender = s.get(TenderRow, args.tender)
+            if tender is None:
+                print(f"bidproc export: no tender {args.tender}", file=sys.stderr)
+                return 2
+            info = {"id": tender.id, "reference": tender.reference, "title": tender.title}
+            originating = args.originating_agency or tender.buyer
+            bids = {b.id: bid_prefix(tender.id, b.id)
+                    for b in s.execute(select(BidRow).where(BidRow.tender_id == tender.id)).scalars()}
+        count = seda_export.export_tender(
+            open_archive(rt.settings), info, bids, args.out, now=rt.clock(),
+            archival=seda_export.Agency(args.archival_agency),
+            transferring=seda_export.Agency(args.transferring_agency),
+            originating=seda_export.Agency(originating))
+    except (BidprocError, FileExistsError) as exc:
+        print(f"bidproc export: {exc}", file=sys.stderr)
+        return 2
+    if args.schemas:
+        import zipfile
+
+        errors = seda_export.validate(zipfile.ZipFile(args.out).read("manifest.xml"), args.schemas)
+        for error in errors:
+            print(f"INVALID {error}")
+        if errors:
+            return 1
+    print(f"{count} bids of tender {info['reference']} written to {args.out}")
     return 0

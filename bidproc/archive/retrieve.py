@@ -23,9 +23,8 @@ def latest_version(archive: ArchiveStore, bid_prefix: str) -> int:
     return max(complete)
 
 
-def fetch(archive: ArchiveStore, bid_prefix: str, out: Path, version: int | None = None,
-          progress: Callable[[str, int], None] | None = None) -> list[str]:
-    """Write the package's files under ``out`` (a directory, or a ``.zip`` file); return their names."""
+def package_files(archive: ArchiveStore, bid_prefix: str, version: int | None = None) -> dict[str, str]:
+    """The package's files (name in the package -> archive key), with its newest evidence record if any."""
     version = version or latest_version(archive, bid_prefix)
     prefix = version_prefix(bid_prefix, version)
     keys = {key[len(prefix):]: key for key in archive.keys(prefix)}
@@ -34,7 +33,14 @@ def fetch(archive: ArchiveStore, bid_prefix: str, out: Path, version: int | None
     record = latest_record(archive, prefix)
     if record is not None:  # the newest RFC 4998 record, a proof beside SHA256SUMS's
         keys[RECORD] = record[0]
-    names = sorted(keys)
+    return dict(sorted(keys.items()))
+
+
+def fetch(archive: ArchiveStore, bid_prefix: str, out: Path, version: int | None = None,
+          progress: Callable[[str, int], None] | None = None) -> list[str]:
+    """Write the package's files under ``out`` (a directory, or a ``.zip`` file); return their names."""
+    keys = package_files(archive, bid_prefix, version)
+    names = list(keys)
     as_zip = out.suffix.lower() == ".zip"
     if as_zip:
         out.parent.mkdir(parents=True, exist_ok=True)
