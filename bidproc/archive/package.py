@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,15 +81,17 @@ def versions(archive: ArchiveStore, bid_prefix: str) -> dict[int, bool]:
     return found
 
 
-def _digests(source: Source) -> tuple[int, str, str]:
-    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
-    for chunk in source.chunks():
-        sha256.update(chunk)
-        sha512.update(chunk)
-        size += len(chunk)
-    if size != source.size:
-        raise BidprocError(Code.STORAGE_INTEGRITY, f"{source.path}: read {size} bytes, the store lists {source.size}")
-    return size, sha256.hexdigest(), sha512.hexdigest()
+class _Hashing:
+    """The source's chunks, with their SHA-512 and size taken on the way (the store takes the SHA-256)."""
+
+    def __init__(self, source: Source) -> None:
+        self.source, self.sha512, self.size = source, hashlib.sha512(), 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.source.chunks():
+            self.sha512.update(chunk)
+            self.size += len(chunk)
+            yield chunk
 
 
 def _check_path(path: str) -> str:
@@ -110,10 +112,11 @@ class _Writer:
         self.archive, self.prefix, self.retain_until = archive, prefix, retain_until
         self.written: dict[str, str] = {}  # package path -> sha256
         self.resumed = False
+        self.present = set(archive.keys(prefix))  # one listing, not one request per file
 
     def existing(self, path: str) -> bytes | None:
         key = self.prefix + path
-        if not self.archive.exists(key):
+        if key not in self.present:
             return None
         self.resumed = True
         with self.archive.open(key) as fh:
@@ -122,9 +125,9 @@ class _Writer:
         return data
 
     def put_bytes(self, path: str, data: bytes) -> bytes:
-        digest = hashlib.sha256(data).hexdigest()
-        self.archive.put(self.prefix + _check_path(path), (data,), len(data), digest, self.retain_until)
-        self.written[path] = digest
+        key = self.prefix + _check_path(path)
+        self.written[path] = self.archive.put(key, (data,), len(data), self.retain_until,
+                                              listed_absent=key not in self.present)
         return data
 
     def once(self, path: str, make: Callable[[], bytes]) -> bytes:
@@ -146,17 +149,23 @@ def write_package(
     """Write version ``version`` of the package (or finish it); return its manifest."""
     prefix = version_prefix(bid_prefix, version)
     w = _Writer(archive, prefix, retain_until)
-    if archive.exists(prefix + COMPLETE_MARKER):
+    if prefix + COMPLETE_MARKER in w.present:
         manifest = json.loads(w.existing("manifest.json") or b"{}")
         return Written(prefix, version, manifest, True)
     objects = []
     for source in sorted(sources, key=lambda s: s.path):
         if not source.path.startswith("objects/"):
             raise BidprocError(Code.REQUEST_INVALID, f"{source.path}: package objects live under objects/")
-        size, sha256, sha512 = _digests(source)
-        archive.put(prefix + _check_path(source.path), source.chunks(), size, sha256, retain_until)
+        # One pass over the source: the store hashes (SHA-256) what it writes, we take SHA-512 and size.
+        hashing = _Hashing(source)
+        key = prefix + _check_path(source.path)
+        sha256 = archive.put(key, hashing, source.size, retain_until, listed_absent=key not in w.present)
+        if hashing.size != source.size:
+            raise BidprocError(Code.STORAGE_INTEGRITY, f"{source.path}: read {hashing.size} bytes, "
+                                                       f"the store lists {source.size}")
         w.written[source.path] = sha256
-        entry = {"path": source.path, "role": source.role, "size": size, "sha256": sha256, "sha512": sha512}
+        entry = {"path": source.path, "role": source.role, "size": hashing.size, "sha256": sha256,
+                 "sha512": hashing.sha512.hexdigest()}
         objects.append(entry | ({"note": source.note} if source.note else {}))
     fresh = {**header, "created_at": now.isoformat(), "objects": objects}
     manifest_bytes = w.once("manifest.json", lambda: json.dumps(fresh, indent=1, sort_keys=True,

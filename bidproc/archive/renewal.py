@@ -56,7 +56,7 @@ def _retention(archive: ArchiveStore, package: str) -> datetime:
 
 
 def _put(archive: ArchiveStore, key: str, der: bytes, until: datetime) -> None:
-    archive.put(key, (der,), len(der), hashlib.sha256(der).hexdigest(), until)
+    archive.put(key, (der,), len(der), until)
 
 
 def renew_all(archive: ArchiveStore, timestamp: Timestamper, now: datetime, before: timedelta,

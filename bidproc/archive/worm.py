@@ -44,18 +44,21 @@ class ArchiveStore(Protocol):
     worm: bool  # True only when the storage system itself refuses deletion and overwrite
     description: str
 
-    def put(self, key: str, chunks: Iterable[bytes], size: int, sha256: str, retain_until: datetime) -> None:
-        """Write an object once, locked until ``retain_until``; the same bytes again are a no-op.
+    def put(self, key: str, chunks: Iterable[bytes], size: int, retain_until: datetime, *,
+            listed_absent: bool = False) -> str:
+        """Write an object once, locked until ``retain_until``; return its SHA-256 (hex).
 
-        ``sha256`` (hex) is the digest of the bytes the chunks will yield, known beforehand; another
-        object already under ``key`` raises ``storage.immutable``.
+        The chunks are read once, hashed on the way. If ``key`` already holds an object, they are hashed
+        and compared: the same bytes are a no-op, other bytes raise ``storage.immutable``.
+        ``listed_absent``: the caller just listed the prefix and the key was not there (saves a request
+        where the store itself keeps every version, as a versioned S3 bucket does).
         """
         ...
 
     def exists(self, key: str) -> bool: ...
 
     def sha256(self, key: str) -> str | None:
-        """The digest recorded when the object was written (None: absent)."""
+        """The object's SHA-256 (hex), as recorded when written or recomputed (None: absent)."""
         ...
 
     def open(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
@@ -112,12 +115,11 @@ class LocalArchive:
         temp.write_text(json.dumps(record, sort_keys=True))
         os.replace(temp, path)
 
-    def put(self, key: str, chunks: Iterable[bytes], size: int, sha256: str, retain_until: datetime) -> None:
-        final = self._path(key)
+    def put(self, key: str, chunks: Iterable[bytes], size: int, retain_until: datetime, *,
+            listed_absent: bool = False) -> str:
+        final = self._path(key)  # checked whatever the caller listed: a file system keeps no versions
         if final.exists():
-            if self.sha256(key) != sha256:
-                raise BidprocError(Code.STORAGE_IMMUTABLE, f"{key} is archived with other content")
-            return
+            return _same_or_refuse(key, self.sha256(key), chunks)
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{final.name}.part")
         digest, written = hashlib.sha256(), 0
@@ -128,13 +130,15 @@ class LocalArchive:
                 written += len(chunk)
             fh.flush()
             os.fsync(fh.fileno())
-        if digest.hexdigest() != sha256 or written != size:
+        sha256 = digest.hexdigest()
+        if written != size:
             temp.unlink()
-            raise BidprocError(Code.STORAGE_INTEGRITY, f"{key}: the bytes written are not those announced")
+            raise BidprocError(Code.STORAGE_INTEGRITY, f"{key}: {written} bytes written, {size} announced")
         temp.chmod(stat.S_IRUSR | stat.S_IRGRP)
         self._write_lock(key, {"sha256": sha256, "retain_until": retain_until.isoformat(), "legal_hold": False})
         os.link(temp, final)  # fails if another writer got there first: never replaces a file
         temp.unlink()
+        return sha256
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -208,38 +212,55 @@ class S3Archive:
         except (HTTPError, OSError) as exc:
             raise BidprocError(Code.STORAGE_UNAVAILABLE, f"{what}: {exc}") from exc
 
-    def put(self, key: str, chunks: Iterable[bytes], size: int, sha256: str, retain_until: datetime) -> None:
+    def put(self, key: str, chunks: Iterable[bytes], size: int, retain_until: datetime, *,
+            listed_absent: bool = False) -> str:
         from minio.commonconfig import COMPLIANCE
         from minio.retention import Retention
 
-        if self.exists(key):
-            if self.sha256(key) != sha256:
-                raise BidprocError(Code.STORAGE_IMMUTABLE, f"{key} is archived with other content")
+        # Skipping the check cannot destroy anything: versioning keeps any earlier version, locked.
+        meta = None if listed_absent else self._try_stat(key)
+        if meta is not None:
+            sha256 = _same_or_refuse(key, meta.get("x-amz-meta-sha256") or self._rehash(key), chunks)
             self._ensure_retention(key, retain_until)  # a crash may have come between PUT and retention
-            return
+            return sha256
         retention = Retention(COMPLIANCE, retain_until.astimezone(UTC))
-        # The digest travels as user metadata (read back by stat_object) and, for single PUTs, as the
-        # S3 checksum header that Object Lock uploads require (moto_server and AWS both insist).
-        meta: dict[str, str | list[str] | tuple[str]] = {"x-amz-meta-sha256": sha256}
         with self._errors(f"put {key}"):
             if size <= SINGLE_PUT_MAX:
+                # Object Lock uploads need a checksum header (moto_server and AWS insist); the digest
+                # also travels as user metadata, read back by stat_object.
                 data = b"".join(chunks)
-                if hashlib.sha256(data).hexdigest() != sha256:
-                    raise BidprocError(Code.STORAGE_INTEGRITY, f"{key}: the bytes are not those announced")
-                meta |= {"x-amz-sdk-checksum-algorithm": "SHA256",
-                         "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha256)).decode()}
+                sha256 = hashlib.sha256(data).hexdigest()
+                headers: dict[str, str | list[str] | tuple[str]] = {
+                    "x-amz-meta-sha256": sha256, "x-amz-sdk-checksum-algorithm": "SHA256",
+                    "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha256)).decode()}
                 self._client.put_object(self.bucket, _check_key(key), io.BytesIO(data), len(data),
-                                        metadata=meta, retention=retention)
+                                        metadata=headers, retention=retention)
             else:
+                # Streamed in one pass: the digest is known only at the end, so it is not in the
+                # metadata; a later comparison reads the object back (:meth:`_rehash`).
                 reader = _ChunkReader(chunks)
                 self._client.put_object(self.bucket, _check_key(key), cast(BinaryIO, reader), size,
-                                        metadata=meta, retention=retention, part_size=SINGLE_PUT_MAX,
-                                        num_parallel_uploads=1)
-                if reader.digest.hexdigest() != sha256:
-                    raise BidprocError(Code.STORAGE_INTEGRITY, f"{key}: the bytes sent are not those announced")
+                                        retention=retention, part_size=SINGLE_PUT_MAX, num_parallel_uploads=1)
+                sha256 = reader.digest.hexdigest()
         # Multipart uploads may not carry the retention header through (moto_server drops it): set it
         # on the version now and read it back either way.
         self._ensure_retention(key, retain_until)
+        return sha256
+
+    def _try_stat(self, key: str) -> dict[str, str] | None:
+        try:
+            return self._stat_meta(key)
+        except BidprocError as exc:
+            if exc.code is Code.STORAGE_NOT_FOUND:
+                return None
+            raise
+
+    def _rehash(self, key: str) -> str:
+        digest = hashlib.sha256()
+        with self.open(key) as fh:
+            while piece := fh.read(SINGLE_PUT_MAX):
+                digest.update(piece)
+        return digest.hexdigest()
 
     def _ensure_retention(self, key: str, retain_until: datetime) -> None:
         from minio.commonconfig import COMPLIANCE
@@ -263,21 +284,11 @@ class S3Archive:
         return {k.lower(): str(v) for k, v in (st.metadata or {}).items()}
 
     def exists(self, key: str) -> bool:
-        try:
-            self._stat_meta(key)
-            return True
-        except BidprocError as exc:
-            if exc.code is Code.STORAGE_NOT_FOUND:
-                return False
-            raise
+        return self._try_stat(key) is not None
 
     def sha256(self, key: str) -> str | None:
-        try:
-            return self._stat_meta(key).get("x-amz-meta-sha256")
-        except BidprocError as exc:
-            if exc.code is Code.STORAGE_NOT_FOUND:
-                return None
-            raise
+        meta = self._try_stat(key)
+        return None if meta is None else meta.get("x-amz-meta-sha256") or self._rehash(key)
 
     @contextlib.contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:
@@ -313,6 +324,16 @@ class S3Archive:
                 self._client.enable_object_legal_hold(self.bucket, key, version_id=version)
             else:
                 self._client.disable_object_legal_hold(self.bucket, key, version_id=version)
+
+
+def _same_or_refuse(key: str, archived: str | None, chunks: Iterable[bytes]) -> str:
+    """An object is already under ``key``: the same bytes again are fine, other bytes are refused."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    if digest.hexdigest() != archived:
+        raise BidprocError(Code.STORAGE_IMMUTABLE, f"{key} is archived with other content")
+    return archived
 
 
 class _ChunkReader:

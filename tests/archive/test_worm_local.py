@@ -26,13 +26,13 @@ def test_local_archive_refuses_overwrite_and_shorter_retention(tmp_path: Path) -
     assert not archive.worm and "NOT WORM" in archive.description
     data = b"evidence"
     digest = hashlib.sha256(data).hexdigest()
-    archive.put("a/b.txt", (data,), len(data), digest, UNTIL)
-    archive.put("a/b.txt", (data,), len(data), digest, UNTIL)  # the same again: a no-op
+    assert archive.put("a/b.txt", (data,), len(data), UNTIL) == digest
+    assert archive.put("a/b.txt", (data,), len(data), UNTIL) == digest  # the same again: a no-op
     path = tmp_path / "archive/a/b.txt"
     assert stat.S_IMODE(path.stat().st_mode) & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) == 0
     for other in (b"evidencE", b"evidence and more", b""):
         with pytest.raises(BidprocError) as refused:
-            archive.put("a/b.txt", (other,), len(other), hashlib.sha256(other).hexdigest(), UNTIL)
+            archive.put("a/b.txt", (other,), len(other), UNTIL)
         assert refused.value.code is Code.STORAGE_IMMUTABLE
     assert path.read_bytes() == data
     for earlier in (UNTIL - timedelta(seconds=1), UNTIL - timedelta(days=9000)):
@@ -43,13 +43,13 @@ def test_local_archive_refuses_overwrite_and_shorter_retention(tmp_path: Path) -
     assert archive.lock("a/b.txt").retain_until == UNTIL + timedelta(days=1)
     archive.set_legal_hold("a/b.txt", True)
     assert archive.lock("a/b.txt").legal_hold
-    # Bytes that are not the announced ones never appear under the key.
+    # Fewer or more bytes than announced never appear under the key.
     with pytest.raises(BidprocError) as lie:
-        archive.put("a/c.txt", (b"other",), 5, digest, UNTIL)
+        archive.put("a/c.txt", (b"other",), 6, UNTIL)
     assert lie.value.code is Code.STORAGE_INTEGRITY and not archive.exists("a/c.txt")
     for bad in ("../x", "a/../x", "/abs", "a/.locks/x", ""):
         with pytest.raises(BidprocError):
-            archive.put(bad, (data,), len(data), digest, UNTIL)
+            archive.put(bad, (data,), len(data), UNTIL)
 
 
 def test_package_says_local_is_not_worm_and_hold_cli(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ and what WORM means: no delete, no overwrite, no shorter retention."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -96,9 +97,18 @@ def test_locked_versions_cannot_be_deleted_or_overwritten(s3_bid: ArchivedBid) -
     # bidproc itself refuses other bytes under an archived key, and a shorter retention.
     sums_key = f"{s3_bid.prefix}/evidence/v1/SHA256SUMS"
     with pytest.raises(BidprocError) as immutable:
-        archive.put(sums_key, (b"x",), 1, "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
-                    datetime.fromisoformat("2040-01-01T00:00:00+00:00"))
+        archive.put(sums_key, (b"x",), 1, datetime.fromisoformat("2040-01-01T00:00:00+00:00"))
     assert immutable.value.code is Code.STORAGE_IMMUTABLE
+    # The large original went up in one streamed pass (no digest in its metadata): compared by reading back.
+    big_key = max(archive.keys(f"{s3_bid.prefix}/evidence/v1/objects/files/"),
+                  key=lambda k: int(client.stat_object(archive.bucket, k).size or 0))
+    big = client.get_object(archive.bucket, big_key).read()
+    until = archive.lock(big_key).retain_until
+    assert until is not None
+    assert archive.put(big_key, (big[:1000], big[1000:]), len(big), until) == hashlib.sha256(big).hexdigest()
+    with pytest.raises(BidprocError) as other_big:
+        archive.put(big_key, (big[:-1] + bytes([big[-1] ^ 1]),), len(big), until)
+    assert other_big.value.code is Code.STORAGE_IMMUTABLE
     current = archive.lock(sums_key).retain_until
     assert current is not None
     for earlier in (current - timedelta(seconds=1), current - timedelta(days=3650)):
