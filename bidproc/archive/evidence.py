@@ -126,7 +126,14 @@ def archive_bid(rt: Runtime, tender_id: str, bid_id: str, receipt_body: bytes, *
     received_at = datetime.fromisoformat(receipt["received_at"])
     retain_until, rule = (policy or RetentionPolicy()).retain_until(received_at, rt.settings.archive)
     sources = [_stored(rt, key, key[len(prefix) + 1:]) for key in sorted(rt.store.keys(prefix + "/"))]
-    sources.append(bytes_source("objects/journal.json", "journal-extract", journal_extract(rt, bid_id)))
+    # The journal grows; a version being finished after a crash keeps the extract it already holds.
+    journal_key = version_prefix(prefix, version) + "objects/journal.json"
+    if archive.exists(journal_key):
+        with archive.open(journal_key) as fh:
+            journal = fh.read()
+    else:
+        journal = journal_extract(rt, bid_id)
+    sources.append(bytes_source("objects/journal.json", "journal-extract", journal))
     header: dict[str, Any] = {
         "type": "bidproc.evidence-manifest",
         "format": 1,

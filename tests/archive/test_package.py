@@ -20,6 +20,7 @@ from bidproc.archive.retrieve import fetch, zip_directory
 from bidproc.archive.seal import Sealer
 from bidproc.archive.verify import verify_package
 from bidproc.archive.worm import LocalArchive, open_archive
+from bidproc.journal.chain import append
 from bidproc.runtime import Runtime
 from bidproc.timestamps.localca import load_or_create
 from bidproc.timestamps.tsa import LocalTSA
@@ -225,6 +226,8 @@ def test_a_crash_midway_is_finished_not_duplicated(tmp_path: Path) -> None:
     v1 = archive.root / bid.prefix / "evidence" / "v1"
     for name in ("SHA256SUMS.tsr", "SHA256SUMS.p7s"):  # as if the process died before these
         (v1 / name).unlink()
+    with rt.db.session() as s:  # the journal moved on meanwhile (e.g. a status read)
+        append(s, actor="platform-a", action="bid.read", subject=bid.bid_id, now=now())
     receipt = rt.store.get_bytes(bid.prefix + "/receipt.json")
     again = archive_bid(rt, bid.tender_id, bid.bid_id, receipt)
     assert again.version == 1 and again.resumed
