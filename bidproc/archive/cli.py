@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 from bidproc.errors import BidprocError
@@ -24,6 +25,11 @@ def evidence_main(argv: list[str]) -> int:
     again.add_argument("--before-days", type=int, default=365,
                        help="renew a record whose newest timestamp's TSA certificate expires within this many days")
     again.add_argument("--force", action="store_true", help="renew every record now")
+    keep = sub.add_parser("retention", help="apply the retention rule once the contract dates are known")
+    keep.add_argument("bid")
+    keep.add_argument("--contract-signed", type=_date, help="date the contract was signed (YYYY-MM-DD)")
+    keep.add_argument("--works", action="store_true", help="a works contract: 10 years from end of performance")
+    keep.add_argument("--performance-end", type=_date, help="end of performance of a works contract")
     hold = sub.add_parser("hold", help="set or lift a legal hold on every object of a bid's packages")
     hold.add_argument("bid")
     hold.add_argument("state", choices=["on", "off"])
@@ -38,6 +44,8 @@ def evidence_main(argv: list[str]) -> int:
         return _verify(args.path, frozenset(r.lower().replace(":", "") for r in args.root_sha256), args.format)
     if args.action == "renew":
         return _renew(args.before_days, args.force)
+    if args.action == "retention":
+        return _retention(args.bid, args.contract_signed, args.works, args.performance_end)
     if args.action == "hold":
         return _hold(args.bid, args.state == "on")
     return _get(args.bid, args.out, args.version)
@@ -60,6 +68,40 @@ def _renew(before_days: int, force: bool) -> int:
         print(f"bidproc evidence: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"created": summary.created, "renewed": summary.renewed}, indent=2))
+    return 0
+
+
+def _date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _retention(bid: str, signed: date | None, works: bool, performance_end: date | None) -> int:
+    from bidproc.archive.evidence import extend_retention, locate
+    from bidproc.archive.retention import ContractKind, RetentionPolicy
+    from bidproc.archive.worm import open_archive
+    from bidproc.config import load_settings
+    from bidproc.journal.chain import append
+    from bidproc.metadata.models import ReceiptRow
+    from bidproc.runtime import Runtime
+
+    policy = RetentionPolicy(ContractKind.WORKS if works else ContractKind.SUPPLIES_SERVICES, signed, performance_end)
+    try:
+        rt = Runtime(load_settings())
+        prefix = locate(rt, bid)
+        with rt.db.session() as s:
+            receipt = s.get(ReceiptRow, bid)
+            assert receipt is not None, "a located bid with packages has a receipt"
+            received = datetime.fromisoformat(json.loads(receipt.body)["received_at"])
+        until, rule = policy.retain_until(received, rt.settings.archive)
+        extended, kept = extend_retention(open_archive(rt.settings), prefix, until)
+        with rt.db.session() as s:
+            append(s, actor="cli", action="evidence.retention", subject=bid, now=rt.clock(),
+                   detail={"until": until.isoformat(), "rule": rule, "extended": extended, "kept": kept})
+    except BidprocError as exc:
+        print(f"bidproc evidence: {exc}", file=sys.stderr)
+        return 2
+    print(f"{rule}: until {until.isoformat()}; {extended} objects extended, {kept} already locked longer "
+          f"(retention is never shortened)")
     return 0
 
 

@@ -166,3 +166,20 @@ def locate(rt: Runtime, bid_id: str) -> str:
         if bid is None:
             raise BidprocError(Code.BID_NOT_FOUND, f"no bid {bid_id}")
         return bid_prefix(bid.tender_id, bid.id)
+
+
+def extend_retention(archive: ArchiveStore, prefix: str, until: datetime) -> tuple[int, int]:
+    """Lock every object of the bid's packages and records until ``until`` at least.
+
+    Returns (objects extended, objects kept because already locked as long or longer): retention is
+    never shortened, so a later, shorter rule leaves the longer date in place.
+    """
+    extended = kept = 0
+    for key in archive.keys(prefix + "/evidence/"):
+        current = archive.lock(key).retain_until
+        if current is not None and current >= until:
+            kept += 1
+            continue
+        archive.extend_retention(key, until)
+        extended += 1
+    return extended, kept

@@ -69,3 +69,17 @@ def test_package_says_local_is_not_worm_and_hold_cli(tmp_path: Path) -> None:
                           cwd=tmp_path, capture_output=True, text=True)
     assert held.returncode == 0, held.stderr
     assert all(archive.lock(k).legal_hold for k in archive.keys(bid.prefix + "/evidence/"))
+    keys = list(archive.keys(bid.prefix + "/evidence/"))
+
+    def retention(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bidproc.cli", "evidence", "retention", bid.bid_id, *args],
+                              env=env, cwd=tmp_path, capture_output=True, text=True)
+
+    # Works contract ending in 2040: 10 years from the end of performance, later than the default.
+    works = retention("--works", "--performance-end", "2040-06-30")
+    assert works.returncode == 0 and f"{len(keys)} objects extended" in works.stdout, works.stderr
+    assert {archive.lock(k).retain_until for k in keys} == {datetime(2050, 6, 30, tzinfo=UTC)}
+    # A shorter rule afterwards (5 years from a signature) leaves the longer date: never shortened.
+    shorter = retention("--contract-signed", "2027-01-15")
+    assert shorter.returncode == 0 and f"0 objects extended, {len(keys)} already locked longer" in shorter.stdout
+    assert {archive.lock(k).retain_until for k in keys} == {datetime(2050, 6, 30, tzinfo=UTC)}
