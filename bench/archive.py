@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bidproc.archive.package import Signer, Source, write_package  # noqa: E402
 from bidproc.archive.seal import Sealer  # noqa: E402
-from bidproc.archive.worm import S3Archive  # noqa: E402
+from bidproc.archive.worm_s3 import S3Archive  # noqa: E402
 from bidproc.timestamps.localca import load_or_create  # noqa: E402
 from bidproc.timestamps.tsa import LocalTSA  # noqa: E402
 

@@ -60,7 +60,9 @@ class ZipFiles:
         files = [i.filename for i in self.zf.infolist() if not i.is_dir()]
         tops = {n.split("/", 1)[0] for n in files}
         self.base = f"{tops.pop()}/" if "SHA256SUMS" not in files and len(tops) == 1 else ""
-        self._names = sorted(n[len(self.base):] for n in files if n.startswith(self.base))
+        self._names = sorted({n[len(self.base):] for n in files if n.startswith(self.base)})
+        # The same name twice: tools disagree on which entry counts (zipfile reads the last one).
+        self.duplicates = sorted({n[len(self.base):] for n in files if files.count(n) > 1})
 
     def names(self) -> list[str]:
         return list(self._names)
@@ -120,6 +122,8 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
         report.fail(str(path), f"cannot read the package: {exc}")
         return report
     present = set(names)
+    for name in getattr(files, "duplicates", []):
+        report.fail(name, "appears more than once in the ZIP")
     for name in REQUIRED:
         if name not in present:
             report.fail(name, "missing from the package")

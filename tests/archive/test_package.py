@@ -160,6 +160,16 @@ def test_tampering_is_caught_and_named(bid: ArchivedBid, tmp_path: Path, name: s
     assert cli.returncode == 1 and f"FAILED {culprit}" in cli.stdout, cli.stdout
 
 
+def test_a_zip_with_a_name_twice_is_refused(bid: ArchivedBid, tmp_path: Path) -> None:
+    pkg = package_dir(bid, tmp_path / "pkg")
+    zipped = tmp_path / "pkg.zip"
+    zip_directory(pkg, zipped)
+    with zipfile.ZipFile(zipped, "a") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+        zf.writestr("objects/receipt.json", b"{}")
+    report = verify_package(zipped)
+    assert ("objects/receipt.json", "appears more than once in the ZIP") in report.failures
+
+
 def test_an_added_file_is_named(bid: ArchivedBid, tmp_path: Path) -> None:
     pkg = package_dir(bid, tmp_path / "pkg")
     (pkg / "objects" / "files" / "extra.enc").write_bytes(b"slipped in")

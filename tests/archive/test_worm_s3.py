@@ -15,11 +15,13 @@ import pytest
 from minio import Minio
 from minio.error import S3Error
 
-from bidproc.archive import worm
-from bidproc.archive.evidence import archive_bid
+from bidproc.archive import worm_s3
+from bidproc.archive.evidence import archive_bid, signer_for
+from bidproc.archive.renewal import renew_all
 from bidproc.archive.retrieve import fetch
 from bidproc.archive.verify import verify_package
-from bidproc.archive.worm import S3Archive, open_archive
+from bidproc.archive.worm import open_archive
+from bidproc.archive.worm_s3 import S3Archive
 from bidproc.errors import BidprocError, Code
 from bidproc.runtime import Runtime
 from tests.archive.bids import ArchivedBid, archived_bid, local_settings
@@ -42,7 +44,7 @@ def raw_client(rt: Runtime) -> Minio:
 @pytest.fixture
 def s3_bid(tmp_path: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> ArchivedBid:
     # A 6 MB original goes through the multipart path (retention set on the version after the upload).
-    monkeypatch.setattr(worm, "SINGLE_PUT_MAX", 5 << 20)
+    monkeypatch.setattr(worm_s3, "SINGLE_PUT_MAX", 5 << 20)
     rt = s3_runtime(tmp_path, s3_endpoint)
     return archived_bid(rt, {"offre.pdf": b"%PDF-1.7 " + bytes(range(256)) * 24_000, "annexe.csv": b"a;b\n"})
 
@@ -137,6 +139,21 @@ def test_archiving_twice_adds_no_version_and_legal_hold(s3_bid: ArchivedBid) -> 
     assert not archive.lock(key).legal_hold
     archive.set_legal_hold(key, True)
     assert archive.lock(key).legal_hold
+
+
+def test_evidence_records_on_s3(s3_bid: ArchivedBid, tmp_path: Path) -> None:
+    rt = s3_bid.rt
+    archive = open_archive(rt.settings)
+    summary = renew_all(archive, signer_for(rt).timestamp, rt.clock(), timedelta(days=365))
+    assert summary.created == [f"{s3_bid.prefix}/evidence/v1/"]
+    record_key = f"{s3_bid.prefix}/evidence/records/v1/0001.ers"
+    lock = archive.lock(record_key)
+    assert lock.mode == "COMPLIANCE" and lock.retain_until == archive.lock(f"{s3_bid.prefix}/evidence/v1/SHA256SUMS"
+                                                                           ).retain_until
+    pkg = tmp_path / "pkg.zip"
+    fetch(archive, s3_bid.prefix, pkg)
+    report = verify_package(pkg)
+    assert report.ok and any("1 archive timestamps" in n for n in report.notes), report.failures
 
 
 def test_a_bucket_without_object_lock_is_refused(s3_endpoint: str) -> None:
