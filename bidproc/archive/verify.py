@@ -133,28 +133,36 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
     sums = _read(files, "SHA256SUMS")
     _check_sums(sums, hashes, report)
     seal_certs, tsa_certs = (_certs(_read(files, n)) for n in ("certs/seal-chain.pem", "certs/tsa-chain.pem"))
+    anchors: dict[str, list[asn1_x509.Certificate]] = {}
     for name, certs in (("certs/seal-chain.pem", seal_certs), ("certs/tsa-chain.pem", tsa_certs)):
-        report.roots[name] = [hashlib.sha256(c.dump()).hexdigest() for c in _roots(certs)]
-        if not report.roots[name]:
+        roots = {hashlib.sha256(c.dump()).hexdigest(): c for c in _roots(certs)}
+        report.roots[name] = list(roots)
+        # With pinned roots only those are trusted: `-CAfile` (and pyhanko) trust every root in a file,
+        # so a forger's root next to a copy of the genuine one must not count.
+        anchors[name] = [c for fp, c in roots.items() if not expected_roots or fp in expected_roots]
+        if not roots:
             report.fail(name, "holds no root (self-signed) certificate")
-        elif expected_roots and not set(report.roots[name]) & expected_roots:
+        elif expected_roots and set(roots) - expected_roots:
+            report.fail(name, "holds a root that is not one of the expected roots (a chain of someone else's)")
+        elif expected_roots and not anchors[name]:
             report.fail(name, "its root is not one of the expected roots (a chain of someone else's)")
     when: datetime | None = None
     try:
         when = verify_response(_read(files, "SHA256SUMS.tsr"), hashlib.sha256(sums).digest(),
-                               [c.dump() for c in _roots(tsa_certs)])
+                               [c.dump() for c in anchors["certs/tsa-chain.pem"]])
         report.notes.append(f"SHA256SUMS existed at {when.isoformat()} (RFC 3161)")
     except BidprocError as exc:
         report.fail("SHA256SUMS.tsr", exc.message)
     for content in ("SHA256SUMS", "manifest.json"):
-        why = _check_seal(_read(files, content), _read(files, content + ".p7s"), seal_certs, when)
+        why = _check_seal(_read(files, content), _read(files, content + ".p7s"), anchors["certs/seal-chain.pem"],
+                          seal_certs, when)
         if why:
             report.fail(content + ".p7s", why)
     _check_manifest(_read(files, "manifest.json"), hashes, report)
     if RECORD in present:
         from bidproc.archive.records import verify_record
 
-        check = verify_record(_read(files, RECORD), sums, _roots(tsa_certs))
+        check = verify_record(_read(files, RECORD), sums, anchors["certs/tsa-chain.pem"])
         if check.ok:
             report.notes.append(f"evidence record: SHA256SUMS unchanged since {check.times[0].isoformat()} "
                                 f"({len(check.times)} archive timestamps)")
@@ -204,12 +212,12 @@ def _check_manifest(data: bytes, hashes: dict[str, tuple[int, str, str]], report
             report.fail(name, "object not listed in manifest.json")
 
 
-def _check_seal(content: bytes, p7s: bytes, chain: list[asn1_x509.Certificate], when: datetime | None) -> str:
+def _check_seal(content: bytes, p7s: bytes, roots: list[asn1_x509.Certificate],
+                chain: list[asn1_x509.Certificate], when: datetime | None) -> str:
     """Why the detached CMS seal over ``content`` does not hold ('' when it does)."""
     from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
     from pyhanko_certvalidator import ValidationContext
 
-    roots = _roots(chain)
     if not roots:
         return "no root to check the seal against"
     try:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from asn1crypto import pem
 from cryptography.hazmat.primitives import serialization
 
 from bidproc.archive.evidence import archive_bid
@@ -83,17 +84,32 @@ def test_layout_manifest_and_standard_tools(bid: ArchivedBid, tmp_path: Path) ->
     assert run_readme(pkg) == [0, 0, 0]
     report = verify_package(pkg)
     assert report.ok, report.failures
-    # The README's root-fingerprint commands print the roots verify reports and the service publishes.
+    # The README's fingerprint loop prints every certificate of both chain files, the root included.
     root = hashlib.sha256(bid.rt.local_pki.root.public_bytes(serialization.Encoding.DER)).hexdigest()
     assert report.roots == {"certs/seal-chain.pem": [root], "certs/tsa-chain.pem": [root]}
+    shown = _fingerprints(readme, pkg)
     for chain in report.roots:
-        shown = subprocess.run(f"sed -n '/BEGIN/h;/BEGIN/!H;${{x;p}}' {chain} | openssl x509 -noout -fingerprint "
-                               "-sha256", shell=True, cwd=pkg, capture_output=True, text=True).stdout
-        assert shown.strip().split("=")[1].replace(":", "").lower() == root
-        assert f"sed -n '/BEGIN/h;/BEGIN/!H;${{x;p}}' {chain} | openssl x509 -noout -fingerprint -sha256" in readme
+        in_file = [hashlib.sha256(der).hexdigest() for _, _, der in pem.unarmor((pkg / chain).read_bytes(),
+                                                                                multiple=True)]
+        assert shown[chain] == in_file and root in in_file
     zipped = tmp_path / "pkg.zip"
     zip_directory(pkg, zipped)
     assert verify_package(zipped).ok
+
+
+def _fingerprints(readme: str, directory: Path) -> dict[str, list[str]]:
+    """Run the README's fingerprint loop; the fingerprints it prints, per chain file."""
+    loop = next(line for line in readme.splitlines() if line.startswith("for f in certs/seal-chain.pem"))
+    out = subprocess.run(["sh", "-c", loop], cwd=directory, capture_output=True, text=True, check=True).stdout
+    shown: dict[str, list[str]] = {}
+    current = ""
+    for line in out.splitlines():
+        if line.endswith(".pem:"):
+            current = line[:-1]
+            shown[current] = []
+        elif "Fingerprint=" in line:
+            shown[current].append(line.split("=", 1)[1].replace(":", "").lower())
+    return shown
 
 
 def _flip(path: Path) -> None:
@@ -205,9 +221,30 @@ def test_a_package_resealed_by_someone_else_fails_the_root_check(bid: ArchivedBi
     assert verify_package(pkg).ok
     real_root = hashlib.sha256(bid.rt.local_pki.root.public_bytes(serialization.Encoding.DER)).hexdigest()
     report = verify_package(pkg, frozenset({real_root}))
-    assert {f for f, _ in report.failures} == {"certs/seal-chain.pem", "certs/tsa-chain.pem"}
+    assert {f for f, _ in report.failures} == {"certs/seal-chain.pem", "certs/tsa-chain.pem", "SHA256SUMS.tsr",
+                                               "SHA256SUMS.p7s", "manifest.json.p7s"}
     genuine = package_dir(bid, tmp_path / "genuine")
     assert verify_package(genuine, frozenset({real_root})).ok
+    # The forger appends a copy of the genuine root to each chain: the standard tools still pass (and
+    # the last certificate of each file is the genuine root), but the README's loop shows the forged
+    # root, and pinned verification trusts only the genuine one.
+    genuine_root_pem = bid.rt.local_pki.root.public_bytes(serialization.Encoding.PEM)
+    for chain in ("certs/seal-chain.pem", "certs/tsa-chain.pem"):
+        (pkg / chain).write_bytes((pkg / chain).read_bytes() + genuine_root_pem)
+    entries = [(p.relative_to(pkg).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest())
+               for p in pkg.rglob("*") if p.is_file() and not p.name.startswith("SHA256SUMS")]
+    sums = sums_text(entries)
+    for path, data in (("SHA256SUMS", sums), ("SHA256SUMS.p7s", sealer.seal(sums)),
+                       ("SHA256SUMS.tsr", LocalTSA(forged).timestamp(hashlib.sha256(sums).digest(), now())
+                        .response_der)):
+        (pkg / path).write_bytes(data)
+    assert run_readme(pkg) == [0, 0, 0]
+    forged_root = hashlib.sha256(forged.root.public_bytes(serialization.Encoding.DER)).hexdigest()
+    readme = (ROOT / "README.md").read_text()
+    assert all(forged_root in fps for fps in _fingerprints(readme, pkg).values())
+    pinned = verify_package(pkg, frozenset({real_root}))
+    assert {"certs/seal-chain.pem", "certs/tsa-chain.pem", "SHA256SUMS.tsr", "SHA256SUMS.p7s",
+            "manifest.json.p7s"} <= {f for f, _ in pinned.failures}, pinned.failures
 
 
 def test_archiving_twice_is_idempotent_and_versions_never_overwrite(bid: ArchivedBid, tmp_path: Path) -> None:
