@@ -19,6 +19,9 @@ from bidproc.archive.worm import Lock, _check_key, _refuse_shorter, _same_or_ref
 from bidproc.errors import BidprocError, Code
 
 SINGLE_PUT_MAX = 16 << 20  # up to this size an object is sent in one PUT (retention set atomically with it)
+# Parts of a large object in flight at once (minio's default): hashing the next part overlaps with
+# sending the previous ones; memory stays bounded at about this many parts.
+PARALLEL_PARTS = 3
 
 
 class S3Archive:
@@ -83,7 +86,8 @@ class S3Archive:
                 # metadata; a later comparison reads the object back (:meth:`_rehash`).
                 reader = _ChunkReader(chunks)
                 self._client.put_object(self.bucket, _check_key(key), cast(BinaryIO, reader), size,
-                                        retention=retention, part_size=SINGLE_PUT_MAX, num_parallel_uploads=1)
+                                        retention=retention, part_size=SINGLE_PUT_MAX,
+                                        num_parallel_uploads=PARALLEL_PARTS)
                 sha256 = reader.digest.hexdigest()
         # Multipart uploads may not carry the retention header through (moto_server drops it): set it
         # on the version now and read it back either way.
