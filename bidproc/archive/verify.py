@@ -29,6 +29,7 @@ from bidproc.timestamps.verify import verify_response
 
 RECORD = "evidence-record.ers"  # optional: the RFC 4998 record of the package, added by `evidence get`
 REQUIRED = ("manifest.json", "manifest.json.p7s", "certs/seal-chain.pem", "certs/tsa-chain.pem", *PROOFS)
+MAX_READ_WHOLE = 64 << 20  # manifest, sums, chains, seals, tokens, record: read whole, so bounded
 SUMS_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 STEP = 1 << 20
 
@@ -130,6 +131,11 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
     if not report.ok:
         return report
     hashes = {n: _hashes(files, n) for n in names}
+    for name in (*REQUIRED, RECORD):
+        if name in hashes and hashes[name][0] > MAX_READ_WHOLE:
+            report.fail(name, f"larger than {MAX_READ_WHOLE} bytes: not a file bidproc writes")
+    if not report.ok:
+        return report
     sums = _read(files, "SHA256SUMS")
     _check_sums(sums, hashes, report)
     seal_certs, tsa_certs = (_certs(_read(files, n)) for n in ("certs/seal-chain.pem", "certs/tsa-chain.pem"))

@@ -186,6 +186,16 @@ def test_a_zip_with_a_name_twice_is_refused(bid: ArchivedBid, tmp_path: Path) ->
     assert ("objects/receipt.json", "appears more than once in the ZIP") in report.failures
 
 
+def test_an_oversized_proof_is_refused_before_reading_it_whole(bid: ArchivedBid, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from bidproc.archive import verify
+
+    pkg = package_dir(bid, tmp_path / "pkg")
+    monkeypatch.setattr(verify, "MAX_READ_WHOLE", 100)
+    report = verify_package(pkg)
+    assert not report.ok and ("manifest.json", "larger than 100 bytes: not a file bidproc writes") in report.failures
+
+
 def test_an_added_file_is_named(bid: ArchivedBid, tmp_path: Path) -> None:
     pkg = package_dir(bid, tmp_path / "pkg")
     (pkg / "objects" / "files" / "extra.enc").write_bytes(b"slipped in")
