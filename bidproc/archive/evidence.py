@@ -50,8 +50,8 @@ ROLES: tuple[tuple[str, str], ...] = (
 )
 ENCRYPTED_NOTE = "encrypted: bidproc chunked AES-256-GCM under the bid's data key (wrapped by the service key)"
 GAPS = (
-    "manifest.json.p7s and SHA256SUMS.p7s are CMS SignedData without a signature timestamp or revocation data "
-    "(not CAdES B-LT): SHA256SUMS.tsr is the proof of time for both",
+    "manifest.json.p7s is CAdES B-T (signature timestamp, no revocation data: not B-LT); SHA256SUMS.p7s is "
+    "plain CMS SignedData, with SHA256SUMS.tsr as its proof of time",
     "the embedded seal PKI publishes no revocation information",
 )
 
@@ -97,11 +97,15 @@ def signer_for(rt: Runtime) -> Signer:
     else:  # a remote TSA embeds its certificate in the token; the configured roots close the chain
         tsa_chain = b"".join(x509.load_der_x509_certificate(r).public_bytes(serialization.Encoding.PEM)
                              for r in rt.tsa_roots)
+    def stamp(digest: bytes) -> bytes:
+        return rt.tsa.timestamp(digest, rt.clock()).response_der
+
     return Signer(
         seal=rt.sealer.seal,
-        timestamp=lambda digest: rt.tsa.timestamp(digest, rt.clock()).response_der,
+        timestamp=stamp,
         seal_chain_pem=pki.chain_pem(pki.seal),
         tsa_chain_pem=tsa_chain,
+        seal_manifest=lambda data: rt.sealer.seal(data, timestamp=stamp),
     )
 
 

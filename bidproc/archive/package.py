@@ -5,7 +5,7 @@ Layout (documented in the README, "Evidence packages"), under ``<bid prefix>/evi
     objects/...            every stored object of the bid, byte for byte (opaque: role says what it is)
     manifest.json          each object's role, size, SHA-256, SHA-512; bid, tender, bidder, receipt
                            time, retention date
-    manifest.json.p7s      detached CMS SignedData over manifest.json by the service seal
+    manifest.json.p7s      detached CAdES over manifest.json by the service seal, with a signature timestamp
     certs/seal-chain.pem   the seal certificate and its root
     certs/tsa-chain.pem    the timestamp authority's certificate(s) and root
     SHA256SUMS             ``sha256sum -c`` lines for every file above
@@ -53,6 +53,8 @@ class Signer:
     timestamp: Callable[[bytes], bytes]  # RFC 3161 TimeStampResp (DER) over a SHA-256 digest
     seal_chain_pem: bytes
     tsa_chain_pem: bytes
+    # The manifest's seal; default: ``seal``. The runtime's adds a signature timestamp (CAdES B-T).
+    seal_manifest: Callable[[bytes], bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def write_package(
     manifest = json.loads(manifest_bytes)
     if manifest.get("objects") != objects:  # a resumed run must describe the objects it wrote
         raise BidprocError(Code.STORAGE_INTEGRITY, f"{prefix}manifest.json does not list the package's objects")
-    w.once("manifest.json.p7s", lambda: signer.seal(manifest_bytes))
+    w.once("manifest.json.p7s", lambda: (signer.seal_manifest or signer.seal)(manifest_bytes))
     w.once("certs/seal-chain.pem", lambda: signer.seal_chain_pem)
     w.once("certs/tsa-chain.pem", lambda: signer.tsa_chain_pem)
     listed = [(path, digest) for path, digest in w.written.items() if path not in PROOFS]

@@ -7,6 +7,7 @@ pyhanko's ``SimpleSigner`` builds the CMS; ``openssl cms -verify -binary -inform
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from asn1crypto import keys as asn1_keys
@@ -36,9 +37,31 @@ class Sealer:
     def from_local_pki(cls, pki: LocalPKI) -> Sealer:
         return cls(pki.seal, (pki.root.public_bytes(serialization.Encoding.DER),))
 
-    def seal(self, data: bytes) -> bytes:
-        signed = asyncio.run(self._signer.async_sign_general_data(data, "sha256", detached=True))
+    def seal(self, data: bytes, timestamp: Callable[[bytes], bytes] | None = None) -> bytes:
+        """Detached CMS over ``data``; with ``timestamp`` (SHA-256 digest -> TimeStampResp DER), a CAdES
+        signature with its signature-time-stamp token (B-T)."""
+        stamper = _stamper_class()(timestamp) if timestamp else None
+        signed = asyncio.run(self._signer.async_sign_general_data(
+            data, "sha256", detached=True, use_cades=timestamp is not None, timestamper=stamper))
         return bytes(signed.dump())
+
+
+def _stamper_class() -> Any:
+    """A pyhanko TimeStamper backed by the service's own TSA interface (SHA-256 imprints)."""
+    from asn1crypto import tsp
+    from pyhanko.sign.timestamps.api import TimeStamper
+
+    class ServiceStamper(TimeStamper):
+        def __init__(self, timestamp: Callable[[bytes], bytes]) -> None:
+            super().__init__()  # type: ignore[no-untyped-call]
+            self._timestamp = timestamp
+
+        async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> Any:
+            if md_algorithm.lower() != "sha256":
+                raise ValueError(f"the service TSA takes SHA-256 imprints, not {md_algorithm}")
+            return tsp.TimeStampResp.load(self._timestamp(message_digest))["time_stamp_token"]
+
+    return ServiceStamper
 
 
 def _signer_class() -> Any:

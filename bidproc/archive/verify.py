@@ -160,8 +160,9 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
     except BidprocError as exc:
         report.fail("SHA256SUMS.tsr", exc.message)
     for content in ("SHA256SUMS", "manifest.json"):
+        # The manifest's seal carries its own signature timestamp (CAdES B-T), checked as well.
         why = _check_seal(_read(files, content), _read(files, content + ".p7s"), anchors["certs/seal-chain.pem"],
-                          seal_certs, when)
+                          seal_certs, when, anchors["certs/tsa-chain.pem"] if content == "manifest.json" else None)
         if why:
             report.fail(content + ".p7s", why)
     _check_manifest(_read(files, "manifest.json"), hashes, report)
@@ -219,8 +220,12 @@ def _check_manifest(data: bytes, hashes: dict[str, tuple[int, str, str]], report
 
 
 def _check_seal(content: bytes, p7s: bytes, roots: list[asn1_x509.Certificate],
-                chain: list[asn1_x509.Certificate], when: datetime | None) -> str:
-    """Why the detached CMS seal over ``content`` does not hold ('' when it does)."""
+                chain: list[asn1_x509.Certificate], when: datetime | None,
+                tsa_roots: list[asn1_x509.Certificate] | None = None) -> str:
+    """Why the detached CMS seal over ``content`` does not hold ('' when it does).
+
+    With ``tsa_roots``, the seal must carry a signature timestamp that validates against them.
+    """
     from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
     from pyhanko_certvalidator import ValidationContext
 
@@ -235,7 +240,10 @@ def _check_seal(content: bytes, p7s: bytes, roots: list[asn1_x509.Certificate],
         # package's timestamp proves, so an expired seal certificate does not void an old package.
         context = ValidationContext(trust_roots=roots, other_certs=chain, allow_fetching=False,
                                     revocation_mode="soft-fail", moment=when)
-        status = asyncio.run(async_validate_detached_cms(content, signed_data, signer_validation_context=context))
+        ts_context = ValidationContext(trust_roots=tsa_roots, allow_fetching=False, revocation_mode="soft-fail",
+                                       moment=when) if tsa_roots else None
+        status = asyncio.run(async_validate_detached_cms(content, signed_data, signer_validation_context=context,
+                                                         ts_validation_context=ts_context))
     except Exception as exc:  # a malformed seal in any way means "does not hold"
         return f"seal unreadable: {exc}"
     if not status.intact:
@@ -244,4 +252,10 @@ def _check_seal(content: bytes, p7s: bytes, roots: list[asn1_x509.Certificate],
         return "seal signature is not valid"
     if not status.trusted:
         return "seal certificate does not chain to the package's seal root"
+    if tsa_roots is not None:
+        stamp = status.timestamp_validity
+        if stamp is None:
+            return "seal has no signature timestamp"
+        if not (stamp.intact and stamp.valid and stamp.trusted):
+            return "seal's signature timestamp does not validate against the package's TSA root"
     return ""

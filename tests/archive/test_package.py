@@ -196,6 +196,32 @@ def test_an_oversized_proof_is_refused_before_reading_it_whole(bid: ArchivedBid,
     assert not report.ok and ("manifest.json", "larger than 100 bytes: not a file bidproc writes") in report.failures
 
 
+def test_the_manifest_seal_carries_a_valid_signature_timestamp(bid: ArchivedBid, tmp_path: Path) -> None:
+    from asn1crypto import cms
+
+    from bidproc.archive.verify import _certs, _check_seal, _roots
+
+    pkg = package_dir(bid, tmp_path / "pkg")
+    manifest, p7s = (pkg / "manifest.json").read_bytes(), (pkg / "manifest.json.p7s").read_bytes()
+    seal_chain, tsa_chain = (_certs((pkg / f"certs/{n}-chain.pem").read_bytes()) for n in ("seal", "tsa"))
+    info = cms.ContentInfo.load(p7s)
+    unsigned = info["content"]["signer_infos"][0]["unsigned_attrs"]
+    assert [a["type"].native for a in unsigned] == ["signature_time_stamp_token"]
+    assert _check_seal(manifest, p7s, _roots(seal_chain), seal_chain, None, _roots(tsa_chain)) == ""
+    # The token's signature flipped; the token removed; the token checked against someone else's TSA root.
+    token = unsigned[0]["values"][0].dump()
+    at = p7s.index(token) + len(token) - 20
+    flipped = p7s[:at] + bytes([p7s[at] ^ 1]) + p7s[at + 1:]
+    assert "timestamp" in _check_seal(manifest, flipped, _roots(seal_chain), seal_chain, None, _roots(tsa_chain))
+    bare = cms.ContentInfo.load(p7s)
+    del bare["content"]["signer_infos"][0]["unsigned_attrs"]
+    assert "no signature timestamp" in _check_seal(manifest, bare.dump(force=True), _roots(seal_chain), seal_chain,
+                                                   None, _roots(tsa_chain))
+    other = load_or_create(tmp_path / "other-ca", now())
+    other_root = _certs(other.root.public_bytes(serialization.Encoding.PEM))
+    assert "timestamp" in _check_seal(manifest, p7s, _roots(seal_chain), seal_chain, None, other_root)
+
+
 def test_an_added_file_is_named(bid: ArchivedBid, tmp_path: Path) -> None:
     pkg = package_dir(bid, tmp_path / "pkg")
     (pkg / "objects" / "files" / "extra.enc").write_bytes(b"slipped in")
@@ -214,7 +240,10 @@ def test_a_package_resealed_by_someone_else_fails_the_root_check(bid: ArchivedBi
                for p in pkg.rglob("*") if p.is_file() and not p.name.startswith("SHA256SUMS")
                and p.name != "manifest.json.p7s"]
     sealer = Sealer.from_local_pki(forged)
-    for path, data in (("manifest.json.p7s", sealer.seal((pkg / "manifest.json").read_bytes())),
+    forged_stamp = LocalTSA(forged)
+    manifest_seal = sealer.seal((pkg / "manifest.json").read_bytes(),
+                                timestamp=lambda d: forged_stamp.timestamp(d, now()).response_der)
+    for path, data in (("manifest.json.p7s", manifest_seal),
                        ("certs/seal-chain.pem", forged.chain_pem(forged.seal)),
                        ("certs/tsa-chain.pem", forged.chain_pem(forged.tsa))):
         (pkg / path).chmod(0o644)
