@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apikey": ("bidproc.ops:apikey_main", "Create API keys for a platform (tenant)"),
     "journal": ("bidproc.ops:journal_main", "Verify the audit journal's hash chain"),
     "migrate": ("bidproc.ops:migrate_main", "Create or upgrade the database schema"),
+    "evidence": ("bidproc.archive.cli:evidence_main", "Get or verify (offline) a bid's evidence package"),
+    "export": ("bidproc.archive.cli:export_main", "Export a tender's evidence packages (SEDA 2.2)"),
 }
 
 

@@ -48,6 +48,10 @@ class StorageSettings:
     s3_bucket: str = "bidproc"
     s3_region: str = "us-east-1"
     s3_secure: bool = False
+    # Evidence packages: a bucket of their own, created with versioning and Object Lock (S3), or a
+    # directory (local; empty: data_dir/archive) that is NOT WORM.
+    archive_bucket: str = "bidproc-archive"
+    archive_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,15 @@ class SignatureSettings:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    # Retention (bidproc.archive.retention): bids 5 years from contract signature, works 10 years from
+    # the end of performance; until those dates are known, this many years from the receipt.
+    bid_retention_years: int = 5
+    works_retention_years: int = 10
+    default_retention_years: int = 15
+
+
+@dataclass(frozen=True)
 class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -145,6 +158,7 @@ class Settings:
     intake: IntakeSettings = field(default_factory=IntakeSettings)
     signature: SignatureSettings = field(default_factory=SignatureSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
     @property
     def data_path(self) -> Path:

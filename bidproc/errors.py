@@ -73,6 +73,7 @@ class Code(StrEnum):
     STORAGE_UNAVAILABLE = "storage.unavailable"
     STORAGE_NOT_FOUND = "storage.not_found"
     STORAGE_INTEGRITY = "storage.integrity"
+    STORAGE_IMMUTABLE = "storage.immutable"  # an archived object cannot be overwritten, deleted or unlocked early
     TIMESTAMP_UNAVAILABLE = "timestamp.unavailable"
     TIMESTAMP_INVALID = "timestamp.invalid"
     CONFIG_INVALID = "config.invalid"
@@ -186,6 +187,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.SERVICE_BUSY: 503,
     Code.INTERNAL_ERROR: 500,
     Code.STORAGE_INTEGRITY: 500,
+    Code.STORAGE_IMMUTABLE: 409,
     Code.STORAGE_NOT_FOUND: 500,
     Code.CONFIG_INVALID: 500,
     Code.JOURNAL_BROKEN: 500,

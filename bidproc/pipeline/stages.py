@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, BinaryIO, cast
 
+from bidproc.archive.evidence import archive_bid
 from bidproc.archive.store import StoredObject
 from bidproc.domain import Verdict
 from bidproc.encryption.stream import DecryptingReader, encrypt_bytes
@@ -135,7 +136,9 @@ def archive_manifest(
         "stages": stages,
     }
     rt.store.put_bytes(f"{prefix}/manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
-    return {"objects": len(objects)}
+    # The sealed, timestamped, retention-locked evidence package of all of the above (idempotent).
+    package = archive_bid(rt, json.loads(receipt.body)["consultation"]["id"], receipt.bid_id, receipt.body)
+    return {"objects": len(objects), "evidence": package.prefix}
 
 
 def _object_sha256(rt: Runtime, key: str, step: int = 8 << 20) -> str:

@@ -1,0 +1,189 @@
+"""A bid's evidence package from what the pipeline stores today: the glue between runtime and package.
+
+Every object under the bid's prefix in the working store goes in, byte for byte, with a role read
+from its place (originals, renditions, reports, receipt and its proofs, the pipeline's manifest);
+the bid's journal entries go in as ``objects/journal.json``. Objects are opaque bytes with a role:
+when the opening issue seals originals as CMS envelopes, they are archived the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+
+from bidproc.archive.package import (
+    READ_STEP,
+    Signer,
+    Source,
+    Written,
+    bytes_source,
+    version_prefix,
+    versions,
+    write_package,
+)
+from bidproc.archive.retention import RetentionPolicy
+from bidproc.archive.worm import ArchiveStore, open_archive
+from bidproc.desk import bid_prefix
+from bidproc.errors import BidprocError, Code
+from bidproc.metadata.models import BidRow, JournalRow
+from bidproc.runtime import Runtime
+from bidproc.timestamps.tsa import LocalTSA
+
+# What each stored object is, by where the pipeline puts it (first match wins).
+ROLES: tuple[tuple[str, str], ...] = (
+    ("files/", "original"),
+    ("renditions/", "rendition"),
+    ("reports/", "validation-report"),
+    ("sealed/", "sealed-original"),
+    ("opening/", "opening-record"),
+    ("receipt.json", "deposit-receipt"),
+    ("receipt.tsr", "deposit-receipt-timestamp"),
+    ("receipt.p7s", "deposit-receipt-seal"),
+    ("manifest.json", "pipeline-manifest"),
+)
+ENCRYPTED_NOTE = "encrypted: bidproc chunked AES-256-GCM under the bid's data key (wrapped by the service key)"
+GAPS = (
+    "manifest.json.p7s is CAdES B-T (signature timestamp, no revocation data: not B-LT); SHA256SUMS.p7s is "
+    "plain CMS SignedData, with SHA256SUMS.tsr as its proof of time",
+    "the embedded seal PKI publishes no revocation information",
+)
+
+
+def role_of(relative: str) -> str:
+    for start, role in ROLES:
+        if relative == start or (start.endswith("/") and relative.startswith(start)):
+            return role
+    return "other"
+
+
+def _stored(rt: Runtime, key: str, relative: str) -> Source:
+    size = rt.store.size(key)
+
+    def chunks() -> Iterator[bytes]:
+        offset = 0
+        while offset < size:
+            piece = rt.store.read_at(key, offset, min(READ_STEP, size - offset))
+            if not piece:
+                break
+            offset += len(piece)
+            yield piece
+
+    note = ENCRYPTED_NOTE if relative.endswith(".enc") else ""
+    return Source(f"objects/{relative}", role_of(relative), size, chunks, note)
+
+
+def journal_extract(rt: Runtime, bid_id: str) -> bytes:
+    """The bid's journal entries with their chain hashes, checkable against the whole journal later."""
+    with rt.db.session() as s:
+        rows = s.execute(select(JournalRow).where(JournalRow.subject == bid_id).order_by(JournalRow.seq)).scalars()
+        entries = [{"seq": r.seq, "at": r.at.isoformat(timespec="microseconds"), "actor": r.actor,
+                    "action": r.action, "subject": r.subject, "detail": r.detail, "prev_hash": r.prev_hash,
+                    "hash": r.hash} for r in rows]
+    body = {"type": "bidproc.journal-extract", "bid": bid_id, "entries": entries}
+    return json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+
+
+def signer_for(rt: Runtime) -> Signer:
+    pki = rt.local_pki
+    if isinstance(rt.tsa, LocalTSA):
+        tsa_chain = rt.tsa.certificates_pem()
+    else:  # a remote TSA embeds its certificate in the token; the configured roots close the chain
+        tsa_chain = b"".join(x509.load_der_x509_certificate(r).public_bytes(serialization.Encoding.PEM)
+                             for r in rt.tsa_roots)
+    def stamp(digest: bytes) -> bytes:
+        return rt.tsa.timestamp(digest, rt.clock()).response_der
+
+    return Signer(
+        seal=rt.sealer.seal,
+        timestamp=stamp,
+        seal_chain_pem=pki.chain_pem(pki.seal),
+        tsa_chain_pem=tsa_chain,
+        seal_manifest=lambda data: rt.sealer.seal(data, timestamp=stamp),
+    )
+
+
+def archive_bid(rt: Runtime, tender_id: str, bid_id: str, receipt_body: bytes, *, new_version: bool = False,
+                policy: RetentionPolicy | None = None, archive: ArchiveStore | None = None) -> Written:
+    """Archive the bid's package: v1 at first; the same again is a no-op; ``new_version`` adds v<N+1>.
+
+    A version already complete is never touched; an incomplete one (a crash mid-way) is finished.
+    """
+    archive = archive or open_archive(rt.settings)
+    prefix = bid_prefix(tender_id, bid_id)
+    existing = versions(archive, prefix)
+    complete = sorted(v for v, done in existing.items() if done)
+    unfinished = sorted(v for v, done in existing.items() if not done)
+    if unfinished:
+        version = unfinished[0]
+    elif complete and not new_version:
+        version = complete[-1]
+    else:
+        version = (max(existing) if existing else 0) + 1
+    receipt = json.loads(receipt_body)
+    received_at = datetime.fromisoformat(receipt["received_at"])
+    retain_until, rule = (policy or RetentionPolicy()).retain_until(received_at, rt.settings.archive)
+    sources = [_stored(rt, key, key[len(prefix) + 1:]) for key in sorted(rt.store.keys(prefix + "/"))]
+    # The journal grows; a version being finished after a crash keeps the extract it already holds.
+    journal_key = version_prefix(prefix, version) + "objects/journal.json"
+    if archive.exists(journal_key):
+        with archive.open(journal_key) as fh:
+            journal = fh.read()
+    else:
+        journal = journal_extract(rt, bid_id)
+    sources.append(bytes_source("objects/journal.json", "journal-extract", journal))
+    header: dict[str, Any] = {
+        "type": "bidproc.evidence-manifest",
+        "format": 1,
+        "version": version,
+        "bid": bid_id,
+        "tender": {"id": tender_id, **{k: receipt["consultation"].get(k) for k in ("reference", "title")}},
+        "buyer": receipt.get("buyer"),
+        "bidder": receipt.get("bidder"),
+        "received_at": receipt["received_at"],
+        "on_time": receipt.get("on_time"),
+        "documents": receipt.get("files", []),
+        "retention": {"until": retain_until.isoformat(), "rule": rule,
+                      "mode": "COMPLIANCE" if archive.worm else "none: local directory, NOT WORM"},
+        "store": archive.description,
+        "previous": _previous(archive, prefix, complete[-1]) if complete and version > complete[-1] else None,
+        "gaps": list(GAPS),
+    }
+    return write_package(archive, prefix, version, sources, header, signer_for(rt), retain_until, rt.clock())
+
+
+def _previous(archive: ArchiveStore, prefix: str, version: int) -> dict[str, Any]:
+    with archive.open(version_prefix(prefix, version) + "SHA256SUMS") as fh:
+        return {"version": version, "sha256sums_sha256": hashlib.sha256(fh.read()).hexdigest()}
+
+
+def locate(rt: Runtime, bid_id: str) -> str:
+    """The bid's prefix, from the database."""
+    with rt.db.session() as s:
+        bid = s.get(BidRow, bid_id)
+        if bid is None:
+            raise BidprocError(Code.BID_NOT_FOUND, f"no bid {bid_id}")
+        return bid_prefix(bid.tender_id, bid.id)
+
+
+def extend_retention(archive: ArchiveStore, prefix: str, until: datetime) -> tuple[int, int]:
+    """Lock every object of the bid's packages and records until ``until`` at least.
+
+    Returns (objects extended, objects kept because already locked as long or longer): retention is
+    never shortened, so a later, shorter rule leaves the longer date in place.
+    """
+    extended = kept = 0
+    for key in archive.keys(prefix + "/evidence/"):
+        current = archive.lock(key).retain_until
+        if current is not None and current >= until:
+            kept += 1
+            continue
+        archive.extend_retention(key, until)
+        extended += 1
+    return extended, kept

@@ -1,0 +1,85 @@
+"""Evidence records of archived packages: the first one per batch, then renewals, all in the archive store.
+
+Records live beside the packages, under ``<bid prefix>/evidence/records/v<N>/<seq>.ers`` (each
+renewal is a new object: the store never overwrites), locked until the package's retention date.
+``bidproc evidence renew`` runs this: every complete package version without a record gets one (one
+hash tree and one timestamp for the whole batch), and every record whose newest timestamp's TSA
+certificate expires within ``before`` is renewed (again one tree for the batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bidproc.archive.package import COMPLETE_MARKER
+from bidproc.archive.records import Timestamper, last_tsa_expiry, new_records, renew
+from bidproc.archive.worm import ArchiveStore
+
+
+@dataclass
+class RenewSummary:
+    created: list[str] = field(default_factory=list)  # package prefixes that got their first record
+    renewed: list[str] = field(default_factory=list)
+
+
+def complete_packages(archive: ArchiveStore, under: str = "tenders/") -> list[str]:
+    """Prefixes (ending in '/') of every complete package version."""
+    tail = "/" + COMPLETE_MARKER
+    return sorted(k[: -len(COMPLETE_MARKER)] for k in archive.keys(under)
+                  if k.endswith(tail) and "/evidence/v" in k)
+
+
+def records_prefix(package: str) -> str:
+    bid, _, version = package.rstrip("/").rpartition("/evidence/")
+    return f"{bid}/evidence/records/{version}/"
+
+
+def latest_record(archive: ArchiveStore, package: str) -> tuple[str, bytes] | None:
+    keys = sorted(k for k in archive.keys(records_prefix(package)) if k.endswith(".ers"))
+    if not keys:
+        return None
+    with archive.open(keys[-1]) as fh:
+        return keys[-1], fh.read()
+
+
+def _read(archive: ArchiveStore, key: str) -> bytes:
+    with archive.open(key) as fh:
+        return fh.read()
+
+
+def _retention(archive: ArchiveStore, package: str) -> datetime:
+    manifest = json.loads(_read(archive, package + "manifest.json"))
+    return datetime.fromisoformat(manifest["retention"]["until"])
+
+
+def _put(archive: ArchiveStore, key: str, der: bytes, until: datetime) -> None:
+    archive.put(key, (der,), len(der), until)
+
+
+def renew_all(archive: ArchiveStore, timestamp: Timestamper, now: datetime, before: timedelta,
+              force: bool = False) -> RenewSummary:
+    summary = RenewSummary()
+    fresh, due = [], []
+    for package in complete_packages(archive):
+        latest = latest_record(archive, package)
+        if latest is None:
+            fresh.append(package)
+            continue
+        expiry = last_tsa_expiry(latest[1])
+        if force or expiry is None or expiry - now < before:
+            due.append((package, latest))
+    if fresh:
+        leaves = [hashlib.sha256(_read(archive, p + "SHA256SUMS")).digest() for p in fresh]
+        for package, der in zip(fresh, new_records(leaves, timestamp), strict=True):
+            _put(archive, records_prefix(package) + "0001.ers", der, _retention(archive, package))
+            summary.created.append(package)
+    if due:
+        renewed = renew([der for _, (_, der) in due], timestamp)
+        for (package, (key, _)), der in zip(due, renewed, strict=True):
+            seq = int(key.rsplit("/", 1)[1].split(".")[0]) + 1
+            _put(archive, records_prefix(package) + f"{seq:04d}.ers", der, _retention(archive, package))
+            summary.renewed.append(package)
+    return summary

@@ -1,0 +1,58 @@
+"""How long an evidence package is kept: the date its objects' COMPLIANCE retention runs until.
+
+French public procurement (Code de la commande publique, R2184-12/13; archives' DUA): the bids of a
+tender are kept 5 years from the signature of the contract; for works contracts, 10 years from the
+end of performance (the builders' ten-year liability). At archive time neither date is known, so the
+package gets a conservative default (``archive.default_retention_years`` from the receipt, 15 by
+default): long enough to cover a contract signed and performed within 5 years of the deposit.
+COMPLIANCE retention can be extended but never shortened, so the default errs long: a package kept
+a few years too long is a cost, one deleted too early is a lost proof.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from bidproc.config import ArchiveSettings
+
+
+class ContractKind(StrEnum):
+    SUPPLIES_SERVICES = "supplies_services"
+    WORKS = "works"
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """A tender's retention facts; absent dates mean "not known yet" and give the default."""
+
+    kind: ContractKind = ContractKind.SUPPLIES_SERVICES
+    contract_signed: date | None = None
+    performance_end: date | None = None
+
+    def retain_until(self, received_at: datetime, settings: ArchiveSettings) -> tuple[datetime, str]:
+        """The retention date and the rule that gave it (written into the manifest)."""
+        if self.kind is ContractKind.WORKS and self.performance_end is not None:
+            until = _years_after(_midnight(self.performance_end), settings.works_retention_years)
+            rule = f"works: {settings.works_retention_years} years from the end of performance {self.performance_end}"
+        elif self.kind is ContractKind.SUPPLIES_SERVICES and self.contract_signed is not None:
+            until = _years_after(_midnight(self.contract_signed), settings.bid_retention_years)
+            rule = f"bids: {settings.bid_retention_years} years from contract signature {self.contract_signed}"
+        else:
+            until = _years_after(received_at, settings.default_retention_years)
+            rule = (f"default: {settings.default_retention_years} years from the receipt "
+                    f"(contract dates not known at archive time)")
+        # Whole seconds: S3 retention dates carry no fraction, and a later read must compare equal.
+        return until.astimezone(UTC).replace(microsecond=0), rule
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _years_after(start: datetime, years: int) -> datetime:
+    try:
+        return start.replace(year=start.year + years)
+    except ValueError:  # 29 February into a common year: the day after, never earlier
+        return start.replace(year=start.year + years, month=3, day=1)
