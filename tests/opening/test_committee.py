@@ -1,0 +1,81 @@
+"""Committee 2-of-3: sealed until the deadline, opened by two genuine shares, late bids kept apart."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from bidproc.metadata.models import BidRow
+from tests.foundation.stack import Stack
+from tests.opening.helpers import client, deposit, journal, tender
+
+COMMITTEE = {"mode": "committee", "threshold": 2, "members": ["alice", "bob", "carol"]}
+
+
+def test_committee_two_of_three(stack: Stack) -> None:
+    stack.start_worker()
+    platform, buyer = client(stack, "ville", "platform"), client(stack, "ville", "buyer")
+    t = tender(stack, platform, COMMITTEE)
+    shares = {s["member"]: s["share"] for s in t["opening"]["shares"]}
+    assert set(shares) == {"alice", "bob", "carol"} and len(set(shares.values())) == 3
+    shown = platform.get(f"/v1/tenders/{t['id']}").json()["opening"]
+    assert "shares" not in shown and shown["threshold"] == 2 and shown["members"] == ["alice", "bob", "carol"]
+    assert not any(v in str(shown) for v in shares.values())
+    other = tender(stack, platform, COMMITTEE)
+    other_share = other["opening"]["shares"][0]["share"]
+
+    big = os.urandom(3 * (1 << 20) + 777)
+    on_time = {deposit(platform, t["id"], {"prix.bin": big, "memoire.txt": b"memoire technique"}): big,
+               deposit(platform, t["id"], {"prix.bin": b"offre 2" * 1000}): b"offre 2" * 1000}
+    late = deposit(platform, t["id"], {"prix.bin": b"trop tard"}, submit=False)
+    for bid in on_time:
+        status = stack.wait_status(platform, bid)
+        assert status["status"] == "processed" and "encryption" in status["stages"], status
+
+    # before the deadline: even two valid shares are refused, and nothing is readable
+    two = [shares["alice"], shares["carol"]]
+    r = buyer.post(f"/v1/tenders/{t['id']}/open", json={"shares": two})
+    assert r.status_code == 409 and r.json()["code"] == "opening.too_early", r.text
+    first = next(iter(on_time))
+    assert buyer.get(f"/v1/bids/{first}/files/prix.bin").json()["code"] == "opening.too_early"
+    assert buyer.get(f"/v1/bids/{first}/sealed/prix.bin").json()["code"] == "opening.too_early"
+
+    stack.clock.offset = timedelta(hours=1, seconds=1)
+    assert platform.post(f"/v1/bids/{late}/submit").status_code == 409  # received late: kept apart
+    for attempt in ([shares["bob"]],  # one share of two
+                    [shares["bob"], shares["bob"]],  # the same share twice
+                    [shares["bob"], other_share],  # a share of another tender
+                    [shares["bob"], _forged(shares["alice"])],  # an altered share
+                    []):
+        r = buyer.post(f"/v1/tenders/{t['id']}/open", json={"shares": attempt})
+        assert r.status_code == 403 and r.json()["code"] == "opening.quorum", (attempt, r.text)
+        assert shares["bob"] not in r.text
+    with stack.rt.db.session() as s:
+        assert all(s.get(BidRow, b).opened_at is None for b in on_time)  # nothing was opened
+    refused = journal(stack, "opening.refused", t["id"])
+    assert [e.detail["code"] for e in refused] == ["opening.too_early"] + ["opening.quorum"] * 5
+    assert not any(v in str(e.detail) for e in refused for v in shares.values())
+
+    r = buyer.post(f"/v1/tenders/{t['id']}/open", json={"shares": [shares["carol"], shares["alice"]]})
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["opened"]) == sorted(on_time) and r.json()["late"] == [late], r.text
+    assert r.json()["journal_anchored_seq"]
+    for bid, data in on_time.items():
+        got = buyer.get(f"/v1/bids/{bid}/files/prix.bin")
+        assert got.status_code == 200 and got.content == data
+    assert buyer.get(f"/v1/bids/{first}/files/memoire.txt").content == b"memoire technique"
+    assert buyer.get(f"/v1/bids/{late}/files/prix.bin").json()["code"] == "opening.too_early"
+    assert len(journal(stack, "document.read", first)) == 2
+    opened = journal(stack, "tender.opened", t["id"])
+    assert len(opened) == 1 and opened[0].detail["late"] == [late]
+    anchors = journal(stack, "journal.anchored")
+    assert anchors and anchors[-1].seq > opened[0].seq
+    # opening again is harmless: nothing is decrypted twice
+    again = buyer.post(f"/v1/tenders/{t['id']}/open", json={"shares": [shares["bob"], shares["alice"]]}).json()
+    assert sorted(again["opened"]) == sorted(on_time) and len(journal(stack, "bid.opened")) == 2
+
+
+def _forged(share: str) -> str:
+    words = share.split()
+    words[5] = "academic" if words[5] != "academic" else "acid"
+    return " ".join(words)
