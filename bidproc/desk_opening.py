@@ -11,6 +11,7 @@ plaintext touches storage. Late and quarantined bids are listed apart and not op
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -36,10 +37,15 @@ from bidproc.tenants import Caller
 READ_STEP = 1 << 20
 
 
-def opened_key(prefix: str, sealed: str) -> str:
-    """``<prefix>/sealed/files/<doc>.p7m`` -> ``<prefix>/opened/files/<doc>.enc``."""
+def opened_key(prefix: str, sealed: str, wrapped: bytes) -> str:
+    """``<prefix>/sealed/files/<doc>.p7m`` -> ``<prefix>/opened/<k>/files/<doc>.enc``.
+
+    ``<k>`` names the data key (a digest of its wrapped form), so two openings racing on one bid write
+    apart: whichever commits its key, the objects under that key's name are its own.
+    """
     relative = sealed[len(prefix) + len("/sealed/") :]
-    return f"{prefix}/opened/{relative[: -len(SEALED_SUFFIX)]}{SOURCE_SUFFIX}"
+    key_name = hashlib.sha256(wrapped).hexdigest()[:16]
+    return f"{prefix}/opened/{key_name}/{relative[: -len(SEALED_SUFFIX)]}{SOURCE_SUFFIX}"
 
 
 class ObjectReader(io.RawIOBase):
@@ -138,6 +144,9 @@ class OpeningDesk(Desk):
                     answer["quarantined"].append(bid.id)  # French rule: a bid with malware is not read
                 elif bid.opened_at is not None:
                     answer["opened"].append(bid.id)
+                elif bid.status == BidStatus.FAILED.value:
+                    answer["failed"].append({"bid": bid.id, "code": (bid.outcome or {}).get("error", "internal.error"),
+                                             "message": "the pipeline failed on this bid: it was never sealed"})
                 elif bid.id not in sealed or bid.wrapped_key is not None:
                     answer["pending"].append(bid.id)  # still in the pipeline: open again once it is sealed
                 else:
@@ -171,7 +180,7 @@ class OpeningDesk(Desk):
         data_key, wrapped = self.rt.service_key.new_data_key()
         count = 0
         for sealed in sorted(k for k in self.rt.store.keys(f"{prefix}/sealed/") if k.endswith(SEALED_SUFFIX)):
-            target = opened_key(prefix, sealed)
+            target = opened_key(prefix, sealed, wrapped)
             with self.rt.store.open_writer(target) as writer:
                 encryptor = Encryptor(data_key, writer.write, context=target.encode())
                 unseal(read_sealed(self.rt, sealed), cast(BinaryIO, _EncryptingSink(encryptor)), private, cert,
@@ -183,6 +192,8 @@ class OpeningDesk(Desk):
             count += 1
         with self.rt.db.session() as s:
             row = s.execute(select(BidRow).where(BidRow.id == bid.id).with_for_update()).scalar_one()
+            if row.opened_at is not None:
+                return  # another opening of this bid committed first; ours are orphans nobody can decrypt
             row.wrapped_key, row.opened_at = wrapped, self.rt.clock()
             append(s, actor=caller.tenant, action="bid.opened", subject=bid.id, now=self.rt.clock(),
                    detail={"objects": count, "key_id": caller.key_id})
@@ -210,7 +221,7 @@ class OpeningDesk(Desk):
             self._refuse(caller, "document.read.refused", bid_id, Code.OPENING_TOO_EARLY,
                          "this bid is not opened (late and quarantined bids never are)", name=name)
         prefix = bid_prefix(bid.tender_id, bid.id)
-        source = opened_key(prefix, doc.object_key)
+        source = opened_key(prefix, doc.object_key, bid.wrapped_key)
         reader = DecryptingReader(self.rt.service_key.unwrap(bid.wrapped_key), StoredObject(self.rt.store, source),
                                   context=source.encode())
         with self.rt.db.session() as s:
