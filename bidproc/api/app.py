@@ -239,6 +239,10 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     @app.post("/v1/bids/{bid_id}/submit", status_code=201, tags=["bids"])
     def submit(bid_id: str, who: Tenant) -> Response:
         bid, receipt = desk.submit(who, bid_id)
+        try:  # late bids too: they are not processed, but sealed (the reconciler does not look for them)
+            pipeline.enqueue(bid.id)
+        except Exception:  # the bid is legally submitted; the reconciler will enqueue an on-time one
+            log.exception("could not enqueue bid %s now", bid.id)
         if bid.late:
             return JSONResponse(
                 {
@@ -250,10 +254,6 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
                 },
                 status_code=409,
             )
-        try:
-            pipeline.enqueue(bid.id)
-        except Exception:  # the bid is legally submitted; the reconciler will enqueue it
-            log.exception("could not enqueue bid %s now", bid.id)
         return Response(receipt.body, status_code=201, media_type="application/json")
 
     @app.get("/v1/bids/{bid_id}", tags=["bids"])

@@ -94,8 +94,22 @@ class BidProcessor:
                 bid.attempts = max(0, bid.attempts - 1)
             return waits
 
+    def _seal_late(self, bid_id: str) -> bool:
+        """A late bid is never processed, but it is sealed like any other: the service keeps no key to it."""
+        with self.rt.db.session() as s:
+            bid = s.get(BidRow, bid_id)
+            if bid is None or bid.status != BidStatus.LATE.value or bid.wrapped_key is None:
+                return False
+            key, prefix = self.rt.service_key.unwrap(bid.wrapped_key), bid_prefix(bid.tender_id, bid.id)
+            receipt = s.get(ReceiptRow, bid_id)
+            content_hash = hashlib.sha256(receipt.body if receipt else b"").hexdigest()
+        sealing.run(self.rt, self.worker_id, bid_id, key, content_hash, prefix)
+        return True
+
     def _process(self, bid_id: str) -> Outcome:
         rt = self.rt
+        if self._seal_late(bid_id):
+            return Outcome(bid_id, BidStatus.LATE.value, (Stage.ENCRYPTION.value,), "late: sealed, not processed")
         with rt.db.session() as s:
             bid = s.get(BidRow, bid_id)
             if bid is None:

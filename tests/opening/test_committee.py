@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 
 from bidproc.metadata.models import BidRow
@@ -42,6 +43,12 @@ def test_committee_two_of_three(stack: Stack) -> None:
 
     stack.clock.offset = timedelta(hours=1, seconds=1)
     assert platform.post(f"/v1/bids/{late}/submit").status_code == 409  # received late: kept apart
+    end = time.monotonic() + 60  # a late bid is not processed, but sealed all the same
+    while time.monotonic() < end and journal(stack, "bid.data_key.destroyed", late) == []:
+        time.sleep(0.2)
+    with stack.rt.db.session() as s:
+        row = s.get(BidRow, late)
+        assert row is not None and row.wrapped_key is None and row.status == "late", stack.worker_logs()
     for attempt in ([shares["bob"]],  # one share of two
                     [shares["bob"], shares["bob"]],  # the same share twice
                     [shares["bob"], other_share],  # a share of another tender
