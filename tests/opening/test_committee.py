@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
-from bidproc.metadata.models import BidRow
+from bidproc.encryption import tender_keys
+from bidproc.encryption.committee import combine
+from bidproc.metadata.models import BidRow, TenderRow
 from tests.foundation.stack import Stack
-from tests.opening.helpers import client, deposit, journal, tender
+from tests.opening.helpers import certificate, client, deposit, journal, tender
+from tests.services import ROOT
 
 COMMITTEE = {"mode": "committee", "threshold": 2, "members": ["alice", "bob", "carol"]}
 
 
-def test_committee_two_of_three(stack: Stack) -> None:
+def test_committee_two_of_three(stack: Stack, tmp_path: Path) -> None:
     stack.start_worker()
     platform, buyer = client(stack, "ville", "platform"), client(stack, "ville", "buyer")
     t = tender(stack, platform, COMMITTEE)
@@ -77,9 +85,35 @@ def test_committee_two_of_three(stack: Stack) -> None:
     assert len(opened) == 1 and opened[0].detail["late"] == [late]
     anchors = journal(stack, "journal.anchored")
     assert anchors and anchors[-1].seq > opened[0].seq
-    # opening again is harmless: nothing is decrypted twice
-    again = buyer.post(f"/v1/tenders/{t['id']}/open", json={"shares": [shares["bob"], shares["alice"]]}).json()
-    assert sorted(again["opened"]) == sorted(on_time) and len(journal(stack, "bid.opened")) == 2
+    # opening again (here with bidproc open, against the API) is harmless: nothing is decrypted twice
+    for member in ("bob", "alice"):
+        (tmp_path / f"{member}.share").write_text(shares[member] + "\n")
+    cli = subprocess.run([sys.executable, "-m", "bidproc.cli", "open", "--tender", t["id"], "--share",
+                          str(tmp_path / "bob.share"), "--share", str(tmp_path / "alice.share"), "--url",
+                          str(buyer.base_url), "--key", buyer.headers["Authorization"].removeprefix("Bearer ")],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert sorted(json.loads(cli.stdout)["opened"]) == sorted(on_time) and len(journal(stack, "bid.opened")) == 2
+
+
+def test_member_certificates_get_their_share_sealed(stack: Stack, tmp_path: Path) -> None:
+    platform = client(stack, "ville", "platform")
+    key_pem, cert_pem = certificate("ec", "Alice Martin")
+    (tmp_path / "alice.key").write_bytes(key_pem)
+    (tmp_path / "alice.pem").write_bytes(cert_pem)
+    t = tender(stack, platform, {**COMMITTEE, "threshold": 2, "member_certificates": {"alice": cert_pem.decode()}})
+    given = {s["member"]: s for s in t["opening"]["shares"]}
+    assert "share" not in given["alice"] and "share" in given["bob"]
+    (tmp_path / "alice.p7m").write_bytes(base64.b64decode(given["alice"]["sealed_share"]))
+    alice = subprocess.run(["openssl", "cms", "-decrypt", "-inform", "DER", "-in", str(tmp_path / "alice.p7m"),
+                            "-inkey", str(tmp_path / "alice.key"), "-recip", str(tmp_path / "alice.pem")],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    with stack.rt.db.session() as s:
+        row = s.get(TenderRow, t["id"])
+        assert row is not None and row.opening is not None
+        assert alice not in json.dumps(row.opening) and given["bob"]["share"] not in json.dumps(row.opening)
+        record = tender_keys.committee_key(row.opening)
+    combine(record, [alice, given["bob"]["share"]])  # alice's decrypted share is a genuine one
 
 
 def _forged(share: str) -> str:
