@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from bidproc import __version__
@@ -55,6 +55,9 @@ class TenderIn(BaseModel):
         default=None, description='IntakeLimits fields this tender changes, e.g. {"allowed_kinds": ["pdf"]}'
     )
     opening: OpeningIn | None = None
+    # Strict mode ("opening": sealed from the first byte) is not built: asking for it is refused, never
+    # silently downgraded.
+    process_at: Literal["receipt"] = "receipt"
 
     @field_validator("deadline")
     @classmethod
@@ -67,6 +70,8 @@ class TenderIn(BaseModel):
 
 class OpeningIn(BaseModel):
     """How the tender opens (README, "Sealing and opening"). Absent: a committee of one, k = 1."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field must not silently weaken the opening
 
     mode: Literal["committee", "recipients"]
     threshold: int | None = Field(default=None, ge=1, le=16)

@@ -120,3 +120,18 @@ def _forged(share: str) -> str:
     words = share.split()
     words[5] = "academic" if words[5] != "academic" else "acid"
     return " ".join(words)
+
+
+def test_opening_requests_that_cannot_be_honoured_are_refused(stack: Stack) -> None:
+    platform = client(stack, "ville", "platform")
+    base = {"reference": "R-strict", "title": "t", "buyer": "b", "deadline": "2099-01-01T00:00:00Z"}
+    for body in ({**base, "process_at": "opening"},  # strict mode is not built: never silently downgraded
+                 {**base, "opening": {**COMMITTEE, "treshold": 3}},  # a misspelt field
+                 {**base, "opening": {**COMMITTEE, "threshold": 1}},  # 1 of 3: everyone alone could open
+                 {**base, "opening": {**COMMITTEE, "threshold": 4}},
+                 {**base, "opening": {"mode": "recipients", "certificates": ["not a certificate"]}},
+                 {**base, "opening": {"mode": "recipients", "certificates": []}}):
+        r = platform.post("/v1/tenders", json=body)
+        assert r.status_code == 400 and r.json()["code"] == "request.invalid", (body, r.text)
+    with stack.rt.db.session() as s:
+        assert s.query(TenderRow).count() == 0
