@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("bidproc.ops:up_main", "Run API and workers together on embedded defaults"),
     "demo": ("bidproc.ops:demo_main", "Create a tender, submit a sample bid, follow it through the pipeline"),
     "config": ("bidproc.ops:config_main", "Show the effective configuration (secrets masked)"),
+    "open": ("bidproc.encryption.cli", "Open a tender (k shares, via the API) or sealed files offline"),
     "apikey": ("bidproc.ops:apikey_main", "Create API keys for a platform (tenant)"),
     "journal": ("bidproc.ops:journal_main", "Verify the audit journal's hash chain"),
     "migrate": ("bidproc.ops:migrate_main", "Create or upgrade the database schema"),

@@ -58,10 +58,12 @@ def main(argv: list[str]) -> int:
     try:
         settings = settings_for(args.data_dir, args.config)
         print(f"[1/6] clamd: {ensure_clamd(settings)}")
-        rt = Runtime(settings)
+        clock = _DemoClock()
+        rt = Runtime(settings, clock=clock)
         pipeline = Pipeline(rt)
         pipeline.start()
         key = create_api_key(rt.db, "demo-platform", rt.clock())
+        buyer_key = create_api_key(rt.db, "demo-platform", rt.clock(), "buyer")
     except (BidprocError, subprocess.CalledProcessError) as exc:
         print(f"bidproc demo: {exc}")
         return 2
@@ -87,8 +89,15 @@ def main(argv: list[str]) -> int:
                     },
                 )
             )
+            # No "opening" given: the tender opens with a committee of one; its one share is shown only here.
+            share = tender["opening"]["shares"][0]["share"]  # type: ignore[index]
+            clean = _ok(http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "Honnête SARL"}))
+            memoire = b"Memoire technique de Honnete SARL\n"
+            http.put(f"/v1/bids/{clean['id']}/files/memoire.txt", content=memoire).raise_for_status()
+            http.post(f"/v1/bids/{clean['id']}/submit").raise_for_status()
             bid = _ok(http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "ACME SAS"}))
-            print(f"[3/6] tender {tender['reference']} and bid {bid['id']} created")
+            print(f"[3/6] tender {tender['reference']} (opening share given once: {share.split()[0]} ...) "
+                  f"and bid {bid['id']} created")
             for name, data in (
                 ("offre.pdf", sample_pdf()),
                 ("memoire.txt", b"Memoire technique\n"),
@@ -111,12 +120,42 @@ def main(argv: list[str]) -> int:
                 extra = f" ({malware[0]['signature']})" if malware else ""
                 print(f"      {f['name']:<12} {f['verdict']:<12} {f['code'] or ''}{extra}")
             print(f"      bid status: {status['status']}")
-            return 0 if status["status"] == "quarantined" else 1
+            opened_ok = _open(http, buyer_key, tender["id"], clean["id"], share, memoire, clock, args.timeout)
+            return 0 if status["status"] == "quarantined" and opened_ok else 1
     finally:
         server.should_exit = True
         thread.join(10)
         pipeline.stop()
         rt.close()
+
+
+class _DemoClock:
+    """The demo's service clock: real time, moved past the deadline for the opening (said when it is)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def _open(http: httpx.Client, buyer_key: str, tender_id: str, bid_id: str, share: str, expected: bytes,
+          clock: _DemoClock, timeout: float) -> bool:
+    """Seal, then open: the clean bid is sealed to the tender's key; after the deadline one share opens it."""
+    _wait(http, bid_id, timeout)
+    buyer = {"Authorization": f"Bearer {buyer_key}"}
+    early = http.post(f"/v1/tenders/{tender_id}/open", json={"shares": [share]}, headers=buyer)
+    print(f"[opening] before the deadline: {early.status_code} {early.json()['code']}")
+    clock.offset = timedelta(hours=1, minutes=1)
+    print("[opening] demo only: the service clock is moved 1 h 1 min forward, past the deadline")
+    opened = http.post(f"/v1/tenders/{tender_id}/open", json={"shares": [share]}, headers=buyer)
+    body = opened.json()
+    print(f"[opening] with the share: {opened.status_code} opened {len(body.get('opened', []))} bid(s), "
+          f"{len(body.get('quarantined', []))} quarantined (not opened)")
+    got = http.get(f"/v1/bids/{bid_id}/files/memoire.txt", headers=buyer)
+    same = got.status_code == 200 and got.content == expected
+    print(f"[opening] memoire.txt read back by the buyer: {'byte-identical' if same else 'MISMATCH'}")
+    return opened.status_code == 200 and bid_id in body.get("opened", []) and same
 
 
 def _ok(response: httpx.Response) -> dict[str, str]:

@@ -106,7 +106,12 @@ class Desk:
         buyer: str,
         deadline: datetime,
         intake_policy: dict[str, Any] | None = None,
+        *,
+        tender_id: str | None = None,
+        opening: dict[str, Any] | None = None,
     ) -> TenderRow:
+        """``opening``: what :func:`bidproc.encryption.tender_keys.setup` made for ``tender_id``; a tender
+        without one is not sealed (its bids stay under the service key: only for tenders made before 0004)."""
         now = self.rt.clock()
         deadline = utc(deadline)
         if intake_policy:
@@ -120,7 +125,7 @@ class Desk:
             if taken is not None:
                 raise BidprocError(Code.TENDER_DUPLICATE, f"tender {reference!r} already exists")
             row = TenderRow(
-                id=str(uuid.uuid4()),
+                id=tender_id or str(uuid.uuid4()),
                 tenant_id=tenant,
                 reference=reference,
                 title=title,
@@ -128,6 +133,7 @@ class Desk:
                 deadline=deadline,
                 created_at=now,
                 intake_policy=intake_policy or None,
+                opening=opening,
             )
             s.add(row)
             append(
@@ -136,7 +142,8 @@ class Desk:
                 action="tender.created",
                 subject=row.id,
                 now=now,
-                detail={"reference": reference, "deadline": deadline.isoformat()},
+                detail={"reference": reference, "deadline": deadline.isoformat(),
+                        "opening": (opening or {}).get("mode")},
             )
             return row
 
@@ -228,6 +235,8 @@ class Desk:
             ).scalar()
             if (count or 0) >= self.rt.settings.api.max_files_per_bid:
                 raise BidprocError(Code.SIZE_TOO_LARGE, "too many files in this bid")
+            if bid.wrapped_key is None:  # a draft always has its key; be explicit rather than assert
+                raise BidprocError(Code.BID_ALREADY_SUBMITTED, "this bid is sealed")
             key = self.rt.service_key.unwrap(bid.wrapped_key)
             doc_id = str(uuid.uuid4())
             object_key = f"{bid_prefix(tender.id, bid.id)}/files/{doc_id}.enc"

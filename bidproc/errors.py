@@ -59,6 +59,7 @@ class Code(StrEnum):
     # access
     AUTH_DENIED = "auth.denied"
     AUTH_MISSING = "auth.missing"
+    AUTH_FORBIDDEN_ROLE = "auth.forbidden_role"  # a valid key used outside its role (platform, buyer, archivist)
     AUTH_THROTTLED = "auth.throttled"  # too many failed authentications from one client: wait, then retry
     QUOTA_UPLOADS = "quota.uploads"  # this platform already has its share of concurrent uploads
     QUOTA_RATE = "quota.rate"  # this platform sends more uploads a minute than its quota
@@ -93,6 +94,7 @@ class Code(StrEnum):
     SEAL_RECIPIENT_UNSUPPORTED = "seal.recipient_unsupported"  # a certificate that cannot be sealed to
     OPENING_KEY_MISMATCH = "opening.key_mismatch"  # the key/certificate given is not a recipient of the envelope
     OPENING_QUORUM = "opening.quorum"  # fewer than k valid distinct shares of this tender
+    OPENING_OFFLINE = "opening.offline"  # recipients mode: only the buyer's own keys open, on the buyer's machine
 
 
 class Warning_(StrEnum):
@@ -177,6 +179,8 @@ class UnsafeXML(BidprocError):
 HTTP_STATUS: dict[Code, int] = {
     Code.AUTH_MISSING: 401,
     Code.AUTH_DENIED: 403,
+    Code.AUTH_FORBIDDEN_ROLE: 403,
+    Code.OPENING_OFFLINE: 409,
     Code.BID_NOT_FOUND: 404,
     Code.TENDER_NOT_FOUND: 404,
     Code.FILE_NOT_FOUND: 404,

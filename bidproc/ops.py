@@ -118,6 +118,8 @@ def apikey_main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["create", "revoke"])
     parser.add_argument("--tenant", help="create: the platform the key is for")
     parser.add_argument("--key", help="revoke: the key to revoke")
+    parser.add_argument("--role", default="platform", choices=["platform", "buyer", "archivist"],
+                        help="create: platform (deposits), buyer (deadlines, opening, opened documents), archivist")
     args = settings_options(parser).parse_args(argv)
     from bidproc.runtime import Runtime
     from bidproc.tenants import create_api_key, revoke_api_key
@@ -127,7 +129,7 @@ def apikey_main(argv: list[str]) -> int:
     try:
         rt = Runtime(settings_from(args))
         if args.action == "create":
-            print(create_api_key(rt.db, args.tenant, rt.clock()))
+            print(create_api_key(rt.db, args.tenant, rt.clock(), args.role))
         else:
             print(f"revoked a key of {revoke_api_key(rt.db, args.key, rt.clock())}")
     except BidprocError as exc:

@@ -8,29 +8,31 @@ import logging
 import queue
 import threading
 import unicodedata
+import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from bidproc import __version__
+from bidproc.api.auth import Reader, Tenant
 from bidproc.api.guards import BodyLimit, FailureThrottle, UploadRate, UploadSlots, next_chunk
 from bidproc.api.handlers import COMMON_ERRORS, install
 from bidproc.api.health import readiness
 from bidproc.api.metrics import Metrics, RequestMetrics
+from bidproc.api.opening import opening_router
 from bidproc.desk import Desk, Upload
 from bidproc.domain import utc
+from bidproc.encryption import tender_keys
 from bidproc.errors import BidprocError, Code
 from bidproc.logs import CorrelationMiddleware
 from bidproc.metadata.models import TenderRow
 from bidproc.pipeline.queue import Pipeline
 from bidproc.quotas import stored_bytes
 from bidproc.runtime import Runtime
-from bidproc.tenants import authenticate, journal_throttled
 
 log = logging.getLogger(__name__)
 UPLOAD_BUFFER = 1 << 20  # hand the encryptor 1 MiB at a time: fewer thread hops, memory stays flat
@@ -54,6 +56,10 @@ class TenderIn(BaseModel):
     intake: dict[str, Any] | None = Field(
         default=None, description='IntakeLimits fields this tender changes, e.g. {"allowed_kinds": ["pdf"]}'
     )
+    opening: OpeningIn | None = None
+    # Strict mode ("opening": sealed from the first byte) is not built: asking for it is refused, never
+    # silently downgraded.
+    process_at: Literal["receipt"] = "receipt"
 
     @field_validator("deadline")
     @classmethod
@@ -62,6 +68,19 @@ class TenderIn(BaseModel):
             return utc(value)
         except BidprocError as exc:
             raise ValueError(exc.message) from None
+
+
+class OpeningIn(BaseModel):
+    """How the tender opens (README, "Sealing and opening"). Absent: a committee of one, k = 1."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field must not silently weaken the opening
+
+    mode: Literal["committee", "recipients"]
+    threshold: int | None = Field(default=None, ge=1, le=16)
+    members: list[Text] | None = Field(default=None, max_length=16)
+    member_certificates: dict[str, str] | None = Field(default=None, max_length=16)
+    certificates: list[str] | None = Field(default=None, max_length=8)
+    algorithm: Literal["p256", "rsa3072"] = "p256"
 
 
 class BidIn(BaseModel):
@@ -134,37 +153,11 @@ def _tender_json(row: TenderRow) -> dict[str, Any]:
         "buyer": row.buyer,
         "deadline": row.deadline.isoformat(),
         "intake": row.intake_policy or {},
+        "opening": tender_keys.public_view(row.opening),
+        "opened_at": row.opened_at.isoformat() if row.opened_at else None,
     }
 
 
-BEARER = HTTPBearer(auto_error=False, description="A platform's API key (bidproc apikey create)")
-
-
-def tenant(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
-) -> str:
-    """The calling platform, from ``Authorization: Bearer <api key>``.
-
-    A valid key always works (platforms behind one address must not be locked out by another's
-    attempts); past its budget of failures a client's wrong keys answer ``429 auth.throttled`` and are no
-    longer journalled one by one: the journal records the moment it became throttled instead.
-    """
-    rt: Runtime = request.app.state.runtime
-    throttle: FailureThrottle = request.app.state.auth_throttle
-    client = request.client.host if request.client else "unknown"
-    over = throttle.over_budget(client)
-    try:
-        return authenticate(rt.db, credentials.credentials.strip() if credentials else None, rt.clock(), not over)
-    except BidprocError as exc:
-        if exc.code is not Code.AUTH_DENIED:
-            raise
-        if throttle.failed(client):
-            journal_throttled(rt.db, client, throttle.max_failures, rt.clock())
-        throttle.check(client)  # raises auth.throttled once over budget
-        raise
-
-
-Tenant = Annotated[str, Depends(tenant)]
 
 
 def binary(media_type: str) -> dict[int | str, dict[str, Any]]:
@@ -218,12 +211,19 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
 
     @app.post("/v1/tenders", status_code=201, tags=["tenders"])
     def create_tender(body: TenderIn, who: Tenant) -> dict[str, Any]:
-        return _tender_json(
-            desk.create_tender(who, body.reference, body.title, body.buyer, body.deadline, body.intake)
-        )
+        """In committee mode the answer's ``opening.shares`` is the only time the shares are shown."""
+        tender_id = str(uuid.uuid4())
+        spec = body.opening.model_dump(exclude_none=True) if body.opening else None
+        opening, shares = tender_keys.setup(tender_id, spec)
+        row = desk.create_tender(who, body.reference, body.title, body.buyer, body.deadline, body.intake,
+                                 tender_id=tender_id, opening=opening)
+        answer = _tender_json(row)
+        if shares:
+            answer["opening"]["shares"] = shares
+        return answer
 
     @app.get("/v1/tenders/{tender_id}", tags=["tenders"])
-    def get_tender(tender_id: str, who: Tenant) -> dict[str, Any]:
+    def get_tender(tender_id: str, who: Reader) -> dict[str, Any]:
         return _tender_json(desk.tender(who, tender_id))
 
     @app.post("/v1/tenders/{tender_id}/bids", status_code=201, tags=["bids"])
@@ -263,6 +263,10 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     @app.post("/v1/bids/{bid_id}/submit", status_code=201, tags=["bids"])
     def submit(bid_id: str, who: Tenant) -> Response:
         bid, receipt = desk.submit(who, bid_id)
+        try:  # late bids too: they are not processed, but sealed (the reconciler does not look for them)
+            pipeline.enqueue(bid.id)
+        except Exception:  # the bid is legally submitted; the reconciler will enqueue an on-time one
+            log.exception("could not enqueue bid %s now", bid.id)
         if bid.late:
             return JSONResponse(
                 {
@@ -274,10 +278,6 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
                 },
                 status_code=409,
             )
-        try:
-            pipeline.enqueue(bid.id)
-        except Exception:  # the bid is legally submitted; the reconciler will enqueue it
-            log.exception("could not enqueue bid %s now", bid.id)
         return Response(receipt.body, status_code=201, media_type="application/json")
 
     @app.get("/v1/bids/{bid_id}", tags=["bids"])
@@ -307,4 +307,5 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     def seal_certificates() -> Response:
         return Response(rt.local_pki.chain_pem(rt.local_pki.seal), media_type="application/x-pem-file")
 
+    app.include_router(opening_router(rt, _tender_json))
     return app

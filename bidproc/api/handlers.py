@@ -83,9 +83,11 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     for status, description in (
         (400, "request.invalid, deadline.*, file.*, bid.*: the request is not acceptable"),
         (401, "auth.missing: no API key"),
-        (403, "auth.denied: unknown or revoked API key"),
+        (403, "auth.denied: unknown or revoked API key; auth.forbidden_role: a key used outside its role; "
+              "opening.quorum"),
         (404, "*.not_found: no such tender, bid or file for this platform"),
-        (409, "a conflict with the bid's or tender's state (deadline.passed, bid.already_submitted, ...)"),
+        (409, "a conflict with the bid's or tender's state (deadline.passed, bid.already_submitted, "
+              "opening.too_early, opening.offline, ...)"),
         (413, "request.too_large, size.too_large"),
         (429, "auth.throttled, quota.uploads: slow down"),
         (500, "internal.error: logged on the server"),

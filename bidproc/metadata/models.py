@@ -45,6 +45,7 @@ class ApiKeyRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the key; the key is never kept
+    role: Mapped[str] = mapped_column(String(20), default="platform", server_default="platform")  # tenants.Role
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
@@ -61,6 +62,10 @@ class TenderRow(Base):
     created_at: Mapped[datetime]
     # The tender's own intake policy (IntakeLimits fields it changes, e.g. allowed_kinds); none: defaults.
     intake_policy: Mapped[dict[str, Any] | None]
+    # How the tender opens (bidproc.encryption.tender_keys): certificates and, in committee mode, the
+    # private key sealed under the members' shared secret. Nothing here opens a bid without k shares.
+    opening: Mapped[dict[str, Any] | None]
+    opened_at: Mapped[datetime | None]
 
 
 class BidRow(Base):
@@ -69,7 +74,10 @@ class BidRow(Base):
     tender_id: Mapped[str] = mapped_column(ForeignKey("tenders.id"), index=True)
     bidder: Mapped[str] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(20), index=True)
-    wrapped_key: Mapped[bytes]  # the bid's data key, wrapped by the service key
+    # The bid's data key, wrapped by the service key. None once the encryption stage has sealed the bid to
+    # the tender's opening keys (the key is destroyed); a fresh one is set when the bid is opened.
+    wrapped_key: Mapped[bytes | None]
+    opened_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     upload_ended_at: Mapped[datetime | None]

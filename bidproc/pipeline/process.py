@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bidproc.desk import bid_prefix
 from bidproc.domain import BidStatus, Stage, Verdict
+from bidproc.encryption import stage as sealing
 from bidproc.errors import RETRY_CODES, RETRY_POLICY, BidprocError, Code, Retry
 from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
@@ -40,6 +41,12 @@ class Outcome:
     status: str
     ran: tuple[str, ...] = ()
     note: str = ""
+
+
+def _needed(key: bytes | None) -> bytes:
+    if key is None:  # stages run in order: only a stage after the encryption stage runs without the key
+        raise BidprocError(Code.INTERNAL_ERROR, "the bid is sealed: its data key is destroyed")
+    return key
 
 
 class BidWaits(BidprocError):
@@ -87,8 +94,22 @@ class BidProcessor:
                 bid.attempts = max(0, bid.attempts - 1)
             return waits
 
+    def _seal_late(self, bid_id: str) -> bool:
+        """A late bid is never processed, but it is sealed like any other: the service keeps no key to it."""
+        with self.rt.db.session() as s:
+            bid = s.get(BidRow, bid_id)
+            if bid is None or bid.status != BidStatus.LATE.value or bid.wrapped_key is None:
+                return False
+            key, prefix = self.rt.service_key.unwrap(bid.wrapped_key), bid_prefix(bid.tender_id, bid.id)
+            receipt = s.get(ReceiptRow, bid_id)
+            content_hash = hashlib.sha256(receipt.body if receipt else b"").hexdigest()
+        sealing.run(self.rt, self.worker_id, bid_id, key, content_hash, prefix)
+        return True
+
     def _process(self, bid_id: str) -> Outcome:
         rt = self.rt
+        if self._seal_late(bid_id):
+            return Outcome(bid_id, BidStatus.LATE.value, (Stage.ENCRYPTION.value,), "late: sealed, not processed")
         with rt.db.session() as s:
             bid = s.get(BidRow, bid_id)
             if bid is None:
@@ -107,7 +128,8 @@ class BidProcessor:
                 append(s, actor=self.worker_id, action="bid.failed", subject=bid_id, now=rt.clock(),
                        detail=bid.outcome)
                 return Outcome(bid_id, bid.status, note="attempts exhausted")
-            key = rt.service_key.unwrap(bid.wrapped_key)
+            # None once the encryption stage has sealed the bid and destroyed its data key
+            key = rt.service_key.unwrap(bid.wrapped_key) if bid.wrapped_key is not None else None
             prefix = bid_prefix(bid.tender_id, bid.id)
             tender = s.get(TenderRow, bid.tender_id)
             assert tender is not None
@@ -121,7 +143,7 @@ class BidProcessor:
         if Stage.INTAKE.value not in done:
             infected = False
             box = SandboxLimits(rt.settings.intake.sandbox_memory_bytes, rt.settings.intake.sandbox_seconds)
-            with IntakeSandbox(rt.settings, key, limits, box) as sandbox:
+            with IntakeSandbox(rt.settings, _needed(key), limits, box) as sandbox:
                 for doc in self._documents(bid_id):
                     if doc.verdict == Verdict.QUARANTINED.value:
                         infected = True
@@ -146,10 +168,16 @@ class BidProcessor:
             summary = (
                 {"skipped": "malware.detected"}
                 if quarantined
-                else stages.signature_reports(rt, key, docs, receipt, prefix)
+                else stages.signature_reports(rt, _needed(key), docs, receipt, prefix)
             )
             self._complete(bid_id, Stage.SIGNATURE, content_hash, summary)
             ran.append(Stage.SIGNATURE.value)
+        if Stage.ENCRYPTION.value not in done:
+            if sealing.run(rt, self.worker_id, bid_id, key, content_hash, prefix):
+                ran.append(Stage.ENCRYPTION.value)
+            docs = self._documents(bid_id)  # they now point at the sealed objects
+        else:
+            sealing.remove_leftovers(rt, bid_id, prefix)  # a crash between the commit and the deletion
         with rt.db.session() as s:
             summaries = {
                 r.stage: r.result for r in s.execute(select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()

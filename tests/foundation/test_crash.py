@@ -59,8 +59,9 @@ def test_worker_killed_mid_bid_then_bid_completes_exactly_once(tmp_path: Path, s
             row = s.get(BidRow, bid["id"])
             assert row is not None
         assert processed == 1
-        assert sorted(stage_done) == ["stage.archive.done", "stage.intake.done", "stage.signature.done"]
-        assert runs == 3
+        assert sorted(stage_done) == ["stage.archive.done", "stage.encryption.done", "stage.intake.done",
+                                      "stage.signature.done"]
+        assert runs == 4
         assert row.attempts >= 2  # the dead worker's attempt and the one that finished
     finally:
         try:

@@ -117,6 +117,8 @@ def test_sqlite_denied_access_is_quick_and_journalled(tmp_path: Path) -> None:
     from bidproc.tenants import create_api_key
 
     rt = Runtime(replace(load_settings(env={}), service={"data_dir": str(tmp_path)}))
+    # a well-formed id nobody has: ids that are not our UUIDs are refused before the database, unjournalled
+    no_such_bid = "00000000-0000-4000-8000-000000000000"
     try:
         desk = Desk(rt)
         for name in ("tenant-a", "tenant-b"):
@@ -128,13 +130,13 @@ def test_sqlite_denied_access_is_quick_and_journalled(tmp_path: Path) -> None:
         bid = desk.create_bid(a, tender.id, "ACME")
         start = time.monotonic()
         for call in (lambda: desk.status(b, bid.id), lambda: desk.submit(b, bid.id),
-                     lambda: desk.create_bid(b, tender.id, "Intrus"), lambda: desk.status(a, "nope")):
+                     lambda: desk.create_bid(b, tender.id, "Intrus"), lambda: desk.status(a, no_such_bid)):
             with pytest.raises(BidprocError) as err:
                 call()
             assert err.value.code in {Code.BID_NOT_FOUND, Code.TENDER_NOT_FOUND}
         assert time.monotonic() - start < 5
         with rt.db.session() as s:
             denied = s.execute(select(JournalRow).where(JournalRow.action == "access.denied")).scalars().all()
-        assert [(d.actor, d.subject) for d in denied] == [(b, bid.id), (b, bid.id), (b, tender.id), (a, "nope")]
+        assert [(d.actor, d.subject) for d in denied] == [(b, bid.id), (b, bid.id), (b, tender.id), (a, no_such_bid)]
     finally:
         rt.close()

@@ -77,7 +77,9 @@ def test_bid_end_to_end_with_receipt_worker_and_s3(stack: Stack, tmp_path: Path)
     keys = {o.object_name for o in client.list_objects(stack.settings.storage.s3_bucket, prefix=prefix,
                                                        recursive=True)}
     assert {prefix + "receipt.json", prefix + "receipt.tsr", prefix + "receipt.p7s", prefix + "manifest.json"} <= keys
-    assert len([k for k in keys if k.startswith(prefix + "files/")]) == 3
+    # sealed to the tender's opening key (the encryption stage); the service-key copies are gone
+    assert len([k for k in keys if k.startswith(prefix + "sealed/files/") and k.endswith(".p7m")]) == 3
+    assert not [k for k in keys if k.endswith(".enc")]
     stored_receipt = client.get_object(stack.settings.storage.s3_bucket, prefix + "receipt.json").read()
     assert stored_receipt == body
     manifest = json.loads(client.get_object(stack.settings.storage.s3_bucket, prefix + "manifest.json").read())

@@ -1,0 +1,67 @@
+"""The buyer's routes: opening dates, the opening, opened and sealed documents (role ``buyer`` only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, field_validator
+
+from bidproc.api.auth import Buyer
+from bidproc.desk_opening import OpeningDesk
+from bidproc.domain import utc
+from bidproc.errors import BidprocError
+from bidproc.runtime import Runtime
+
+
+class OpenIn(BaseModel):
+    shares: list[str] = Field(max_length=16, description="k of the committee's shares (SLIP-39 words)")
+
+
+class DeadlineIn(BaseModel):
+    deadline: datetime
+
+    @field_validator("deadline")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        try:
+            return utc(value)
+        except BidprocError as exc:
+            raise ValueError(exc.message) from None
+
+
+def _binary(media_type: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def opening_router(rt: Runtime, tender_json: Any) -> APIRouter:
+    desk = OpeningDesk(rt)
+    router = APIRouter(tags=["opening"])
+
+    @router.patch("/v1/tenders/{tender_id}")
+    def change_deadline(tender_id: str, body: DeadlineIn, who: Buyer) -> dict[str, Any]:
+        """Only before the current deadline (``409 deadline.passed`` after); journalled with old and new."""
+        result: dict[str, Any] = tender_json(desk.change_deadline(who, tender_id, body.deadline))
+        return result
+
+    @router.post("/v1/tenders/{tender_id}/open")
+    def open_tender(tender_id: str, body: OpenIn, who: Buyer) -> dict[str, Any]:
+        """``409 opening.too_early`` before the deadline; ``403 opening.quorum`` unless k genuine shares."""
+        return desk.open(who, tender_id, body.shares)
+
+    @router.get("/v1/bids/{bid_id}/files/{name}", response_class=StreamingResponse,
+                responses=_binary("application/octet-stream"))
+    def opened_file(bid_id: str, name: str, who: Buyer) -> StreamingResponse:
+        size, chunks = desk.opened_document(who, bid_id, name)
+        return StreamingResponse(chunks, media_type="application/octet-stream",
+                                 headers={"content-length": str(size)})
+
+    @router.get("/v1/bids/{bid_id}/sealed/{name}", response_class=StreamingResponse,
+                responses=_binary("application/pkcs7-mime"))
+    def sealed_file(bid_id: str, name: str, who: Buyer) -> StreamingResponse:
+        size, chunks = desk.sealed_document(who, bid_id, name)
+        return StreamingResponse(chunks, media_type="application/pkcs7-mime", headers={"content-length": str(size)})
+
+    return router

@@ -1,0 +1,129 @@
+"""The encryption stage: seal every object of a bid to the tender's opening keys, then destroy its data key.
+
+Until this stage a bid's objects are encrypted under a per-bid data key wrapped by the service key, so
+bidproc could read them (intake and signature verification need to). Here each one (originals,
+renditions, validation reports: every ``*.enc`` under the bid) is streamed into a CMS
+AuthEnvelopedData addressed to the tender's opening certificate(s) under ``sealed/``; then, in one
+transaction, the wrapped data key is deleted, the rows point at the sealed objects, the stage is
+recorded and the destruction journalled; last the service-key objects are deleted. A crash before the
+commit re-seals from the untouched sources; a crash after it leaves sources nobody can decrypt any
+more (their key is gone), and the next delivery deletes them (:func:`remove_leftovers`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, BinaryIO, cast
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from bidproc.archive.store import StoredObject
+from bidproc.domain import Stage
+from bidproc.encryption import tender_keys
+from bidproc.encryption.envelope import seal
+from bidproc.encryption.stream import DecryptingReader
+from bidproc.errors import BidprocError, Code
+from bidproc.journal.chain import append
+from bidproc.metadata.models import BidRow, DocumentRow, StageRunRow, TenderRow
+from bidproc.runtime import Runtime
+
+log = logging.getLogger(__name__)
+SOURCE_SUFFIX = ".enc"
+SEALED_SUFFIX = ".p7m"
+
+
+def sealed_key(prefix: str, source: str) -> str:
+    """``<prefix>/files/<doc>.enc`` -> ``<prefix>/sealed/files/<doc>.p7m`` (and likewise for every object)."""
+    relative = source[len(prefix) + 1 :]
+    return f"{prefix}/sealed/{relative[: -len(SOURCE_SUFFIX)]}{SEALED_SUFFIX}"
+
+
+def _sources(rt: Runtime, prefix: str) -> list[str]:
+    return sorted(k for k in rt.store.keys(prefix + "/")
+                  if k.endswith(SOURCE_SUFFIX) and not k.startswith(f"{prefix}/sealed/")
+                  and not k.startswith(f"{prefix}/opened/"))
+
+
+def seal_object(rt: Runtime, key: bytes, source: str, target: str, certs: list[x509.Certificate],
+                expected_sha256: str | None = None) -> int:
+    """Stream one service-key object into a CMS envelope (constant memory); returns the plaintext size."""
+    reader = cast(BinaryIO, DecryptingReader(key, StoredObject(rt.store, source), context=source.encode()))
+    with rt.store.open_writer(target) as writer:
+        info = seal(reader, cast(BinaryIO, writer), certs, digest=expected_sha256 is not None)
+        if expected_sha256 is not None and info.sha256 != expected_sha256:
+            # raised inside the writer: the sealed object never appears
+            raise BidprocError(Code.STORAGE_INTEGRITY, f"{source} does not hash to the received {expected_sha256}")
+    return info.size
+
+
+def run(rt: Runtime, actor: str, bid_id: str, key: bytes | None, content_hash: str, prefix: str) -> bool:
+    """Seal the bid (see the module's docstring); False when another delivery had already done it."""
+    with rt.db.session() as s:
+        bid = s.get(BidRow, bid_id)
+        tender = s.get(TenderRow, bid.tender_id) if bid is not None else None
+        assert bid is not None and tender is not None
+        opening = tender.opening
+        originals = {d.object_key: d.sha256 for d in s.query(DocumentRow).filter(DocumentRow.bid_id == bid_id)}
+    if opening is None:
+        # A tender created before sealing existed (schema 0003): nothing to seal to. Said, not hidden.
+        _complete(rt, actor, bid_id, content_hash, {"skipped": "the tender has no opening key"}, {}, destroy=False)
+        return True
+    if key is None:
+        raise BidprocError(Code.INTERNAL_ERROR, "the bid's data key is gone but it is not sealed")
+    certs = tender_keys.certificates(opening)
+    sources = _sources(rt, prefix)
+    missing = set(originals) - set(sources)
+    if missing:
+        raise BidprocError(Code.STORAGE_NOT_FOUND, f"{len(missing)} original(s) of the bid are not in storage")
+    mapping: dict[str, str] = {}
+    plain_bytes = 0
+    for source in sources:
+        target = sealed_key(prefix, source)
+        plain_bytes += seal_object(rt, key, source, target, certs, originals.get(source))
+        mapping[source] = target
+    result = {"objects": len(mapping), "bytes": plain_bytes, "mode": opening["mode"],
+              "recipients": [c.fingerprint(hashes.SHA256()).hex() for c in certs],
+              "sealed": sorted(mapping.values())}
+    done = _complete(rt, actor, bid_id, content_hash, result, mapping, destroy=True)
+    remove_leftovers(rt, bid_id, prefix)
+    return done
+
+
+def _complete(rt: Runtime, actor: str, bid_id: str, content_hash: str, result: dict[str, Any],
+              mapping: dict[str, str], *, destroy: bool) -> bool:
+    now: datetime = rt.clock()
+    with rt.db.session() as s:
+        bid = s.query(BidRow).filter(BidRow.id == bid_id).with_for_update().one()
+        if s.get(StageRunRow, (bid_id, Stage.ENCRYPTION.value)) is not None:
+            return False
+        for doc in s.query(DocumentRow).filter(DocumentRow.bid_id == bid_id):
+            doc.object_key = mapping.get(doc.object_key, doc.object_key)
+            report = (doc.detail or {}).get("report") or {}
+            if report.get("renditions"):
+                renditions = [{**r, "object_key": mapping.get(r.get("object_key", ""), r.get("object_key"))}
+                              for r in report["renditions"]]
+                doc.detail = {**(doc.detail or {}), "report": {**report, "renditions": renditions}}
+        s.add(StageRunRow(bid_id=bid_id, stage=Stage.ENCRYPTION.value, content_hash=content_hash, completed_at=now,
+                          result=result))
+        bid.updated_at = now
+        if destroy:
+            bid.wrapped_key = None
+            append(s, actor=actor, action="bid.data_key.destroyed", subject=bid_id, now=now,
+                   detail={"sealed_objects": len(mapping), "recipients": result["recipients"]})
+        append(s, actor=actor, action=f"stage.{Stage.ENCRYPTION.value}.done", subject=bid_id, now=now)
+    return True
+
+
+def remove_leftovers(rt: Runtime, bid_id: str, prefix: str) -> int:
+    """Delete the service-key objects of a sealed bid (their key is destroyed: they are noise now)."""
+    with rt.db.session() as s:
+        bid = s.get(BidRow, bid_id)
+        if bid is None or (bid.wrapped_key is not None and bid.opened_at is None):
+            return 0  # not sealed (or sealing skipped): the sources are the bid
+    removed = 0
+    for source in _sources(rt, prefix):
+        rt.store.delete(source)
+        removed += 1
+    return removed
