@@ -360,6 +360,12 @@ class Desk:
             }
 
     @journals_denials
+    def tender_of_bid(self, tenant: str, bid_id: str) -> str:
+        """The tender of one of ``tenant``'s bids (another tenant's answers not found, journalled)."""
+        with self.rt.db.session() as s:
+            return self._bid(s, tenant, bid_id)[1].id
+
+    @journals_denials
     def receipt(self, tenant: str, bid_id: str) -> ReceiptRow:
         with self.rt.db.session() as s:
             self._bid(s, tenant, bid_id)

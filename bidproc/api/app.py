@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from starlette.concurrency import run_in_threadpool
 
 from bidproc import __version__
+from bidproc.api.archivist import archivist_router
 from bidproc.api.auth import Reader, Tenant
 from bidproc.api.guards import BodyLimit, FailureThrottle, UploadRate, UploadSlots, next_chunk
 from bidproc.api.handlers import COMMON_ERRORS, install
@@ -308,4 +309,5 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
         return Response(rt.local_pki.chain_pem(rt.local_pki.seal), media_type="application/x-pem-file")
 
     app.include_router(opening_router(rt, _tender_json))
+    app.include_router(archivist_router(rt))
     return app
