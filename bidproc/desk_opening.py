@@ -26,12 +26,13 @@ from bidproc.encryption import tender_keys
 from bidproc.encryption.committee import combine
 from bidproc.encryption.envelope import unseal
 from bidproc.encryption.recipients import PrivateKey
-from bidproc.encryption.stage import SEALED_SUFFIX, SOURCE_SUFFIX
+from bidproc.encryption.stage import SEALED_SUFFIX, SOURCE_SUFFIX, sealed_key
 from bidproc.encryption.stream import DecryptingReader, Encryptor
 from bidproc.errors import BidprocError, Code
 from bidproc.journal.anchor import anchor
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, StageRunRow, TenderRow
+from bidproc.pipeline.stages import report_key
 from bidproc.tenants import Caller
 
 READ_STEP = 1 << 20
@@ -217,16 +218,31 @@ class OpeningDesk(Desk):
     def opened_document(self, caller: Caller, bid_id: str, name: str) -> tuple[int, Iterator[bytes]]:
         """The original bytes, streamed; only once the bid is opened."""
         bid, _, doc = self._document(caller, bid_id, name)
-        if bid.opened_at is None or bid.wrapped_key is None:
-            self._refuse(caller, "document.read.refused", bid_id, Code.OPENING_TOO_EARLY,
-                         "this bid is not opened (late and quarantined bids never are)", name=name)
+        return self._opened(caller, bid, doc.object_key, {"document": doc.id, "key_id": caller.key_id}, name)
+
+    @journals_denials
+    def opened_report(self, caller: Caller, bid_id: str, name: str, fmt: str) -> tuple[int, Iterator[bytes]]:
+        """A document's signature report in one form (json, xml, html, pdf), once the bid is opened: it
+        was sealed with the bid (who signed an offer says whose offer it is)."""
+        bid, _, doc = self._document(caller, bid_id, name)
         prefix = bid_prefix(bid.tender_id, bid.id)
-        source = opened_key(prefix, doc.object_key, bid.wrapped_key)
+        sealed = sealed_key(prefix, report_key(prefix, doc.id, fmt))
+        if not self.rt.store.exists(sealed):
+            raise BidprocError(Code.FILE_NOT_FOUND, f"no {fmt} report for {name!r}: it carries no signature")
+        detail = {"document": doc.id, "report": fmt, "key_id": caller.key_id}
+        return self._opened(caller, bid, sealed, detail, name)
+
+    def _opened(self, caller: Caller, bid: BidRow, sealed: str, detail: dict[str, Any],
+                name: str) -> tuple[int, Iterator[bytes]]:
+        if bid.opened_at is None or bid.wrapped_key is None:
+            self._refuse(caller, "document.read.refused", bid.id, Code.OPENING_TOO_EARLY,
+                         "this bid is not opened (late and quarantined bids never are)", name=name)
+        source = opened_key(bid_prefix(bid.tender_id, bid.id), sealed, bid.wrapped_key)
         reader = DecryptingReader(self.rt.service_key.unwrap(bid.wrapped_key), StoredObject(self.rt.store, source),
                                   context=source.encode())
         with self.rt.db.session() as s:
-            append(s, actor=caller.tenant, action="document.read", subject=bid_id, now=self.rt.clock(),
-                   detail={"document": doc.id, "key_id": caller.key_id})
+            append(s, actor=caller.tenant, action="document.read", subject=bid.id, now=self.rt.clock(),
+                   detail=detail)
         return reader.length, _chunks(reader)
 
     @journals_denials

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from bidproc.api.auth import Buyer
 from bidproc.desk_opening import OpeningDesk
 from bidproc.domain import utc
-from bidproc.errors import BidprocError
+from bidproc.errors import BidprocError, Code
 from bidproc.runtime import Runtime
 
 
@@ -30,6 +30,10 @@ class DeadlineIn(BaseModel):
             return utc(value)
         except BidprocError as exc:
             raise ValueError(exc.message) from None
+
+
+REPORT_TYPES = {"json": "application/json", "xml": "application/xml", "html": "text/html; charset=utf-8",
+                "pdf": "application/pdf"}
 
 
 def _binary(media_type: str) -> dict[int | str, dict[str, Any]]:
@@ -63,5 +67,16 @@ def opening_router(rt: Runtime, tender_json: Any) -> APIRouter:
     def sealed_file(bid_id: str, name: str, who: Buyer) -> StreamingResponse:
         size, chunks = desk.sealed_document(who, bid_id, name)
         return StreamingResponse(chunks, media_type="application/pkcs7-mime", headers={"content-length": str(size)})
+
+    @router.get("/v1/bids/{bid_id}/reports/{report}", response_class=StreamingResponse,
+                responses={200: {"content": {t: {"schema": {"type": "string"}} for t in REPORT_TYPES.values()}}})
+    def report(bid_id: str, report: str, who: Buyer) -> StreamingResponse:
+        """``<file name>.json|xml|html|pdf``: the signature report of one file of the bid, after the opening
+        (the PDF is sealed by the service; the XML is ETSI TS 119 102-2)."""
+        name, _, fmt = report.rpartition(".")
+        if fmt not in REPORT_TYPES or not name:
+            raise BidprocError(Code.REQUEST_INVALID, f"a report is <file name>.{'|'.join(REPORT_TYPES)}")
+        size, chunks = desk.opened_report(who, bid_id, name, fmt)
+        return StreamingResponse(chunks, media_type=REPORT_TYPES[fmt], headers={"content-length": str(size)})
 
     return router

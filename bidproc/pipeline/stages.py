@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, cast
 
 from bidproc.archive.evidence import archive_bid
@@ -22,6 +23,8 @@ from bidproc.metadata.models import DocumentRow, ReceiptRow
 from bidproc.runtime import Runtime
 from bidproc.signature.report import ValidationReport
 from bidproc.signature.validate import validate_files
+
+log = logging.getLogger(__name__)
 
 # Signature validation holds documents in memory (pyhanko and signxml work on bytes): bigger files, and
 # files beyond the total, are listed as not validated rather than risk the worker's memory.
@@ -93,15 +96,54 @@ def signature_reports(
     by_name = {d.name: d for d in docs}
     for name, report in reports.items():
         doc = by_name[name]
-        object_key = f"{prefix}/reports/{doc.id}.json.enc"
+        object_key = report_key(prefix, doc.id, "json")
         body = json.dumps(report.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8")
         put_encrypted(rt, key, object_key, body)
+        forms = ["json"]
+        for fmt, rendered in report_forms(rt, report, files[name], files).items():
+            put_encrypted(rt, key, report_key(prefix, doc.id, fmt), rendered)
+            forms.append(fmt)
         summary["reports"][name] = {
             "object_key": object_key,
+            "forms": forms,
             "bottom_line": report.bottom_line,
             "indications": [s.indication.value for s in report.signatures],
         }
     return summary
+
+
+def report_key(prefix: str, doc_id: str, fmt: str) -> str:
+    """Where the report of one document is stored in one form (json, xml, html, pdf), encrypted."""
+    return f"{prefix}/reports/{doc_id}.{fmt}.enc"
+
+
+def report_forms(rt: Runtime, report: ValidationReport, data: bytes, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The report as a lawyer files it: ETSI XML, French HTML and the PDF sealed by the service.
+
+    A form that cannot be rendered (e.g. the PDF engine missing on this machine) is logged and left out
+    (``forms`` in the stage's summary says which exist): the verdict itself is in the JSON already.
+    """
+    from datetime import UTC, datetime
+
+    from bidproc.signature.reports.etsi_xml import render_xml
+    from bidproc.signature.reports.html import render_html
+    from bidproc.signature.reports.pdf import render_sealed_pdf
+    from bidproc.signature.reports.subject import Subject
+
+    detached = {n: d for n, d in files.items() if n != report.subject}
+    subject = Subject.of(report, data, datetime.now(UTC), detached)
+    out: dict[str, bytes] = {}
+    renderers: dict[str, Callable[[], bytes]] = {
+        "xml": lambda: render_xml(subject),
+        "html": lambda: render_html(subject, "fr").encode("utf-8"),
+        "pdf": lambda: render_sealed_pdf(subject, "fr", rt.local_pki, rt.tsa, tsa_roots=rt.tsa_roots),
+    }
+    for fmt, render in renderers.items():
+        try:
+            out[fmt] = render()
+        except Exception:
+            log.exception("the %s form of the report on %s could not be rendered", fmt, report.subject)
+    return out
 
 
 def archive_manifest(

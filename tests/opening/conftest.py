@@ -13,3 +13,4 @@ from tests.foundation.stack import Stack, stack_fixture
 def stack(tmp_path: Path, s3_endpoint: str, clamd_settings: ClamdSettings, redis_url: str,
           postgres_url: str) -> Iterator[Stack]:
     yield from stack_fixture(tmp_path, s3_endpoint, clamd_settings, redis_url, postgres_url)
+from tests.pki.fixtures import pki  # noqa: E402, F401  (the test PKI, over loopback)
