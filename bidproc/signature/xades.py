@@ -250,7 +250,8 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
         assert signature_value is not None  # signxml verified it exists
         outcome = await validate_signature_timestamp(element, signature_value, ctx.validation_context([], embedded))
         if outcome.time is not None:
-            timestamps.append(TimestampInfo("signature", outcome.time, outcome.tsa, outcome.passed, outcome.detail))
+            timestamps.append(TimestampInfo("signature", outcome.time, outcome.tsa, outcome.passed, outcome.detail,
+                                            tsa_certificate=outcome.tsa_certificate))
         if not outcome.passed:
             problems.append((outcome.indication, outcome.subindication, f"signature timestamp: {outcome.detail}"))
     poe_times = [t.time for t in timestamps if t.valid]
@@ -318,7 +319,8 @@ async def _validate_one(ctx: _Context, signature: etree._Element, index: int) ->
             ctx.tree, signature, parts.qualifying_properties, element, core.references, vc
         )
         if outcome.time is not None:
-            timestamps.append(TimestampInfo("archive", outcome.time, outcome.tsa, outcome.passed, outcome.detail))
+            timestamps.append(TimestampInfo("archive", outcome.time, outcome.tsa, outcome.passed, outcome.detail,
+                                            tsa_certificate=outcome.tsa_certificate))
         if outcome.passed:
             verified += 1
         else:

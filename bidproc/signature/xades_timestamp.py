@@ -44,6 +44,7 @@ class TimestampOutcome:
     time: datetime | None
     tsa: str | None
     detail: str
+    tsa_certificate: bytes | None = None  # DER, for the qualification step (QTST or not)
 
 
 def find_signature_timestamps(qualifying_properties: etree._Element) -> list[etree._Element]:
@@ -118,7 +119,8 @@ async def validate_timestamp(
     cert = getattr(status, "signing_cert", None)
     tsa = cert.subject.human_friendly if cert is not None else None
     if result.ades_subindic == AdESPassed.OK:
-        return TimestampOutcome(True, Indication.TOTAL_PASSED, None, time, tsa, f"valid ({method})")
+        tsa_der: bytes | None = cert.dump() if cert is not None else None
+        return TimestampOutcome(True, Indication.TOTAL_PASSED, None, time, tsa, f"valid ({method})", tsa_der)
     name = str(getattr(result.ades_subindic, "name", "GENERIC"))  # the concrete subclasses are enums
     failed = result.ades_subindic.status.name == "FAILED"
     indication = Indication.TOTAL_FAILED if failed else Indication.INDETERMINATE

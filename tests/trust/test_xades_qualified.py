@@ -61,3 +61,30 @@ def test_xades_detached_gets_qualification(server: PKIServer, qc: bytes | None, 
     assert sig.french_rule is not None
     passed = expected is not Qualification.ADESIG
     assert sig.french_rule.certificate_category is (RuleOutcome.PASSED if passed else RuleOutcome.FAILED)
+
+
+def test_xades_signature_timestamp_from_a_listed_qtst_is_qualified(server: PKIServer) -> None:
+    """XAdES timestamps carry their TSA certificate to the qualification step, as PAdES/CAdES ones do."""
+    from tests.trust.builder import QTST
+    from tests.xades.signing import add_signature_timestamp
+
+    pki = server.pki
+    root = Key(pki.root.cert, pki.root.key)  # type: ignore[arg-type]
+    tsa = Key(pki.tsa.cert, pki.tsa.key)  # type: ignore[arg-type]
+    signer, tlso = make_cert("LOTL signer"), make_cert("FR TLSO")
+    services = [Service(root, "XAdES test qualified root"),
+                Service(tsa, "XAdES test QTST", service_type=QTST, for_type=None)]
+    fr = sign_list(national_list("FR", services), tlso)
+    lo = sign_list(lotl([("FR", "https://tl.example/fr.xml", [tlso])]), signer)
+    lists = load(Document("lotl", lo), [Document("fr", fr)], NOW, [asn1_x509.Certificate.load(signer.der)])
+    crl = x509.CRLDistributionPoints(
+        [x509.DistributionPoint([x509.UniformResourceIdentifier(f"{pki.base}/root.crl")], None, None, None)]
+    )
+    leaf = make_cert("Alice Qualifiee", issuer=root, qc=qc_statements(sscd=True), extra=(crl,))
+    signature = sign_detached({"offre.pdf": PDF}, Identity(leaf.key, leaf.cert))
+    add_signature_timestamp(signature, f"{pki.base}/tsa")
+    policy = ValidationPolicy(trust_anchors=(pki.root.der,), fetch_timeout_seconds=5, trust=TrustSettings(lists=lists))
+    sig = validate_file("offre.xml", etree.tostring(signature), policy, {"offre.pdf": PDF}).signatures[0]
+    assert sig.indication is Indication.TOTAL_PASSED, sig.errors
+    stamps = [t for t in sig.timestamps if t.kind == "signature"]
+    assert stamps and all(t.valid and t.qualified is True for t in stamps), stamps
