@@ -180,6 +180,10 @@ def _document(fmt: str, lang: str, report: ValidationReport, data: bytes, at: da
 
 
 def main(argv: list[str]) -> int:
+    if "--serve" in argv:  # the verification page, on this machine (bidproc.signature.serve)
+        from bidproc.signature.serve import main as serve
+
+        return serve(argv)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage

@@ -119,3 +119,34 @@ def test_the_page_is_off_unless_configured(tmp_path: Path, s3_endpoint: str, cla
         assert answer.status_code == 404 and answer.json()["code"] == "request.not_found"
     finally:
         stack.close()
+
+
+def test_verify_serve_runs_the_page_on_a_lawyers_machine(tmp_path: Path, pki: TestPKI) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.services import ROOT, free_port
+
+    port = free_port()
+    (tmp_path / "root.der").write_bytes(pki.root_der)
+    env = {**os.environ, "BIDPROC_SERVICE_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "bidproc.cli", "verify", "--serve", "--port", str(port),
+                             "--trust-anchor", str(tmp_path / "root.der")], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/verify"
+        for _ in range(200):
+            try:
+                if httpx.get(url).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        signed = sign_pdf(make_pdf("Offre"), pki, level="B-LT")
+        answer = httpx.post(url, files={"file": ("offre.pdf", signed)}, data={"lang": "en"}, timeout=120)
+        assert answer.status_code == 200 and "Valid signature" in answer.text, answer.text[-2000:]
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/tenders").status_code == 404  # the page only, no API
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
