@@ -233,8 +233,9 @@ class Desk:
             count = s.execute(
                 select(func.count()).select_from(DocumentRow).where(DocumentRow.bid_id == bid_id)
             ).scalar()
-            if (count or 0) >= self.rt.settings.api.max_files_per_bid:
-                raise BidprocError(Code.SIZE_TOO_LARGE, "too many files in this bid")
+            most = self.rt.settings.api.max_files_per_bid
+            if (count or 0) >= most:
+                raise BidprocError(Code.BID_TOO_MANY_FILES, f"a bid holds at most {most} files")
             if bid.wrapped_key is None:  # a draft always has its key; be explicit rather than assert
                 raise BidprocError(Code.BID_ALREADY_SUBMITTED, "this bid is sealed")
             key = self.rt.service_key.unwrap(bid.wrapped_key)

@@ -49,6 +49,7 @@ class Code(StrEnum):
     BID_ALREADY_SUBMITTED = "bid.already_submitted"
     BID_EMPTY = "bid.empty"
     BID_CHANGED = "bid.changed"
+    BID_TOO_MANY_FILES = "bid.too_many_files"  # api.max_files_per_bid reached (a count, not a size)
     BID_QUARANTINED = "bid.quarantined"  # a file not read because another file of its bid has malware
     BID_NOT_SUBMITTED = "bid.not_submitted"
     SERVICE_BUSY = "service.busy"
@@ -200,6 +201,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.OPENING_TOO_EARLY: 409,
     Code.OPENING_QUORUM: 403,
     Code.SIZE_TOO_LARGE: 413,
+    Code.BID_TOO_MANY_FILES: 413,
     Code.STORAGE_UNAVAILABLE: 503,
     Code.TIMESTAMP_UNAVAILABLE: 503,
     Code.SCAN_UNAVAILABLE: 503,

@@ -33,6 +33,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, clamd_settin
         "BIDPROC_API_MAX_CONCURRENT_UPLOADS_PER_TENANT": "2",
         "BIDPROC_API_UPLOAD_IDLE_SECONDS": "2",
         "BIDPROC_API_AUTH_MAX_FAILURES": "5",
+        "BIDPROC_API_MAX_FILES_PER_BID": "3",
     })
     yield stack
     stack.close()
@@ -269,3 +270,12 @@ def test_upload_rate_refills_over_time() -> None:
     with pytest.raises(BidprocError):
         rate.take("a")
     UploadRate(0).take("a")  # off
+
+
+def test_a_count_of_files_is_not_a_size(api: Stack) -> None:
+    http = api.client()
+    tender = api.new_tender(http)
+    bid = http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "ACME"}).json()
+    for i in range(3):
+        assert http.put(f"/v1/bids/{bid['id']}/files/f{i}.txt", content=b"x").status_code == 201
+    _is_error(http.put(f"/v1/bids/{bid['id']}/files/f3.txt", content=b"x"), 413, "bid.too_many_files")
