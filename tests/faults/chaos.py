@@ -90,7 +90,7 @@ def probe_upload(topo: Topology, key: str, tender: str, probes: Counter[str]) ->
     with httpx.Client(base_url=topo.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
         bid = http.post(f"/v1/tenders/{tender}/bids", json={"bidder": "Sonde"})
         if bid.status_code != 201:
-            probes[f"bid {bid.status_code}"] += 1
+            probes[f"new bid: {bid.status_code} {workload._code(bid)}"] += 1
             return
         r = http.put(f"/v1/bids/{bid.json()['id']}/files/offre.txt", content=b"x" * 300_000)
         code = workload._code(r)
@@ -158,7 +158,7 @@ def chaos(tmp: Path, *, bids: int, files_per_bid: int, workers: int, window: flo
             lambda: down("redis", sv.redis.stop, sv.redis.start, 3),
             lambda: down("S3 endpoint", sv.s3.stop, sv.s3.start, outage, probe=True),
             lambda: down("clamd", sv.clamd.stop, sv.clamd.start, outage),
-            lambda: down("postgresql", sv.pg.stop, sv.pg.start, pg_outage),
+            lambda: down("postgresql", sv.pg.stop, sv.pg.start, pg_outage, probe=True),
         ]
         plan += [kill_one] * (kills - 1)
         step = window / (len(plan) + 1)  # every fault while bids are still arriving
