@@ -204,6 +204,8 @@ def full_disk(tmp: Path, *, bids: int, files_per_bid: int, window: float, full_s
         sv.disk.fill()
         faults.append(f"{time.monotonic() - t0:.0f}s data disk full for {full_seconds:.0f}s")
         log(faults[-1])
+        time.sleep(0.5)
+        sv.disk.fill()  # again: what uploads aborted by the full disk have freed meanwhile
         probe_upload(topo, key, tender, probes)
         time.sleep(full_seconds)
         sv.disk.free()

@@ -32,7 +32,8 @@ def assert_nothing_lost(run: Run, plans: list[workload.BidPlan]) -> None:
 
 
 def test_workers_killed_redis_restarted_s3_clamd_postgresql_stopped(tmp_path: Path, own_services: None) -> None:
-    run = chaos(tmp_path, bids=30, files_per_bid=3, workers=2, window=40, outage=8, pg_outage=4, kills=2,
+    # 12 s: longer than the S3 client's own retries (about 6 s), so the probe meets the outage
+    run = chaos(tmp_path, bids=30, files_per_bid=3, workers=2, window=40, outage=12, pg_outage=4, kills=2,
                 drain_seconds=150)
     assert_nothing_lost(run, workload.plan_bids(30, 3, seed=13, hostile_every=12))
     assert sum("SIGKILL" in f for f in run.faults) == 2
