@@ -73,6 +73,7 @@ class Code(StrEnum):
     REQUEST_TIMEOUT = "request.timeout"  # an upload that stopped sending for longer than the idle timeout
     REQUEST_INCOMPLETE = "request.incomplete"  # the client went away before its request was complete
     STORAGE_UNAVAILABLE = "storage.unavailable"
+    DATABASE_UNAVAILABLE = "database.unavailable"  # the metadata database cannot be reached: retry later
     STORAGE_NOT_FOUND = "storage.not_found"
     STORAGE_INTEGRITY = "storage.integrity"
     STORAGE_IMMUTABLE = "storage.immutable"  # an archived object cannot be overwritten, deleted or unlocked early
@@ -203,6 +204,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.SIZE_TOO_LARGE: 413,
     Code.BID_TOO_MANY_FILES: 413,
     Code.STORAGE_UNAVAILABLE: 503,
+    Code.DATABASE_UNAVAILABLE: 503,
     Code.TIMESTAMP_UNAVAILABLE: 503,
     Code.SCAN_UNAVAILABLE: 503,
     Code.AUTH_THROTTLED: 429,
@@ -233,6 +235,7 @@ RETRY_POLICY: dict[Code, Retry] = {
     Code.SCAN_UNAVAILABLE: Retry.WAIT,
     Code.PARSE_UNAVAILABLE: Retry.WAIT,
     Code.STORAGE_UNAVAILABLE: Retry.WAIT,
+    Code.DATABASE_UNAVAILABLE: Retry.WAIT,
     Code.TIMESTAMP_UNAVAILABLE: Retry.WAIT,
     Code.SCAN_FAILED: Retry.RETRY,  # clamd answered ERROR: try again later, never a verdict without a scan
     Code.STORAGE_NOT_FOUND: Retry.RETRY,

@@ -91,6 +91,6 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "request.too_large, size.too_large"),
         (429, "auth.throttled, quota.uploads: slow down"),
         (500, "internal.error: logged on the server"),
-        (503, "service.busy, storage.unavailable, timestamp.unavailable: retry later"),
+        (503, "service.busy, storage.unavailable, database.unavailable, timestamp.unavailable: retry later"),
     )
 }

@@ -69,14 +69,19 @@ class LocalStore:
         final = self._path(key)
         temp = self.root / ".incoming" / uuid.uuid4().hex
         try:
-            with temp.open("wb") as fh:
-                writer = _BackgroundFile(fh)
-                try:
-                    yield writer
-                finally:
-                    writer.close()
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, final)
+            try:
+                with temp.open("wb") as fh:
+                    writer = _BackgroundFile(fh)
+                    try:
+                        yield writer
+                    finally:
+                        writer.close()
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp, final)
+            except OSError as exc:
+                # A full or failing disk (the last buffered flush, the close, the directory) is an outage of
+                # the store: refused before any receipt (503), or waited out by the pipeline.
+                raise BidprocError(Code.STORAGE_UNAVAILABLE, f"writing {key}: {exc}") from exc
         finally:
             temp.unlink(missing_ok=True)
 

@@ -10,6 +10,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bidproc.errors import BidprocError, Code
@@ -47,12 +48,32 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction: committed when the block ends, rolled back on error."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """A transaction: committed when the block ends, rolled back on error.
+
+        The database unreachable (stopped, restarting, a dropped connection; SQLite locked past its busy
+        timeout) is ``database.unavailable``: an outage, answered 503 and waited out, not an internal error.
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            if not _unreachable(exc):
+                raise
+            raise BidprocError(Code.DATABASE_UNAVAILABLE, f"the database is unavailable: {exc.orig}") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _unreachable(exc: OperationalError) -> bool:
+    """An outage (no connection, a dropped one, a server shutting down, SQLite locked), not a bad statement."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if type(orig).__module__.startswith("psycopg"):
+        state = getattr(orig, "sqlstate", None)  # none when the connection itself failed
+        return state is None or str(state).startswith(("08", "57P"))  # connection exception, shutdown
+    return "database is locked" in str(orig)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

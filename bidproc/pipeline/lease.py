@@ -8,6 +8,7 @@ even wait for that: the dead process's leases are released at start (:func:`rele
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -18,8 +19,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 
 from bidproc.domain import BidStatus
+from bidproc.errors import BidprocError
 from bidproc.metadata.models import BidRow
 from bidproc.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def claim(rt: Runtime, bid_id: str, owner: str, seconds: int) -> bool:
@@ -53,7 +57,10 @@ def held(rt: Runtime, bid_id: str, owner: str, seconds: int) -> Iterator[bool]:
 
     def renew() -> None:
         while not stop.wait(max(1.0, seconds / 3)):
-            claim(rt, bid_id, owner, seconds)
+            try:
+                claim(rt, bid_id, owner, seconds)
+            except BidprocError as exc:  # the database is down for now: keep renewing once it is back
+                log.warning("could not renew the lease on bid %s: %s", bid_id, exc)
 
     thread = threading.Thread(target=renew, name=f"lease-{bid_id}", daemon=True)
     thread.start()
@@ -62,7 +69,10 @@ def held(rt: Runtime, bid_id: str, owner: str, seconds: int) -> Iterator[bool]:
     finally:
         stop.set()
         thread.join()
-        release(rt, bid_id, owner)
+        try:
+            release(rt, bid_id, owner)
+        except BidprocError as exc:  # the lease runs out on its own; what the block raised must not be lost
+            log.warning("could not release the lease on bid %s: %s", bid_id, exc)
 
 
 # ---- taking over bids whose holder died ------------------------------------------------------------

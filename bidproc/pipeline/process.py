@@ -73,7 +73,13 @@ class BidProcessor:
                 outcome = self._process(bid_id)
             except BidprocError as exc:
                 if exc.code in RETRY_CODES:
-                    raise BidWaits(exc, self._waiting(bid_id, exc)) from exc
+                    try:
+                        waits = self._waiting(bid_id, exc)
+                    except BidprocError as down:  # the database is down too: the status says so once it is back
+                        if down.code is not Code.DATABASE_UNAVAILABLE:
+                            raise
+                        waits = 1
+                    raise BidWaits(exc, waits) from exc
                 raise
             return outcome
 

@@ -1,0 +1,233 @@
+"""The production topology on services of a run's own: ``bidproc serve`` and ``bidproc worker`` processes,
+Redis, an S3 endpoint, PostgreSQL, clamd; and the checks that follow a run. No pytest here.
+
+The checks read what the service itself wrote, with the service's own code: the journal's hash chain
+(:func:`bidproc.journal.chain.verify`), each stored file decrypted and authenticated chunk by chunk
+(:class:`~bidproc.encryption.stream.DecryptingReader`, whose GCM tags and final flag catch any
+truncation or change) against the SHA-256 in its receipt, and each bid's manifest against its objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from bidproc.archive.store import StoredObject
+from bidproc.config import load_settings
+from bidproc.desk import bid_prefix
+from bidproc.domain import BidStatus
+from bidproc.encryption.stream import DecryptingReader
+from bidproc.journal.chain import verify
+from bidproc.metadata.models import BidRow, DocumentRow, JournalRow, ReceiptRow
+from bidproc.runtime import Runtime
+from bidproc.tenants import create_api_key
+from tests.services import ROOT, free_port
+
+FINAL = {s.value for s in BidStatus if s.final}
+
+
+class Topology:
+    """API and workers as separate processes (each killable, each with its own RSS)."""
+
+    def __init__(self, tmp: Path, *, redis_url: str, s3_endpoint: str, database_url: str, clamd_port: int,
+                 data_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
+        self.tmp = tmp
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            "BIDPROC_SERVICE_DATA_DIR": str(data_dir or tmp / "data"),
+            "BIDPROC_SERVICE_SERVICE_KEY": os.urandom(32).hex(),
+            "BIDPROC_DATABASE_URL": database_url,
+            "BIDPROC_STORAGE_BACKEND": "s3",
+            "BIDPROC_STORAGE_S3_ENDPOINT": s3_endpoint,
+            "BIDPROC_STORAGE_S3_SECRET_KEY": "moto-accepts-any",
+            "BIDPROC_STORAGE_S3_BUCKET": f"bidproc-{uuid.uuid4().hex[:12]}",
+            "BIDPROC_QUEUE_BACKEND": "redis",
+            "BIDPROC_QUEUE_REDIS_URL": redis_url,
+            "BIDPROC_QUEUE_NAMESPACE": f"bidproc-faults-{uuid.uuid4().hex[:8]}",
+            "BIDPROC_CLAMD_HOST": "127.0.0.1",
+            "BIDPROC_CLAMD_PORT": str(clamd_port),
+            "BIDPROC_CLAMD_TIMEOUT_SECONDS": "60",
+            **(env or {}),
+        }
+        self.settings = load_settings(env=self.env)
+        self.rt = Runtime(self.settings)  # this process's view: API keys, and the checks afterwards
+        self.rt.db  # noqa: B018  (migrate before any process starts)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.api: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp / log_name).open("ab")
+        return subprocess.Popen([sys.executable, "-m", "bidproc.cli", *argv], env={**os.environ, **self.env},
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start_api(self) -> None:
+        self.api = self._spawn(["serve", "--host", "127.0.0.1", "--port", str(self.port)], "api.log")
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert self.api.poll() is None, self.logs()
+            time.sleep(0.1)
+        raise RuntimeError(f"API not up\n{self.logs()}")
+
+    def start_worker(self, threads: int | None = None) -> subprocess.Popen[bytes]:
+        argv = ["worker"] + (["--threads", str(threads)] if threads else [])
+        proc = self._spawn(argv, f"worker-{len(self.workers)}.log")
+        self.workers.append(proc)
+        return proc
+
+    def wait_ready(self, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+        log = self.tmp / f"worker-{self.workers.index(proc)}.log"
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if " ready" in log.read_text(errors="replace"):
+                return
+            assert proc.poll() is None, log.read_text(errors="replace")
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready\n{log.read_text(errors='replace')}")
+
+    def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the worker and its whole group (its intake sandboxes too), as an OOM killer would."""
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+
+    def live_workers(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.workers if p.poll() is None]
+
+    def key(self, tenant: str) -> str:
+        return create_api_key(self.rt.db, tenant, self.rt.clock())
+
+    def logs(self) -> str:
+        return "\n".join(f"== {p.name}\n{p.read_text(errors='replace')[-4000:]}"
+                         for p in sorted(self.tmp.glob("*.log")))
+
+    def close(self) -> None:
+        for proc in [*self.workers, *([self.api] if self.api else [])]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(5)
+        self.rt.close()
+
+
+def wait_drained(rt: Runtime, seconds: float) -> int:
+    """Wait until every bid with a receipt is final; returns how many are not."""
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            with rt.db.session() as s:
+                left = s.execute(select(func.count()).select_from(BidRow)
+                                 .join(ReceiptRow, ReceiptRow.bid_id == BidRow.id)
+                                 .where(BidRow.status.not_in(FINAL))).scalar_one()
+        except Exception:  # the database may be the service that is down right now
+            left = -1
+        if left == 0 or time.monotonic() > end:
+            return left
+        time.sleep(0.5)
+
+
+@dataclass
+class Checked:
+    receipts: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    finals_per_bid: Counter[int] = field(default_factory=Counter)  # how many final journal entries a bid has
+    failed: int = 0
+    unfinished: list[str] = field(default_factory=list)
+    finals_without_receipt: int = 0
+    documents: int = 0
+    documents_verified: int = 0
+    manifest_objects: int = 0
+    manifest_objects_verified: int = 0
+    problems: list[str] = field(default_factory=list)
+    journal_ok: bool = False
+    journal_entries: int = 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"receipts {self.receipts}; final statuses {dict(self.statuses)}; unfinished {len(self.unfinished)}",
+            f"final journal entries per receipted bid: {dict(self.finals_per_bid)} (want {{1: {self.receipts}}});"
+            f" bid.failed {self.failed}; final entries for bids without a receipt {self.finals_without_receipt}",
+            f"stored files verified {self.documents_verified}/{self.documents}; manifest objects verified"
+            f" {self.manifest_objects_verified}/{self.manifest_objects}",
+            f"journal: {'verifies' if self.journal_ok else 'BROKEN'} ({self.journal_entries} entries)",
+            *(f"problem: {p}" for p in self.problems[:20]),
+        ]
+
+
+def check(rt: Runtime) -> Checked:
+    out = Checked()
+    with rt.db.session() as s:
+        receipted = set(s.execute(select(ReceiptRow.bid_id)).scalars())
+        bids = {b.id: b for b in s.execute(select(BidRow)).scalars()}
+        finals = Counter(s.execute(select(JournalRow.subject).where(
+            JournalRow.action.in_(["bid.processed", "bid.quarantined"]))).scalars())
+        out.failed = s.execute(select(func.count()).select_from(JournalRow).where(
+            JournalRow.action == "bid.failed")).scalar_one()
+        docs = list(s.execute(select(DocumentRow).where(DocumentRow.bid_id.in_(receipted))).scalars())
+        journal = verify(s)
+    out.journal_ok, out.journal_entries = journal.ok, journal.entries
+    if not journal.ok:
+        out.problems.append(f"journal breaks at {journal.broken_at}: {journal.reason}")
+    out.receipts = len(receipted)
+    for bid_id in receipted:
+        status = bids[bid_id].status
+        out.statuses[status] += 1
+        out.finals_per_bid[finals[bid_id]] += 1
+        if status not in FINAL:
+            out.unfinished.append(bid_id)
+    out.finals_without_receipt = sum(n for b, n in finals.items() if b not in receipted)
+    keys = {b: rt.service_key.unwrap(bids[b].wrapped_key) for b in receipted}
+    for doc in docs:
+        out.documents += 1
+        try:
+            reader = DecryptingReader(keys[doc.bid_id], StoredObject(rt.store, doc.object_key),
+                                      context=doc.object_key.encode())
+            digest, size = hashlib.sha256(), 0
+            while piece := reader.read(1 << 20):
+                digest.update(piece)
+                size += len(piece)
+            if (digest.hexdigest(), size) == (doc.sha256, doc.size):
+                out.documents_verified += 1
+            else:
+                out.problems.append(f"{doc.object_key}: content differs from its receipt")
+        except Exception as exc:
+            out.problems.append(f"{doc.object_key}: {exc}")
+    for bid_id in receipted:
+        if bids[bid_id].status not in {BidStatus.PROCESSED.value, BidStatus.QUARANTINED.value}:
+            continue
+        prefix = bid_prefix(bids[bid_id].tender_id, bid_id)
+        try:
+            manifest = json.loads(rt.store.get_bytes(f"{prefix}/manifest.json"))
+        except Exception as exc:
+            out.problems.append(f"{prefix}/manifest.json: {exc}")
+            continue
+        for obj in manifest["objects"]:
+            out.manifest_objects += 1
+            if hashlib.sha256(rt.store.get_bytes(obj["key"])).hexdigest() == obj["sha256"]:
+                out.manifest_objects_verified += 1
+            else:
+                out.problems.append(f"{obj['key']}: differs from the manifest")
+    return out
