@@ -68,46 +68,21 @@ def test_readyz_says_which_dependency_is_down(tmp_path: Path, s3_endpoint: str, 
 
 def test_json_logs_follow_one_bid_across_api_and_workers(tmp_path: Path, clamd_settings: ClamdSettings) -> None:
     import json
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
 
-    import httpx
+    from tests.foundation.upproc import bidproc, cli_env, client, new_bid, up, wait_status
 
-    from tests.services import ROOT
-
-    port = free_port()
-    env = {**os.environ, "BIDPROC_CLAMD_PORT": str(clamd_settings.port), "BIDPROC_SERVICE_LOG_FORMAT": "json"}
-    key = subprocess.run([sys.executable, "-m", "bidproc.cli", "apikey", "create", "--tenant", "p", "--data-dir",
-                          str(tmp_path)], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    proc = subprocess.Popen([sys.executable, "-m", "bidproc.cli", "up", "--port", str(port), "--data-dir",
-                             str(tmp_path)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"})
-        for _ in range(300):
-            try:
-                if http.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        tender = http.post("/v1/tenders", json={"reference": "LOG-1", "title": "t", "buyer": "b",
-                                                "deadline": "2099-01-01T00:00:00+00:00"}).json()
-        bid = http.post(f"/v1/tenders/{tender['id']}/bids", json={"bidder": "ACME"}).json()
-        assert http.put(f"/v1/bids/{bid['id']}/files/offre.txt", content=b"offre").status_code == 201
-        submitted = http.post(f"/v1/bids/{bid['id']}/submit", headers={"X-Request-ID": "platform-req-42"})
+    env = {**cli_env(clamd_settings.port), "BIDPROC_SERVICE_LOG_FORMAT": "json"}
+    key = bidproc(env, "apikey", "create", "--tenant", "p", "--data-dir", str(tmp_path)).stdout.strip()
+    port, log = free_port(), tmp_path / "up.log"
+    with up(env, tmp_path, port, log):
+        http = client(port, key)
+        bid = new_bid(http, {"offre.txt": b"offre"})
+        submitted = http.post(f"/v1/bids/{bid}/submit", headers={"X-Request-ID": "platform-req-42"})
         assert submitted.headers["x-request-id"] == "platform-req-42"
-        for _ in range(300):
-            if http.get(f"/v1/bids/{bid['id']}").json()["status"] == "processed":
-                break
-            time.sleep(0.1)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+        assert wait_status(http, bid, 60)["status"] == "processed"
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert lines and all({"time", "level", "logger", "message", "bid", "request"} <= set(e) for e in lines)
-    about_bid = [e for e in lines if e["bid"] == bid["id"]]
+    about_bid = [e for e in lines if e["bid"] == bid]
     # the worker's line for the bid, and the API's access line for the submit, both carry the bid's id
     assert any(e["logger"].startswith("bidproc.pipeline") for e in about_bid), about_bid
     assert any(e["request"] == "platform-req-42" for e in about_bid), about_bid
