@@ -169,7 +169,7 @@ def chaos(tmp: Path, *, bids: int, files_per_bid: int, workers: int, window: flo
         note("all bids sent")
         left = wait_drained(topo.rt, drain_seconds)
         note(f"drained ({left} left)")
-        return Run(results, check(topo.rt), faults, probes, left)
+        return Run(results, check(topo.rt, platform.shares), faults, probes, left)
     except BaseException:
         print(topo.logs())
         raise
@@ -213,7 +213,7 @@ def full_disk(tmp: Path, *, bids: int, files_per_bid: int, window: float, full_s
         runner.join()
         left = wait_drained(topo.rt, drain_seconds)
         faults.append(f"{time.monotonic() - t0:.0f}s drained ({left} left)")
-        return Run(results, check(topo.rt), faults, probes, left)
+        return Run(results, check(topo.rt, platform.shares), faults, probes, left)
     except BaseException:
         print(topo.logs())
         raise

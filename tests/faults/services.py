@@ -151,12 +151,12 @@ class SmallDisk:
         self._filler = path / "filler"
 
     def fill(self) -> None:
-        with self._filler.open("ab") as fh:
+        # Unbuffered: a buffered file would flush on close and raise ENOSPC out of the ``with`` (seen once)
+        with self._filler.open("ab", buffering=0) as fh:
             block = b"\0" * (256 << 10)
             try:
-                while True:
-                    fh.write(block)
-                    fh.flush()
+                while fh.write(block):
+                    pass
             except OSError:
                 pass
         # the last partial block: take the remainder byte-exactly

@@ -18,8 +18,10 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -177,7 +179,46 @@ class Checked:
         ]
 
 
-def check(rt: Runtime) -> Checked:
+def _stored_digest(rt: Runtime, bid: BidRow, doc: DocumentRow, shares: Mapping[str, list[str]],
+                   openers: dict[str, tuple[Any, Any]]) -> tuple[str, int]:
+    """SHA-256 and size of what a stored file decrypts to: with the service key while the bid still has
+    its data key, with the tender's opening key (its shares) once the encryption stage sealed it."""
+    digest, size = hashlib.sha256(), 0
+    if bid.wrapped_key is not None:
+        reader = DecryptingReader(rt.service_key.unwrap(bid.wrapped_key), StoredObject(rt.store, doc.object_key),
+                                  context=doc.object_key.encode())
+        while piece := reader.read(1 << 20):
+            digest.update(piece)
+            size += len(piece)
+        return digest.hexdigest(), size
+    from bidproc.desk_opening import read_sealed
+    from bidproc.encryption import tender_keys
+    from bidproc.encryption.committee import combine
+    from bidproc.encryption.envelope import unseal
+    from bidproc.metadata.models import TenderRow
+
+    if bid.tender_id not in openers:
+        with rt.db.session() as s:
+            tender = s.get(TenderRow, bid.tender_id)
+            assert tender is not None and tender.opening is not None
+            opening = tender.opening
+        openers[bid.tender_id] = (combine(tender_keys.committee_key(opening), shares[bid.tender_id]),
+                                  tender_keys.certificates(opening)[0])
+    private, cert = openers[bid.tender_id]
+
+    class _Sink:
+        def write(self, data: bytes | memoryview) -> int:
+            nonlocal size
+            digest.update(data)
+            size += len(data)
+            return len(data)
+
+    unseal(read_sealed(rt, doc.object_key), _Sink(), private, cert)  # type: ignore[arg-type]
+    return digest.hexdigest(), size
+
+
+def check(rt: Runtime, shares: Mapping[str, list[str]]) -> Checked:
+    """``shares``: each tender's opening shares, to open what the encryption stage sealed (and only that)."""
     out = Checked()
     with rt.db.session() as s:
         receipted = set(s.execute(select(ReceiptRow.bid_id)).scalars())
@@ -199,17 +240,12 @@ def check(rt: Runtime) -> Checked:
         if status not in FINAL:
             out.unfinished.append(bid_id)
     out.finals_without_receipt = sum(n for b, n in finals.items() if b not in receipted)
-    keys = {b: rt.service_key.unwrap(bids[b].wrapped_key) for b in receipted}
+    openers: dict[str, tuple[Any, Any]] = {}
     for doc in docs:
         out.documents += 1
         try:
-            reader = DecryptingReader(keys[doc.bid_id], StoredObject(rt.store, doc.object_key),
-                                      context=doc.object_key.encode())
-            digest, size = hashlib.sha256(), 0
-            while piece := reader.read(1 << 20):
-                digest.update(piece)
-                size += len(piece)
-            if (digest.hexdigest(), size) == (doc.sha256, doc.size):
+            digest, size = _stored_digest(rt, bids[doc.bid_id], doc, shares, openers)
+            if (digest, size) == (doc.sha256, doc.size):
                 out.documents_verified += 1
             else:
                 out.problems.append(f"{doc.object_key}: content differs from its receipt")

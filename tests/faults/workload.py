@@ -87,6 +87,7 @@ class Platform:
     def __init__(self, base_url: str, key: str, *, give_up_seconds: float = 120) -> None:
         self._base, self._key, self.give_up = base_url, key, give_up_seconds
         self._local = threading.local()
+        self.shares: dict[str, list[str]] = {}  # tender -> its opening shares, shown once at creation
 
     @property
     def http(self) -> httpx.Client:
@@ -119,7 +120,10 @@ class Platform:
         deadline = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + hours * 3600))
         r = self._call(BidResult(), "POST", "/v1/tenders", {201}, json={
             "reference": reference, "title": "Travaux", "buyer": "Commune de Test", "deadline": deadline})
-        return str(r.json()["id"])
+        tender = r.json()
+        # the default opening is a committee of one: its share is what opens the sealed bids
+        self.shares[tender["id"]] = [s["share"] for s in (tender.get("opening") or {}).get("shares", [])]
+        return str(tender["id"])
 
     def submit(self, tender_id: str, plan: BidPlan, bidder: str) -> BidResult:
         result, start = BidResult(), time.perf_counter()
