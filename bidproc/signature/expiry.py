@@ -39,6 +39,33 @@ class StatusAt:
     detail: str = ""
 
 
+def _context_at(
+    when: datetime,
+    policy: ValidationPolicy,
+    other_certs: list[Any],
+    crls: list[Any],
+    ocsps: list[Any],
+    fetcher_backend: Any,
+    **revocation: Any,
+) -> Any:
+    """A validation context at ``when`` over the given, embedded and policy data (``revocation``: which
+    statuses are required), shared by :func:`status_at` and :func:`signer_revoked_at`."""
+    from pyhanko_certvalidator import ValidationContext
+
+    return ValidationContext(
+        trust_roots=[x509.Certificate.load(der) for der in policy.trust_anchors],  # never the OS store
+        other_certs=[*other_certs, *(x509.Certificate.load(der) for der in policy.extra_certificates)],
+        crls=[*crls, *policy.extra_crls],
+        ocsps=[*ocsps, *policy.extra_ocsps],
+        moment=when,
+        # Data issued after ``when`` is evidence of the status at ``when`` (a revocation lists its date).
+        retroactive_revinfo=True,
+        allow_fetching=not policy.offline and fetcher_backend is not None,
+        fetcher_backend=fetcher_backend,
+        **revocation,
+    )
+
+
 async def status_at(
     cert: x509.Certificate,
     when: datetime,
@@ -50,21 +77,10 @@ async def status_at(
     fetcher_backend: Any = None,
 ) -> StatusAt:
     """The signer's status at ``when`` (its best signature time), from given, embedded or fetched data."""
-    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator import CertificateValidator
     from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
 
-    context = ValidationContext(
-        trust_roots=[x509.Certificate.load(der) for der in policy.trust_anchors],  # never the OS store
-        other_certs=[*other_certs, *(x509.Certificate.load(der) for der in policy.extra_certificates)],
-        crls=[*crls, *policy.extra_crls],
-        ocsps=[*ocsps, *policy.extra_ocsps],
-        moment=when,
-        # Data issued after ``when`` is evidence of the status at ``when`` (a revocation lists its date).
-        retroactive_revinfo=True,
-        allow_fetching=not policy.offline and fetcher_backend is not None,
-        revocation_mode="hard-fail",
-        fetcher_backend=fetcher_backend,
-    )
+    context = _context_at(when, policy, other_certs, crls, ocsps, fetcher_backend, revocation_mode="hard-fail")
     try:
         await CertificateValidator(cert, validation_context=context).async_validate_usage(set())  # type: ignore[no-untyped-call]
     except RevokedError as exc:
@@ -89,7 +105,7 @@ async def signer_revoked_at(
     The data is still verified by certvalidator (the OCSP responder or CRL issuer must chain to an
     anchor); only the revocation status of the CAs is not required.
     """
-    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator import CertificateValidator
     from pyhanko_certvalidator.errors import RevokedError
     from pyhanko_certvalidator.policy_decl import (
         CertRevTrustPolicy,
@@ -103,17 +119,7 @@ async def signer_revoked_at(
             intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK,
         )
     )
-    context = ValidationContext(
-        trust_roots=[x509.Certificate.load(der) for der in policy.trust_anchors],  # never the OS store
-        other_certs=[*other_certs, *(x509.Certificate.load(der) for der in policy.extra_certificates)],
-        crls=[*crls, *policy.extra_crls],
-        ocsps=[*ocsps, *policy.extra_ocsps],
-        moment=when,
-        retroactive_revinfo=True,
-        allow_fetching=not policy.offline and fetcher_backend is not None,
-        revinfo_policy=signer_only,
-        fetcher_backend=fetcher_backend,
-    )
+    context = _context_at(when, policy, other_certs, crls, ocsps, fetcher_backend, revinfo_policy=signer_only)
     try:
         await CertificateValidator(cert, validation_context=context).async_validate_usage(set())  # type: ignore[no-untyped-call]
     except RevokedError as exc:
