@@ -50,10 +50,10 @@ def main(argv: list[str]) -> int:
     import uvicorn
 
     from bidproc.api.app import create_app
+    from bidproc.desk.tenants import create_api_key
     from bidproc.ops import ensure_clamd, settings_for
     from bidproc.pipeline.queue import Pipeline
     from bidproc.runtime import Runtime
-    from bidproc.tenants import create_api_key
 
     try:
         settings = settings_for(args.data_dir, args.config)

@@ -121,8 +121,8 @@ def apikey_main(argv: list[str]) -> int:
     parser.add_argument("--role", default="platform", choices=["platform", "buyer", "archivist"],
                         help="create: platform (deposits), buyer (deadlines, opening, opened documents), archivist")
     args = settings_options(parser).parse_args(argv)
+    from bidproc.desk.tenants import create_api_key, revoke_api_key
     from bidproc.runtime import Runtime
-    from bidproc.tenants import create_api_key, revoke_api_key
 
     if (args.action == "create" and not args.tenant) or (args.action == "revoke" and not args.key):
         parser.error("create needs --tenant, revoke needs --key")

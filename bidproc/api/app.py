@@ -25,7 +25,7 @@ from bidproc.api.handlers import COMMON_ERRORS, install
 from bidproc.api.health import readiness
 from bidproc.api.metrics import Metrics, RequestMetrics
 from bidproc.api.opening import opening_router
-from bidproc.desk import Desk, Upload
+from bidproc.desk.deposit import Desk, Upload
 from bidproc.domain import utc
 from bidproc.encryption import tender_keys
 from bidproc.errors import BidprocError, Code

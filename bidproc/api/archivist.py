@@ -19,11 +19,12 @@ from fastapi.responses import StreamingResponse
 
 from bidproc.api.auth import with_role
 from bidproc.archive.retrieve import package_files
+from bidproc.archive.store import bid_prefix
 from bidproc.archive.worm import open_archive
-from bidproc.desk import Desk, bid_prefix
+from bidproc.desk.deposit import Desk
+from bidproc.desk.tenants import Caller, Role
 from bidproc.journal.chain import append
 from bidproc.runtime import Runtime
-from bidproc.tenants import Caller, Role
 
 log = logging.getLogger(__name__)
 Archivist = Annotated[Caller, Depends(with_role(Role.ARCHIVIST))]

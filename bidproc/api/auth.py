@@ -15,9 +15,9 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bidproc.api.guards import FailureThrottle
+from bidproc.desk.tenants import Caller, Role, identify, journal_throttled, require_role
 from bidproc.errors import BidprocError, Code
 from bidproc.runtime import Runtime
-from bidproc.tenants import Caller, Role, identify, journal_throttled, require_role
 
 BEARER = HTTPBearer(auto_error=False, description="An API key (bidproc apikey create --role platform|buyer|archivist)")
 

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from bidproc.api.auth import Buyer
-from bidproc.desk_opening import OpeningDesk
+from bidproc.desk.opening import OpeningDesk
 from bidproc.domain import utc
 from bidproc.errors import BidprocError, Code
 from bidproc.runtime import Runtime

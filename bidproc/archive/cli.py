@@ -194,9 +194,9 @@ def export_main(argv: list[str]) -> int:
     from sqlalchemy import select
 
     from bidproc.archive import seda as seda_export
+    from bidproc.archive.store import bid_prefix
     from bidproc.archive.worm import open_archive
     from bidproc.config import load_settings
-    from bidproc.desk import bid_prefix
     from bidproc.metadata.models import BidRow, TenderRow
     from bidproc.runtime import Runtime
 

@@ -29,8 +29,8 @@ from bidproc.archive.package import (
     write_package,
 )
 from bidproc.archive.retention import RetentionPolicy
+from bidproc.archive.store import bid_prefix
 from bidproc.archive.worm import ArchiveStore, open_archive
-from bidproc.desk import bid_prefix
 from bidproc.errors import BidprocError, Code
 from bidproc.metadata.models import BidRow, JournalRow
 from bidproc.runtime import Runtime

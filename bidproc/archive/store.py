@@ -46,6 +46,11 @@ class ObjectStore(Protocol):
         ...
 
 
+def bid_prefix(tender_id: str, bid_id: str) -> str:
+    """Where a bid's objects live: the one object-key scheme, shared by the desk, the worker and the archive."""
+    return f"tenders/{tender_id}/bids/{bid_id}"
+
+
 def _check_key(key: str) -> str:
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in {"", ".", ".."} for p in parts):

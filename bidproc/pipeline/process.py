@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bidproc.desk import bid_prefix
+from bidproc.archive.store import bid_prefix
 from bidproc.domain import BidStatus, Stage, Verdict
 from bidproc.encryption import stage as sealing
 from bidproc.errors import RETRY_CODES, RETRY_POLICY, BidprocError, Code, Retry

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from asn1crypto import cms
 
-from bidproc.signature.cades import load_signed_data
+from bidproc.signature.cades.validator import load_signed_data
 
 ASIC_MAX_MEMBERS = 1000
 ASIC_MAX_TOTAL_BYTES = 512 * 1024 * 1024

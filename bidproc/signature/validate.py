@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 
 from bidproc.errors import Code, Warning_
 from bidproc.signature import discover
-from bidproc.signature.asic import manifest_problems
-from bidproc.signature.cades import enveloped_content, load_signed_data, validate_cms
+from bidproc.signature.cades.asic import manifest_problems
+from bidproc.signature.cades.validator import enveloped_content, load_signed_data, validate_cms
 from bidproc.signature.context import Context, run
 from bidproc.signature.discover import Found, Kind
 from bidproc.signature.french import with_french_rule
 from bidproc.signature.outcome import indication_for_exception
-from bidproc.signature.pades import validate_pdf
+from bidproc.signature.pades.validator import validate_pdf
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SignatureFormat, SignatureReport, SubIndication, ValidationReport
 from bidproc.signature.trust.assess import assess
@@ -67,7 +67,7 @@ async def _binary(
 
 
 def _xades(name: str, data: bytes, policy: ValidationPolicy, files: Mapping[str, bytes]) -> list[SignatureReport]:
-    from bidproc.signature.xades import validate_xades  # the XAdES helper's module; loaded only for XML
+    from bidproc.signature.xades.validator import validate_xades  # the XAdES helper's module; loaded only for XML
 
     try:
         return list(validate_xades(name, data, policy, files))

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bidproc.archive.store import bid_prefix
 from bidproc.config import Settings, load_settings
-from bidproc.desk import Desk, bid_prefix
+from bidproc.desk.deposit import Desk
+from bidproc.desk.tenants import create_api_key
 from bidproc.metadata.models import DocumentRow, ReceiptRow, TenantRow
 from bidproc.pipeline import stages
 from bidproc.runtime import Runtime
-from bidproc.tenants import create_api_key
 
 
 @dataclass

@@ -26,15 +26,14 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from bidproc.archive.store import StoredObject
+from bidproc.archive.store import StoredObject, bid_prefix
 from bidproc.config import load_settings
-from bidproc.desk import bid_prefix
+from bidproc.desk.tenants import create_api_key
 from bidproc.domain import BidStatus
 from bidproc.encryption.stream import DecryptingReader
 from bidproc.journal.chain import verify
 from bidproc.metadata.models import BidRow, DocumentRow, JournalRow, ReceiptRow
 from bidproc.runtime import Runtime
-from bidproc.tenants import create_api_key
 from tests.services import ROOT, free_port
 
 FINAL = {s.value for s in BidStatus if s.final}
@@ -191,7 +190,7 @@ def _stored_digest(rt: Runtime, bid: BidRow, doc: DocumentRow, shares: Mapping[s
             digest.update(piece)
             size += len(piece)
         return digest.hexdigest(), size
-    from bidproc.desk_opening import read_sealed
+    from bidproc.desk.opening import read_sealed
     from bidproc.encryption import tender_keys
     from bidproc.encryption.committee import combine
     from bidproc.encryption.envelope import unseal

@@ -25,9 +25,9 @@ import uvicorn
 
 from bidproc.api.app import create_app
 from bidproc.config import ClamdSettings, Settings, load_settings
+from bidproc.desk.tenants import create_api_key
 from bidproc.pipeline.queue import Pipeline
 from bidproc.runtime import Runtime
-from bidproc.tenants import create_api_key
 from tests.services import ROOT, free_port
 
 TERMINAL = {"processed", "quarantined", "failed", "late"}

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from bidproc.config import ClamdSettings
-from bidproc.tenants import create_api_key
+from bidproc.desk.tenants import create_api_key
 from tests.foundation.stack import Stack
 
 EXAMPLES = 40

@@ -111,10 +111,10 @@ def test_sqlite_denied_access_is_quick_and_journalled(tmp_path: Path) -> None:
     from sqlalchemy import select
 
     from bidproc.config import replace
-    from bidproc.desk import Desk
+    from bidproc.desk.deposit import Desk
+    from bidproc.desk.tenants import create_api_key
     from bidproc.metadata.models import JournalRow, TenantRow
     from bidproc.runtime import Runtime
-    from bidproc.tenants import create_api_key
 
     rt = Runtime(replace(load_settings(env={}), service={"data_dir": str(tmp_path)}))
     # a well-formed id nobody has: ids that are not our UUIDs are refused before the database, unjournalled

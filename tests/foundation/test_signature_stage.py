@@ -8,8 +8,8 @@ from pathlib import Path
 
 from asn1crypto import pem
 
+from bidproc.archive.store import bid_prefix
 from bidproc.config import ClamdSettings
-from bidproc.desk import bid_prefix
 from bidproc.encryption import tender_keys
 from bidproc.encryption.committee import combine
 from bidproc.encryption.envelope import unseal

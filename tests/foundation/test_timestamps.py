@@ -13,11 +13,11 @@ from asn1crypto import pem
 from sqlalchemy import select
 
 from bidproc.config import replace
-from bidproc.desk import Desk
+from bidproc.desk.deposit import Desk
+from bidproc.desk.tenants import create_api_key
 from bidproc.errors import BidprocError, Code
 from bidproc.metadata.models import TenantRow
 from bidproc.runtime import Runtime
-from bidproc.tenants import create_api_key
 from bidproc.timestamps.tsa import RemoteTSA
 from tests.foundation.stack import Stack
 from tests.pki import TestPKI

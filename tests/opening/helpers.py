@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
+from bidproc.desk.tenants import create_api_key
 from bidproc.metadata.models import JournalRow
-from bidproc.tenants import create_api_key
 from tests.foundation.stack import Stack
 
 

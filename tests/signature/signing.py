@@ -242,7 +242,7 @@ def add_revocation_values(signed: bytes, ocsps: list[bytes], crls: list[bytes]) 
     """
     from asn1crypto import crl, ocsp
 
-    from bidproc.signature.cades import REVOCATION_VALUES, RevocationValues
+    from bidproc.signature.cades.validator import REVOCATION_VALUES, RevocationValues
 
     info = cms.ContentInfo.load(signed)
     sd = info["content"]

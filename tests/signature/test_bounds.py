@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from bidproc.signature.cades import MAX_SIGNERS
+from bidproc.signature.cades.validator import MAX_SIGNERS
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SubIndication
 from bidproc.signature.validate import validate_file

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bidproc.signature.cades import enveloped_content, load_signed_data
+from bidproc.signature.cades.validator import enveloped_content, load_signed_data
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureFormat, SubIndication
 from bidproc.signature.validate import content_sha256, enveloped_content_of, validate_file, validate_files

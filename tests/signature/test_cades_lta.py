@@ -2,7 +2,7 @@
 it covers changed.
 
 pyhanko does not make CAdES archive timestamps, so the signer side is written here, independently of
-``bidproc.signature.cades_archive`` (its own encoding of the ATSHashIndexV3 and of the imprint input),
+``bidproc.signature.cades.archive`` (its own encoding of the ATSHashIndexV3 and of the imprint input),
 with the token from the test PKI's live RFC 3161 TSA.
 """
 

@@ -14,7 +14,7 @@ import pytest
 from asn1crypto import cms, core, pem
 
 from bidproc.cli import main as bidproc
-from bidproc.signature.cades import ARCHIVE_TS_V2, ARCHIVE_TS_V3, load_signed_data
+from bidproc.signature.cades.validator import ARCHIVE_TS_V2, ARCHIVE_TS_V3, load_signed_data
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, RuleOutcome, SubIndication
 from bidproc.signature.validate import validate_file, validate_files

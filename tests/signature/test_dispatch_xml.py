@@ -1,4 +1,4 @@
-"""XML files are dispatched to the XAdES validator (bidproc.signature.xades, owned by the XAdES work)."""
+"""XML files are dispatched to the XAdES validator (bidproc.signature.xades.validator, owned by the XAdES work)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from bidproc.signature.report import Indication, SignatureFormat, SubIndication
 from bidproc.signature.validate import validate_files
 from tests.corpus import corpus_dir
 
-pytest.importorskip("bidproc.signature.xades")
+pytest.importorskip("bidproc.signature.xades.validator")
 
 
 

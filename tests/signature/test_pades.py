@@ -241,7 +241,8 @@ def test_sneaky_signature_after_certification(pki: TestPKI, pdf: bytes) -> None:
 
 def test_hostile_counts_are_bounded(pki: TestPKI, signed: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
     """Thousands of revisions or signatures cost a bounded amount of work and never pass (caps lowered here)."""
-    from bidproc.signature import modifications, pades
+    from bidproc.signature.pades import modifications
+    from bidproc.signature.pades import validator as pades
 
     two = sign_pdf(signed["B-T"], pki, field="Signature2")
     monkeypatch.setattr(pades, "MAX_SIGNATURES", 1)

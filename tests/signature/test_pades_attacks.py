@@ -137,7 +137,7 @@ def test_gap_that_is_not_exactly_the_contents_string_fails(
 ) -> None:
     """The gap shifted 10 bytes before /Contents: those bytes are unsigned, yet the ranges add up to the
     file size, so pyhanko calls the coverage "entire file" and passes it."""
-    from bidproc.signature import byte_ranges
+    from bidproc.signature.pades import byte_ranges
 
     _, len1, start2, len2 = attack.byte_range(base)
     shifted = attack.resign_with_ranges(base, signer_for(pki, "signer"), (0, len1 - 10, start2 - 10, len2 + 10))

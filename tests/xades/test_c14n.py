@@ -17,8 +17,8 @@ from signxml.xades import XAdESSigner
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SubIndication
-from bidproc.signature.xades import validate_xades
-from bidproc.signature.xades_c14n import C14N_10, C14N_11, canonicalise
+from bidproc.signature.xades.c14n import C14N_10, C14N_11, canonicalise
+from bidproc.signature.xades.validator import validate_xades
 from tests.xades.pki import LoopbackPKI
 from tests.xades.signing import NS, resign
 

@@ -11,7 +11,7 @@ from lxml import etree
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, RuleOutcome, SubIndication
-from bidproc.signature.xades import validate_xades
+from bidproc.signature.xades.validator import validate_xades
 from tests.xades.pki import NOW, PKIServer, _issue
 from tests.xades.signing import add_signature_timestamp, sign_detached
 

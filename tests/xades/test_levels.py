@@ -10,7 +10,7 @@ from lxml import etree
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, SignatureReport, SubIndication
-from bidproc.signature.xades import validate_xades
+from bidproc.signature.xades.validator import validate_xades
 from tests.xades.ltv import (
     add_archive_timestamp,
     add_timestamp_validation_data,

@@ -15,7 +15,7 @@ from lxml import etree
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SignatureReport, SubIndication
-from bidproc.signature.xades import validate_xades
+from bidproc.signature.xades.validator import validate_xades
 from tests.xades.pki import LoopbackPKI
 from tests.xades.signing import DS, NS, XADES, reference, resign, sign_enveloped, sign_enveloping
 

@@ -6,7 +6,7 @@ import time
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SubIndication
-from bidproc.signature.xades import validate_xades
+from bidproc.signature.xades.validator import validate_xades
 from tests.corpus import corpus_dir
 
 OFFLINE = ValidationPolicy(offline=True)

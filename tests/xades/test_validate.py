@@ -12,7 +12,7 @@ from lxml import etree
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureReport, SubIndication
-from bidproc.signature.xades import validate_xades
+from bidproc.signature.xades.validator import validate_xades
 from tests.xades.pki import NOW, Identity, LoopbackPKI
 from tests.xades.signing import (
     NS,

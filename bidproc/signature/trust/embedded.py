@@ -14,7 +14,7 @@ import logging
 from asn1crypto import cms
 
 from bidproc.signature.discover import Found, Kind
-from bidproc.signature.xml_safety import parse_untrusted
+from bidproc.signature.xades.xml_safety import parse_untrusted
 
 log = logging.getLogger(__name__)
 MAX_CERTS = 200  # enough for any honest chain set; bounds the path search on hostile input

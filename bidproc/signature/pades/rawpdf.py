@@ -16,7 +16,7 @@ from pyhanko.sign.general import find_unique_cms_attribute
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from bidproc.signature.outcome import signer_of
-from bidproc.signature.pdf_tail import END_OF_REVISION, explain_failed, tail_modifications
+from bidproc.signature.pades.tail import END_OF_REVISION, explain_failed, tail_modifications
 from bidproc.signature.report import Indication, SignatureFormat, SignatureReport, SubIndication
 
 BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s*\]")

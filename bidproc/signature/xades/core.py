@@ -23,9 +23,9 @@ from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifyResult
 
 from bidproc.errors import Warning_
 from bidproc.signature.report import Indication, SubIndication
-from bidproc.signature.xades_archive import ReferenceData
-from bidproc.signature.xades_checks import Failure, Parts
-from bidproc.signature.xades_manifest import (
+from bidproc.signature.xades.archive import ReferenceData
+from bidproc.signature.xades.checks import Failure, Parts
+from bidproc.signature.xades.manifest import (
     DS_MANIFEST,
     Covered,
     TooManyManifestReferences,
@@ -34,9 +34,9 @@ from bidproc.signature.xades_manifest import (
     signed_manifests,
     uncovered_objects,
 )
-from bidproc.signature.xades_timestamp import C14N_METHODS, NS
-from bidproc.signature.xades_verifier import OneSignature, SignedDataNotFound, resolver
-from bidproc.signature.xml_safety import safe_parser
+from bidproc.signature.xades.timestamps import C14N_METHODS, NS
+from bidproc.signature.xades.verifier import OneSignature, SignedDataNotFound, resolver
+from bidproc.signature.xades.xml_safety import safe_parser
 
 _BY_ID = "//*[@*[local-name()='Id' or local-name()='ID' or local-name()='id'] = $v]"
 SUPPORTED_TRANSFORMS = {

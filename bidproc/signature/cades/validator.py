@@ -27,18 +27,18 @@ from pyhanko.sign.validation.policy_decl import SignatureValidationSpec
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from bidproc.errors import Warning_
-from bidproc.signature.cades_archive import (
+from bidproc.signature.cades.archive import (
     ARCHIVE_TS_V3,
     ArchiveTimestampError,
     archive_timestamps,
     expected_imprint,
     hash_index_of,
 )
-from bidproc.signature.cades_format import BrokenSignedData
-from bidproc.signature.cades_format import load_signed_data as load_signed_data  # the entry point callers use
-from bidproc.signature.cades_ltv import REVOCATION_VALUES as REVOCATION_VALUES  # re-exported (test helpers)
-from bidproc.signature.cades_ltv import RevocationValues as RevocationValues
-from bidproc.signature.cades_ltv import has_revocation_data, lt_knowledge
+from bidproc.signature.cades.format import BrokenSignedData
+from bidproc.signature.cades.format import load_signed_data as load_signed_data  # the entry point callers use
+from bidproc.signature.cades.ltv import REVOCATION_VALUES as REVOCATION_VALUES  # re-exported (test helpers)
+from bidproc.signature.cades.ltv import RevocationValues as RevocationValues
+from bidproc.signature.cades.ltv import has_revocation_data, lt_knowledge
 from bidproc.signature.context import Context
 from bidproc.signature.expiry import recheck_expired_signer, validation_data_gap
 from bidproc.signature.french import with_french_rule

@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 
-from bidproc.signature.xml_safety import safe_parser
+from bidproc.signature.xades.xml_safety import safe_parser
 
 C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 C14N_11 = "http://www.w3.org/2006/12/xml-c14n11"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 
-from bidproc.signature.xades_timestamp import NS
+from bidproc.signature.xades.timestamps import NS
 
 DS_MANIFEST = f"{{{NS['ds']}}}Manifest"
 DS_SIGNATURE = f"{{{NS['ds']}}}Signature"

@@ -13,8 +13,8 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, digest_a
 from signxml.exceptions import InvalidDigest, InvalidInput
 from signxml.xades.xades import XAdESVerifier
 
-from bidproc.signature.xades_c14n import XmlAttributes, ancestor_xml_attributes, canonicalise
-from bidproc.signature.xades_timestamp import NS
+from bidproc.signature.xades.c14n import XmlAttributes, ancestor_xml_attributes, canonicalise
+from bidproc.signature.xades.timestamps import NS
 
 
 class SignedDataNotFound(Exception):

@@ -48,7 +48,6 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
 from bidproc.errors import Code, Warning_
-from bidproc.signature import xades_checks as checks
 from bidproc.signature.expiry import expired_at, expired_verdict, status_at
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import (
@@ -59,13 +58,14 @@ from bidproc.signature.report import (
     SubIndication,
     TimestampInfo,
 )
-from bidproc.signature.xades_archive import find_archive_timestamps, validate_archive_timestamp
-from bidproc.signature.xades_core import verify_core
-from bidproc.signature.xades_ltv import USP, ValidationData, coverage_context, read_validation_data
-from bidproc.signature.xades_manifest import Covered
-from bidproc.signature.xades_time import Chain, decide_unknown_status, judge_chain, validate_signer_certificate
-from bidproc.signature.xades_timestamp import NS, find_signature_timestamps, validate_signature_timestamp
-from bidproc.signature.xml_safety import UnsafeXML, duplicate_ids, parse_untrusted
+from bidproc.signature.xades import checks
+from bidproc.signature.xades.archive import find_archive_timestamps, validate_archive_timestamp
+from bidproc.signature.xades.core import verify_core
+from bidproc.signature.xades.ltv import USP, ValidationData, coverage_context, read_validation_data
+from bidproc.signature.xades.manifest import Covered
+from bidproc.signature.xades.poe_time import Chain, decide_unknown_status, judge_chain, validate_signer_certificate
+from bidproc.signature.xades.timestamps import NS, find_signature_timestamps, validate_signature_timestamp
+from bidproc.signature.xades.xml_safety import UnsafeXML, duplicate_ids, parse_untrusted
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)

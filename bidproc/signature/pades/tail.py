@@ -26,8 +26,8 @@ from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
 from bidproc.errors import Warning_
-from bidproc.signature import pdf_compare
-from bidproc.signature.modifications import name_attacks
+from bidproc.signature.pades import compare as pdf_compare
+from bidproc.signature.pades.modifications import name_attacks
 from bidproc.signature.report import Indication, Modification, SignatureReport, SubIndication
 
 PDF_WHITESPACE = b"\x00\t\n\x0c\r "  # ISO 32000-1 §7.2.2: all a file may carry after its last %%EOF

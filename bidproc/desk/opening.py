@@ -19,8 +19,9 @@ from typing import Any, BinaryIO, NoReturn, cast
 
 from sqlalchemy import select
 
-from bidproc.archive.store import StoredObject
-from bidproc.desk import Desk, bid_prefix, journals_denials
+from bidproc.archive.store import StoredObject, bid_prefix
+from bidproc.desk.deposit import Desk, journals_denials
+from bidproc.desk.tenants import Caller
 from bidproc.domain import BidStatus, Stage, clean_file_name, utc
 from bidproc.encryption import tender_keys
 from bidproc.encryption.committee import combine
@@ -33,7 +34,6 @@ from bidproc.journal.anchor import anchor
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, StageRunRow, TenderRow
 from bidproc.pipeline.stages import report_key
-from bidproc.tenants import Caller
 
 READ_STEP = 1 << 20
 

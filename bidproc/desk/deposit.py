@@ -19,11 +19,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bidproc.archive.store import bid_prefix
+from bidproc.desk.receipt import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
 from bidproc.domain import BidStatus, Tender, clean_file_name, utc
 from bidproc.encryption.stream import Encryptor
 from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
-from bidproc.intake.receive import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, JournalRow, ReceiptRow, StageRunRow, TenderRow
 from bidproc.runtime import Runtime
@@ -83,10 +84,6 @@ def _is_our_id(object_id: str) -> bool:
 def _journal_safe(text: str) -> str:
     """A caller's text as a journal subject: escaped (no NUL, no control characters), bounded."""
     return text.encode("unicode_escape").decode("ascii")[:200]
-
-
-def bid_prefix(tender_id: str, bid_id: str) -> str:
-    return f"tenders/{tender_id}/bids/{bid_id}"
 
 
 def tender_of(row: TenderRow) -> Tender:

@@ -25,7 +25,7 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stub
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
 
-from bidproc.signature.xades_timestamp import NS
+from bidproc.signature.xades.timestamps import NS
 
 XADES141 = "http://uri.etsi.org/01903/v1.4.1#"
 NS_ALL = {**NS, "xadesv141": XADES141}

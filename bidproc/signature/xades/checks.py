@@ -21,7 +21,7 @@ from bidproc.signature.report import (
     Signer,
     SubIndication,
 )
-from bidproc.signature.xades_timestamp import NS
+from bidproc.signature.xades.timestamps import NS
 
 Failure = tuple[Indication, SubIndication, str]
 INTEGRITY_FAILURES = {SubIndication.HASH_FAILURE, SubIndication.SIG_CRYPTO_FAILURE}

@@ -24,7 +24,7 @@ from pyhanko.sign.validation.generic_cms import get_hash_spec_for_tst_digest
 from pyhanko_certvalidator import ValidationContext
 
 from bidproc.signature.report import Indication, SubIndication
-from bidproc.signature.xades_c14n import C14N_10, METHODS, canonicalise
+from bidproc.signature.xades.c14n import C14N_10, METHODS, canonicalise
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"

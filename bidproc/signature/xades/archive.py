@@ -25,9 +25,9 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stub
 from pyhanko_certvalidator import ValidationContext
 
 from bidproc.signature.report import Indication, SubIndication
-from bidproc.signature.xades_c14n import C14N_10, C14N_11, canonicalise
-from bidproc.signature.xades_ltv import NS_ALL, USP
-from bidproc.signature.xades_timestamp import C14N_METHODS, TimestampOutcome, timestamp_method, validate_timestamp
+from bidproc.signature.xades.c14n import C14N_10, C14N_11, canonicalise
+from bidproc.signature.xades.ltv import NS_ALL, USP
+from bidproc.signature.xades.timestamps import C14N_METHODS, TimestampOutcome, timestamp_method, validate_timestamp
 
 ARCHIVE_TIMESTAMP = f"{{{NS_ALL['xadesv141']}}}ArchiveTimeStamp"
 _BY_ID = "//*[@*[local-name()='Id' or local-name()='ID' or local-name()='id'] = $v]"

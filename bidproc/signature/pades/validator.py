@@ -23,11 +23,9 @@ from pyhanko.sign.validation.policy_decl import PdfSignatureValidationSpec
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 
 from bidproc.errors import Warning_
-from bidproc.signature import byte_ranges
 from bidproc.signature.context import Context
 from bidproc.signature.expiry import recheck_expired_signer, validation_data_gap
 from bidproc.signature.french import with_french_rule
-from bidproc.signature.modifications import modifications_after, name_attacks, signed_revision_text
 from bidproc.signature.outcome import (
     check_digest_algorithm,
     claimed_time,
@@ -40,14 +38,17 @@ from bidproc.signature.outcome import (
     signer_of,
     timestamp_info,
 )
-from bidproc.signature.pdf_levels import (
+from bidproc.signature.pades import byte_ranges
+from bidproc.signature.pades.levels import (
     ARCHIVE_DETAIL,
     archive_stamps,
     doc_timestamp,
     embedded_validation_data,
     pdf_level,
 )
-from bidproc.signature.pdf_tail import (
+from bidproc.signature.pades.modifications import modifications_after, name_attacks, signed_revision_text
+from bidproc.signature.pades.rawpdf import raw_signatures
+from bidproc.signature.pades.tail import (
     changes_after,
     explain_failed,
     hidden_objects,
@@ -58,7 +59,6 @@ from bidproc.signature.pdf_tail import (
     signed_end_of,
     tail_modifications,
 )
-from bidproc.signature.rawpdf import raw_signatures
 from bidproc.signature.report import (
     Indication,
     Level,
