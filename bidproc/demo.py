@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from bidproc.errors import BidprocError
+from bidproc.cli import command
+from bidproc.ops import ensure_clamd, settings_for, settings_options
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
@@ -41,32 +42,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@command("bidproc demo", subprocess.CalledProcessError)
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc demo", description=__doc__)
     parser.add_argument("--timeout", type=float, default=120.0)
-    from bidproc.ops import settings_options
-
     args = settings_options(parser).parse_args(argv)
     import uvicorn
 
     from bidproc.api.app import create_app
     from bidproc.desk.tenants import create_api_key
-    from bidproc.ops import ensure_clamd, settings_for
     from bidproc.pipeline.queue import Pipeline
     from bidproc.runtime import Runtime
 
-    try:
-        settings = settings_for(args.data_dir, args.config)
-        print(f"[1/6] clamd: {ensure_clamd(settings)}")
-        clock = _DemoClock()
-        rt = Runtime(settings, clock=clock)
-        pipeline = Pipeline(rt)
-        pipeline.start()
-        key = create_api_key(rt.db, "demo-platform", rt.clock())
-        buyer_key = create_api_key(rt.db, "demo-platform", rt.clock(), "buyer")
-    except (BidprocError, subprocess.CalledProcessError) as exc:
-        print(f"bidproc demo: {exc}")
-        return 2
+    settings = settings_for(args.data_dir, args.config)
+    print(f"[1/6] clamd: {ensure_clamd(settings)}")
+    clock = _DemoClock()
+    rt = Runtime(settings, clock=clock)
+    rt.migrate()
+    pipeline = Pipeline(rt)
+    pipeline.start()
+    key = create_api_key(rt.db, "demo-platform", rt.clock())
+    buyer_key = create_api_key(rt.db, "demo-platform", rt.clock(), "buyer")
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(rt, pipeline), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

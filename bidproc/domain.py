@@ -6,9 +6,11 @@ These are plain values; persistence lives in :mod:`bidproc.metadata`, the flow i
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from bidproc.errors import BidprocError, Code
 
@@ -84,12 +86,17 @@ def clean_file_name(name: str, *, max_length: int = 255) -> str:
 
 @dataclass(frozen=True)
 class Tender:
+    """A tender as the desk and the API see it (the row is :class:`bidproc.metadata.models.TenderRow`)."""
+
     id: str
     tenant: str
     reference: str
     title: str
     buyer: str
     deadline: datetime
+    intake_policy: Mapping[str, Any] | None = None  # IntakeLimits fields this tender changes
+    opening: Mapping[str, Any] | None = None  # bidproc.encryption.tender_keys: how the tender opens
+    opened_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "deadline", utc(self.deadline))
@@ -101,23 +108,31 @@ class Tender:
 
 @dataclass(frozen=True)
 class Document:
-    """One file of a bid, as received. ``sha256`` is of the original plaintext bytes."""
+    """One file of a bid, as the pipeline reads it. ``sha256`` is of the original plaintext bytes;
+    ``object_key`` where its (encrypted, later sealed) bytes are stored."""
 
     id: str
     bid_id: str
     name: str
     size: int
     sha256: str
+    object_key: str
     verdict: Verdict = Verdict.PENDING
-    code: str | None = None
-    detail: dict[str, object] = field(default_factory=dict)
+    code: Code | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Bid:
+    """A bid as the desk answers it (the row, with its key and lease, stays in the metadata layer)."""
+
     id: str
     tender_id: str
     bidder: str
     status: BidStatus
     created_at: datetime
-    submitted_at: datetime | None = None
+    upload_ended_at: datetime | None = None  # when the submission ended the upload (decides lateness)
+
+    @property
+    def late(self) -> bool:
+        return self.status is BidStatus.LATE

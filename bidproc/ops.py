@@ -1,4 +1,5 @@
-"""Operator commands: serve, up, config, apikey, journal, migrate (``bidproc demo`` is in demo.py)."""
+"""Operator commands: serve, up, config, apikey, journal, migrate (``bidproc demo`` is in demo.py, which
+uses the settings helpers here; nothing here imports it back)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from bidproc.cli import Exit, command
 from bidproc.config import Settings, load_settings, replace
 from bidproc.errors import BidprocError
 from bidproc.logs import configure as configure_logging
@@ -21,7 +23,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: bool) -> None:
 
     configure_logging(settings.service.log_format)
     rt = Runtime(settings)
-    rt.db  # noqa: B018  (migrate before accepting requests)
+    rt.migrate()  # before accepting requests
     pipeline = Pipeline(rt)
     if workers:
         pipeline.start()
@@ -77,42 +79,37 @@ def ensure_clamd(settings: Settings) -> str:
         return f"started ({rundir})"
 
 
+@command("bidproc up", subprocess.CalledProcessError)
 def up_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc up", description="API and workers on embedded defaults.")
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)
     args = settings_options(parser).parse_args(argv)
-    try:
-        settings = settings_from(args)
-        print(f"clamd: {ensure_clamd(settings)}")
-        print(
-            f"data: {settings.data_path}  database: {settings.masked()['database']['url'] or 'sqlite'}  "
-            f"storage: {settings.storage.backend}  queue: {settings.queue.backend}"
-        )
-        serve(
-            settings,
-            host=args.host or settings.api.host,
-            port=args.port or settings.api.port,
-            workers=settings.queue.backend == "embedded",
-        )
-    except (BidprocError, subprocess.CalledProcessError) as exc:
-        print(f"bidproc up: {exc}")
-        return 2
-    return 0
+    settings = settings_from(args)
+    print(f"clamd: {ensure_clamd(settings)}")
+    print(
+        f"data: {settings.data_path}  database: {settings.masked()['database']['url'] or 'sqlite'}  "
+        f"storage: {settings.storage.backend}  queue: {settings.queue.backend}"
+    )
+    serve(
+        settings,
+        host=args.host or settings.api.host,
+        port=args.port or settings.api.port,
+        workers=settings.queue.backend == "embedded",
+    )
+    return Exit.OK
 
 
+@command("bidproc config")
 def config_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc config", description="Configuration.")
     parser.add_argument("action", choices=["show"])
     args = settings_options(parser).parse_args(argv)
-    try:
-        print(json.dumps(settings_from(args).masked(), indent=2))
-    except BidprocError as exc:
-        print(f"bidproc config: {exc}")
-        return 2
-    return 0
+    print(json.dumps(settings_from(args).masked(), indent=2))
+    return Exit.OK
 
 
+@command("bidproc apikey")
 def apikey_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc apikey", description="API keys of platforms (tenants).")
     parser.add_argument("action", choices=["create", "revoke"])
@@ -126,18 +123,16 @@ def apikey_main(argv: list[str]) -> int:
 
     if (args.action == "create" and not args.tenant) or (args.action == "revoke" and not args.key):
         parser.error("create needs --tenant, revoke needs --key")
-    try:
-        rt = Runtime(settings_from(args))
-        if args.action == "create":
-            print(create_api_key(rt.db, args.tenant, rt.clock(), args.role))
-        else:
-            print(f"revoked a key of {revoke_api_key(rt.db, args.key, rt.clock())}")
-    except BidprocError as exc:
-        print(f"bidproc apikey: {exc}")
-        return 2
-    return 0
+    rt = Runtime(settings_from(args))
+    rt.migrate()  # a key may be made before the service first starts
+    if args.action == "create":
+        print(create_api_key(rt.db, args.tenant, rt.clock(), args.role))
+    else:
+        print(f"revoked a key of {revoke_api_key(rt.db, args.key, rt.clock())}")
+    return Exit.OK
 
 
+@command("bidproc journal")
 def journal_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc journal", description="The audit journal.")
     parser.add_argument("action", choices=["verify", "anchor"],
@@ -147,40 +142,30 @@ def journal_main(argv: list[str]) -> int:
     from bidproc.journal.chain import verify
     from bidproc.runtime import Runtime
 
-    try:
-        rt = Runtime(settings_from(args))
-        if args.action == "anchor":
-            print(json.dumps({"anchored_seq": anchor(rt.db.session, rt.tsa, rt.clock(), actor="cli")}))
-            return 0
-        with rt.db.session() as s:
-            check = verify(s)
-            anchors = verify_anchors(s, rt.tsa_roots)
-    except BidprocError as exc:
-        print(f"bidproc journal: {exc}")
-        return 2
+    rt = Runtime(settings_from(args))
+    rt.migrate()
+    if args.action == "anchor":
+        print(json.dumps({"anchored_seq": anchor(rt.db.session, rt.tsa, rt.clock(), actor="cli")}))
+        return Exit.OK
+    with rt.db.session() as s:
+        check = verify(s)
+        anchors = verify_anchors(s, rt.tsa_roots)
     ok = check.ok and anchors.ok
     print(json.dumps({"ok": ok, "entries": check.entries, "head": check.head, "broken_at": check.broken_at,
                       "reason": check.reason, "anchors": anchors.anchors, "anchor_problems": list(anchors.problems)},
                      indent=2))
-    return 0 if ok else 1
+    return Exit.OK if ok else Exit.FAILED
 
 
+@command("bidproc migrate")
 def migrate_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc migrate", description="Create or upgrade the schema.")
     args = settings_options(parser).parse_args(argv)
-    from bidproc.metadata.db import Database
+    from bidproc.runtime import Runtime
 
-    try:
-        settings = settings_from(args)
-    except BidprocError as exc:
-        print(f"bidproc migrate: {exc}")
-        return 2
-    Database(settings.database_url).migrate()
+    settings = settings_from(args)
+    rt = Runtime(settings)
+    rt.migrate()
+    rt.close()
     print(f"schema up to date ({settings.masked()['database']['url'] or settings.database_url})")
-    return 0
-
-
-def demo_main(argv: list[str]) -> int:
-    from bidproc.demo import main
-
-    return main(argv)
+    return Exit.OK

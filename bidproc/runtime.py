@@ -57,9 +57,14 @@ class Runtime:
 
     @cached_property
     def db(self) -> Database:
-        db = Database(self.settings.database_url)
-        db.migrate()
-        return db
+        """The metadata database, opened; its schema is what :meth:`migrate` last made it."""
+        return Database(self.settings.database_url)
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema (idempotent): an explicit step of each entry point that serves or
+        writes (``serve``, ``up``, ``worker``, ``apikey``, ``journal``, ``demo``), never a side effect of
+        opening the database, so no read path changes a schema behind an operator's back."""
+        self.db.migrate()
 
     @cached_property
     def store(self) -> ObjectStore:

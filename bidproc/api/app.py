@@ -26,11 +26,10 @@ from bidproc.api.health import readiness
 from bidproc.api.metrics import Metrics, RequestMetrics
 from bidproc.api.opening import opening_router
 from bidproc.desk.deposit import Desk, Upload
-from bidproc.domain import utc
+from bidproc.domain import Tender, utc
 from bidproc.encryption import tender_keys
 from bidproc.errors import BidprocError, Code
 from bidproc.logs import CorrelationMiddleware
-from bidproc.metadata.models import TenderRow
 from bidproc.pipeline.queue import Pipeline
 from bidproc.quotas import stored_bytes
 from bidproc.runtime import Runtime
@@ -146,19 +145,17 @@ async def _stream_into(request: Request, up: Upload, idle_seconds: float, budget
         raise failure[0]
 
 
-def _tender_json(row: TenderRow) -> dict[str, Any]:
+def _tender_json(tender: Tender) -> dict[str, Any]:
     return {
-        "id": row.id,
-        "reference": row.reference,
-        "title": row.title,
-        "buyer": row.buyer,
-        "deadline": row.deadline.isoformat(),
-        "intake": row.intake_policy or {},
-        "opening": tender_keys.public_view(row.opening),
-        "opened_at": row.opened_at.isoformat() if row.opened_at else None,
+        "id": tender.id,
+        "reference": tender.reference,
+        "title": tender.title,
+        "buyer": tender.buyer,
+        "deadline": tender.deadline.isoformat(),
+        "intake": dict(tender.intake_policy or {}),
+        "opening": tender_keys.public_view(tender.opening),
+        "opened_at": tender.opened_at.isoformat() if tender.opened_at else None,
     }
-
-
 
 
 def binary(media_type: str) -> dict[int | str, dict[str, Any]]:
@@ -216,9 +213,9 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
         tender_id = str(uuid.uuid4())
         spec = body.opening.model_dump(exclude_none=True) if body.opening else None
         opening, shares = tender_keys.setup(tender_id, spec)
-        row = desk.create_tender(who, body.reference, body.title, body.buyer, body.deadline, body.intake,
-                                 tender_id=tender_id, opening=opening)
-        answer = _tender_json(row)
+        tender = desk.create_tender(who, body.reference, body.title, body.buyer, body.deadline, body.intake,
+                                    tender_id=tender_id, opening=opening)
+        answer = _tender_json(tender)
         if shares:
             answer["opening"]["shares"] = shares
         return answer
@@ -229,8 +226,8 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
 
     @app.post("/v1/tenders/{tender_id}/bids", status_code=201, tags=["bids"])
     def create_bid(tender_id: str, body: BidIn, who: Tenant) -> dict[str, Any]:
-        row = desk.create_bid(who, tender_id, body.bidder)
-        return {"id": row.id, "tender": row.tender_id, "bidder": row.bidder, "status": row.status}
+        bid = desk.create_bid(who, tender_id, body.bidder)
+        return {"id": bid.id, "tender": bid.tender_id, "bidder": bid.bidder, "status": bid.status.value}
 
     @app.put(
         "/v1/bids/{bid_id}/files/{name}",
@@ -273,7 +270,7 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
                 {
                     "code": Code.DEADLINE_PASSED.value,
                     "bid": bid.id,
-                    "status": bid.status,
+                    "status": bid.status.value,
                     "message": "the upload ended after the deadline: the bid is kept, marked late",
                     "receipt": json.loads(receipt.body),
                 },

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from bidproc.errors import BidprocError
+from bidproc.cli import Exit, command
 
 
+@command("bidproc serve")
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc serve", description="Run the HTTP API.")
     parser.add_argument("--host")
@@ -14,15 +15,11 @@ def main(argv: list[str]) -> int:
     from bidproc.ops import serve, settings_from, settings_options
 
     args = settings_options(parser).parse_args(argv)
-    try:
-        settings = settings_from(args)
-        serve(
-            settings,
-            host=args.host or settings.api.host,
-            port=args.port or settings.api.port,
-            workers=settings.queue.backend == "embedded",
-        )
-    except BidprocError as exc:
-        print(f"bidproc serve: {exc}")
-        return 2
-    return 0
+    settings = settings_from(args)
+    serve(
+        settings,
+        host=args.host or settings.api.host,
+        port=args.port or settings.api.port,
+        workers=settings.queue.backend == "embedded",
+    )
+    return Exit.OK

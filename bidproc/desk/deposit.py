@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bidproc.archive.store import bid_prefix
 from bidproc.desk.receipt import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
-from bidproc.domain import BidStatus, Tender, clean_file_name, utc
+from bidproc.domain import Bid, BidStatus, Tender, clean_file_name, utc
 from bidproc.encryption.stream import Encryptor
 from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
@@ -86,10 +86,6 @@ def _journal_safe(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")[:200]
 
 
-def tender_of(row: TenderRow) -> Tender:
-    return Tender(row.id, row.tenant_id, row.reference, row.title, row.buyer, row.deadline)
-
-
 class Desk:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -106,7 +102,7 @@ class Desk:
         *,
         tender_id: str | None = None,
         opening: dict[str, Any] | None = None,
-    ) -> TenderRow:
+    ) -> Tender:
         """``opening``: what :func:`bidproc.encryption.tender_keys.setup` made for ``tender_id``; a tender
         without one is not sealed (its bids stay under the service key: only for tenders made before 0004)."""
         now = self.rt.clock()
@@ -142,12 +138,12 @@ class Desk:
                 detail={"reference": reference, "deadline": deadline.isoformat(),
                         "opening": (opening or {}).get("mode")},
             )
-            return row
+            return row.value()
 
     @journals_denials
-    def tender(self, tenant: str, tender_id: str) -> TenderRow:
+    def tender(self, tenant: str, tender_id: str) -> Tender:
         with self.rt.db.session() as s:
-            return self._tender(s, tenant, tender_id)
+            return self._tender(s, tenant, tender_id).value()
 
     def _tender(self, s: Session, tenant: str, tender_id: str) -> TenderRow:
         if not _is_our_id(tender_id):
@@ -191,7 +187,7 @@ class Desk:
 
     # -- bids ----------------------------------------------------------------------------------
     @journals_denials
-    def create_bid(self, tenant: str, tender_id: str, bidder: str) -> BidRow:
+    def create_bid(self, tenant: str, tender_id: str, bidder: str) -> Bid:
         now = self.rt.clock()
         if not bidder.strip():
             raise BidprocError(Code.REQUEST_INVALID, "bidder is empty")
@@ -213,7 +209,7 @@ class Desk:
             )
             s.add(row)
             append(s, actor=tenant, action="bid.created", subject=row.id, now=now, detail={"tender": tender.id})
-            return row
+            return row.value()
 
     @journals_denials
     def begin_upload(self, tenant: str, bid_id: str, name: str) -> Upload:
@@ -241,7 +237,7 @@ class Desk:
         return Upload(self, tenant, bid_id, doc_id, name, object_key, key)
 
     @journals_denials
-    def submit(self, tenant: str, bid_id: str) -> tuple[BidRow, DepositReceipt]:
+    def submit(self, tenant: str, bid_id: str) -> tuple[Bid, DepositReceipt]:
         """Close the bid and issue its receipt. Late bids get a receipt marked late, then ``deadline.passed``.
 
         The time of this request ends the upload and decides lateness (French rule). The TSA is called
@@ -257,7 +253,7 @@ class Desk:
             if not docs:
                 raise BidprocError(Code.BID_EMPTY, "a bid needs at least one file")
             received_at = self.rt.clock()
-            tender, bidder = tender_of(tender_row), bid.bidder
+            tender, bidder = tender_row.value(), bid.bidder
         files = [ReceivedFile(d.name, d.size, d.sha256) for d in docs]
         receipt = self._receipt(tender, bid_id, bidder, files, received_at)
         late = tender.is_late(received_at)
@@ -292,7 +288,8 @@ class Desk:
                     "tsa": receipt.timestamp.tsa,
                 },
             )
-        return bid, receipt
+            submitted = bid.value()
+        return submitted, receipt
 
     def _receipt(
         self, tender: Tender, bid_id: str, bidder: str, files: list[ReceivedFile], received_at: datetime

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from bidproc.archive.store import StoredObject, bid_prefix
 from bidproc.desk.deposit import Desk, journals_denials
 from bidproc.desk.tenants import Caller
-from bidproc.domain import BidStatus, Stage, clean_file_name, utc
+from bidproc.domain import BidStatus, Stage, Tender, clean_file_name, utc
 from bidproc.encryption import tender_keys
 from bidproc.encryption.committee import combine
 from bidproc.encryption.envelope import unseal
@@ -90,7 +90,7 @@ class OpeningDesk(Desk):
 
     # -- opening dates ---------------------------------------------------------------------------
     @journals_denials
-    def change_deadline(self, caller: Caller, tender_id: str, deadline: datetime) -> TenderRow:
+    def change_deadline(self, caller: Caller, tender_id: str, deadline: datetime) -> Tender:
         now, deadline = self.rt.clock(), utc(deadline)
         with self.rt.db.session() as s:
             tender = self._tender(s, caller.tenant, tender_id)
@@ -109,7 +109,7 @@ class OpeningDesk(Desk):
             append(s, actor=caller.tenant, action="tender.deadline.changed", subject=tender_id, now=now,
                    detail={"old": old.isoformat(), "new": deadline.isoformat(), "key_id": caller.key_id,
                            "role": caller.role.value})
-            return tender
+            return tender.value()
 
     # -- the opening -----------------------------------------------------------------------------
     @journals_denials

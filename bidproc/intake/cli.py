@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 from typing import BinaryIO
 
+from bidproc.cli import Exit, command, usage_error
 from bidproc.config import ClamdSettings, load_settings
-from bidproc.errors import BidprocError
 from bidproc.intake.inspect import inspect
 from bidproc.intake.limits import KINDS, IntakeLimits
 from bidproc.intake.scan import ClamdScanner
@@ -69,6 +68,7 @@ def _text(verdict: FileVerdict, indent: str = "") -> list[str]:
     return lines
 
 
+@command("bidproc check", OSError)
 def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -76,33 +76,24 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     try:
         settings = _clamd(args.clamd, args.config)
-    except (ValueError, BidprocError) as exc:
-        print(f"bidproc check: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # an address that is not HOST:PORT or a socket path
+        return usage_error("bidproc check", exc)
     limits = dataclasses.replace(IntakeLimits(), allowed_kinds=IntakeLimits().allowed_kinds | set(args.allow))
     scanner = ClamdScanner(settings)
     verdicts: list[FileVerdict] = []
-    try:
-        scanner.ping()
-        for name in args.files:
-            path = Path(name)
-            if not path.is_file():
-                print(f"bidproc check: {name}: not a readable file", file=sys.stderr)
-                return 2
+    scanner.ping()
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            return usage_error("bidproc check", f"{name}: not a readable file")
 
-            def opener(path: Path = path) -> BinaryIO:
-                return path.open("rb")
+        def opener(path: Path = path) -> BinaryIO:
+            return path.open("rb")
 
-            verdicts.append(inspect(path.name, opener, scanner, limits))
-    except BidprocError as exc:
-        print(f"bidproc check: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"bidproc check: {exc}", file=sys.stderr)
-        return 2
+        verdicts.append(inspect(path.name, opener, scanner, limits))
     if args.format == "json":
         print(json.dumps([v.to_json() for v in verdicts], indent=2, ensure_ascii=False))
     else:
         for verdict in verdicts:
             print("\n".join(_text(verdict)))
-    return 0 if all(v.accepted for v in verdicts) else 1
+    return Exit.OK if all(v.accepted for v in verdicts) else Exit.FAILED

@@ -7,7 +7,7 @@ Order for one file (or member), and why:
 3. archives: members are walked (each one scanned before it is parsed), then the whole original is
    scanned as well — so a trace names the infected member, and structural bombs are refused by our
    limits before any unpacker (clamd's included) has to chew on them;
-4. PDFs get a reading rendition from the isolated child; embedded files are scanned too.
+4. PDFs get a reading rendition from the parser sandbox; embedded files are scanned too.
 
 ``scan.unavailable`` (and storage failures) propagate: they mean "retry later", never a verdict.
 Everything else wrong with a file is a verdict with a stable code.

@@ -54,7 +54,7 @@ class IntakeLimits:
     ratio_floor_bytes: int = 1 * MiB
     max_entries: int = 5000  # per archive, directories included
     max_depth: int = 4  # archive levels inside the uploaded file (a ZIP in a ZIP is depth 2)
-    # the isolated parser child (pikepdf/qpdf): CPU seconds, address space, wall-clock seconds
+    # the parser sandbox (pikepdf/qpdf, bidproc.sandbox.parser): CPU seconds, address space, wall-clock seconds
     parse_timeout_seconds: float = 60.0
     parse_memory_bytes: int = 2 * GiB
     # a PDF larger than this is scanned but gets no reading rendition (warning pdf.not_normalised)

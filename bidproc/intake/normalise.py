@@ -1,4 +1,4 @@
-"""Reading renditions of PDFs, made in the isolated child, and macro spotting in office files.
+"""Reading renditions of PDFs, made in the parser sandbox, and macro spotting in office files.
 
 The rendition is a derived artifact for reading only: its own hash, linked to the original by the
 original's hash, the list of what was done to it. The original stays the document of record (and,
@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from bidproc.errors import BidprocError, Code, Warning_
-from bidproc.intake.isolate import Bounds, IsolationFailure, run_isolated
 from bidproc.intake.limits import IntakeLimits
 from bidproc.intake.pdfclean import pack_request
 from bidproc.intake.verdict import Rendition
+from bidproc.sandbox import SandboxFailure
+from bidproc.sandbox.parser import ParserLimits, run_parser
 
 # OLE2 directory entry names are UTF-16LE: the stream every VBA project of a .doc/.xls/.ppt has.
 # (Not "Macros": Word keeps its text in UTF-16LE too, so an ordinary word would match.)
@@ -38,7 +39,7 @@ def rendition_name(name: str) -> str:
 
 
 def normalise_pdf(name: str, data: bytes, source_sha256: str, limits: IntakeLimits) -> PdfOutcome:
-    bounds = Bounds(
+    bounds = ParserLimits(
         cpu_seconds=limits.parse_timeout_seconds,
         memory_bytes=limits.parse_memory_bytes,
         wall_seconds=limits.parse_timeout_seconds,
@@ -46,9 +47,9 @@ def normalise_pdf(name: str, data: bytes, source_sha256: str, limits: IntakeLimi
     )
     request = pack_request(data, {"max_attachment_bytes": limits.max_attachment_bytes})
     try:
-        header, blobs = run_isolated("bidproc.intake.pdfclean:normalise_task", request, bounds)
-    except IsolationFailure as failure:
-        if failure.code is Code.PARSE_UNAVAILABLE:
+        header, blobs = run_parser("bidproc.intake.pdfclean:normalise_task", request, bounds)
+    except SandboxFailure as failure:
+        if not failure.on_input:
             raise BidprocError(failure.code, failure.message) from failure
         return PdfOutcome(code=failure.code, message=failure.message)
     status = header.get("status")

@@ -1,4 +1,4 @@
-"""The PDF work done inside the isolated child (see :mod:`bidproc.intake.isolate`): pikepdf only.
+"""The PDF work done inside the parser sandbox (see :mod:`bidproc.sandbox.parser`): pikepdf only.
 
 Given the original PDF bytes it makes the reading rendition: qpdf repairs what it can while opening
 (its warnings are the repair report), active content is removed from the rendition (JavaScript,

@@ -1,4 +1,4 @@
-"""Probes run in the isolated child like any task, to prove on a given host that the sandbox's limits
+"""Probes run in the parser sandbox like any task, to prove on a given host that the sandbox's limits
 hold (CPU time, crashes, no file writes, the reply framing). The test suite runs them; operators may.
 """
 

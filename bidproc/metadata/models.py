@@ -9,6 +9,9 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bidproc.domain import Bid, BidStatus, Document, Tender, Verdict
+from bidproc.errors import Code
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware UTC datetimes; SQLite drops the zone, so it is put back on the way out."""
@@ -67,6 +70,11 @@ class TenderRow(Base):
     opening: Mapped[dict[str, Any] | None]
     opened_at: Mapped[datetime | None]
 
+    def value(self) -> Tender:
+        """The tender as the layers above see it (never the row: they must not write through it)."""
+        return Tender(self.id, self.tenant_id, self.reference, self.title, self.buyer, self.deadline,
+                      self.intake_policy, self.opening, self.opened_at)
+
 
 class BidRow(Base):
     __tablename__ = "bids"
@@ -89,6 +97,10 @@ class BidRow(Base):
     lease_until: Mapped[datetime | None]
     outcome: Mapped[dict[str, Any] | None]
 
+    def value(self) -> Bid:
+        return Bid(self.id, self.tender_id, self.bidder, BidStatus(self.status), self.created_at,
+                   self.upload_ended_at)
+
 
 class DocumentRow(Base):
     __tablename__ = "documents"
@@ -103,6 +115,10 @@ class DocumentRow(Base):
     verdict: Mapped[str] = mapped_column(String(20), default="pending")
     code: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict[str, Any] | None]
+
+    def value(self) -> Document:
+        return Document(self.id, self.bid_id, self.name, self.size, self.sha256, self.object_key,
+                        Verdict(self.verdict), Code(self.code) if self.code else None, self.detail or {})
 
 
 class ReceiptRow(Base):

@@ -7,9 +7,11 @@ import logging
 import signal
 import threading
 
+from bidproc.cli import Exit, command, usage_error
 from bidproc.errors import BidprocError
 
 
+@command("bidproc worker")
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bidproc worker", description="Run queue workers.")
     parser.add_argument("--threads", type=int, help="worker threads (default: queue.worker_threads)")
@@ -21,27 +23,21 @@ def main(argv: list[str]) -> int:
     from bidproc.pipeline.queue import Pipeline
     from bidproc.runtime import Runtime
 
+    settings = settings_from(args)
+    configure_logging(settings.service.log_format)
+    if args.threads:
+        settings = replace(settings, queue={"worker_threads": args.threads})
+    if settings.queue.backend == "embedded":
+        return usage_error("bidproc worker", "queue.backend is 'embedded' (in-process); use `bidproc up`, or "
+                           "set BIDPROC_QUEUE_BACKEND=redis for separate workers")
+    rt = Runtime(settings)
+    rt.migrate()
     try:
-        settings = settings_from(args)
-        configure_logging(settings.service.log_format)
-        if args.threads:
-            settings = replace(settings, queue={"worker_threads": args.threads})
-        if settings.queue.backend == "embedded":
-            print(
-                "bidproc worker: queue.backend is 'embedded' (in-process); use `bidproc up`, or set "
-                "BIDPROC_QUEUE_BACKEND=redis for separate workers"
-            )
-            return 2
-        rt = Runtime(settings)
-        try:
-            rt.scanner.ping()
-        except BidprocError as exc:  # bids wait (scan.unavailable, retried) until clamd answers
-            logging.getLogger("bidproc").warning("%s; bids will wait for it", exc)
-        pipeline = Pipeline(rt)
-        pipeline.start()
-    except BidprocError as exc:
-        print(f"bidproc worker: {exc}")
-        return 2
+        rt.scanner.ping()
+    except BidprocError as exc:  # bids wait (scan.unavailable, retried) until clamd answers
+        logging.getLogger("bidproc").warning("%s; bids will wait for it", exc)
+    pipeline = Pipeline(rt)
+    pipeline.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -49,4 +45,4 @@ def main(argv: list[str]) -> int:
     stop.wait()
     pipeline.stop()
     rt.close()
-    return 0
+    return Exit.OK

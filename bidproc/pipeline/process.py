@@ -16,24 +16,21 @@ from typing import Any
 from sqlalchemy import select
 
 from bidproc.archive.store import bid_prefix
-from bidproc.domain import BidStatus, Stage, Verdict
+from bidproc.domain import BidStatus, Document, Stage, Verdict
 from bidproc.encryption import stage as sealing
 from bidproc.errors import RETRY_CODES, RETRY_POLICY, BidprocError, Code, Retry
 from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, ReceiptRow, StageRunRow, TenderRow
 from bidproc.pipeline import lease, stages
-from bidproc.pipeline.sandbox import IntakeSandbox, SandboxLimits
+from bidproc.pipeline.outcomes import DocumentOutcome, SignatureOutcome
 from bidproc.runtime import Runtime
+from bidproc.sandbox import SandboxFailure
+from bidproc.sandbox.document import DocumentLimits, DocumentSandbox
 
 log = logging.getLogger(__name__)
-
-NOT_READ: dict[str, Any] = {
-    "verdict": Verdict.QUARANTINED.value,
-    "code": Code.BID_QUARANTINED.value,
-    "detail": {"report": {}, "malware": [], "message": "not read: another file of this bid carries malware"},
-}
-
+# What the document sandbox runs for each document (named, not imported: it is imported in the child).
+INTAKE_TASK = "bidproc.pipeline.stages:intake_in_sandbox"
 
 @dataclass(frozen=True)
 class Outcome:
@@ -47,6 +44,17 @@ def _needed(key: bytes | None) -> bytes:
     if key is None:  # stages run in order: only a stage after the encryption stage runs without the key
         raise BidprocError(Code.INTERNAL_ERROR, "the bid is sealed: its data key is destroyed")
     return key
+
+
+def inspect_in(sandbox: DocumentSandbox, doc: Document, prefix: str) -> DocumentOutcome:
+    """One document's intake in the bid's document sandbox (started with :data:`INTAKE_TASK`)."""
+    try:
+        outcome: DocumentOutcome = sandbox.run((doc, prefix), doc.size)
+    except SandboxFailure as failure:
+        if not failure.on_input:
+            raise  # the sandbox never got to the document: retried, never a verdict
+        return DocumentOutcome.refused(failure.code, failure.message)
+    return outcome
 
 
 class BidWaits(BidprocError):
@@ -147,36 +155,21 @@ class BidProcessor:
         ran: list[str] = []
 
         if Stage.INTAKE.value not in done:
-            infected = False
-            box = SandboxLimits(rt.settings.intake.sandbox_memory_bytes, rt.settings.intake.sandbox_seconds)
-            with IntakeSandbox(rt.settings, _needed(key), limits, box) as sandbox:
-                for doc in self._documents(bid_id):
-                    if doc.verdict == Verdict.QUARANTINED.value:
-                        infected = True
-                    if doc.verdict != Verdict.PENDING.value:
-                        continue  # decided by an earlier delivery
-                    if infected:
-                        # French rule: a bid in which malware was found is not read any further.
-                        self._record_verdict(bid_id, doc.id, NOT_READ)
-                        continue
-                    result = sandbox.inspect(doc_id=doc.id, name=doc.name, object_key=doc.object_key,
-                                             sha256=doc.sha256, size=doc.size, prefix=prefix)
-                    self._record_verdict(bid_id, doc.id, result)
-                    infected = infected or result["verdict"] == Verdict.QUARANTINED.value
+            self._intake(bid_id, _needed(key), limits, prefix)
             self._complete(bid_id, Stage.INTAKE, content_hash, {})
             ran.append(Stage.INTAKE.value)
 
         docs = self._documents(bid_id)
-        quarantined = any(d.verdict == Verdict.QUARANTINED.value for d in docs)
+        quarantined = any(d.verdict is Verdict.QUARANTINED for d in docs)
         summaries: dict[str, Any] = {}
         if Stage.SIGNATURE.value not in done:
             # French rule: a bid in which malware was found is not read any further.
-            summary = (
-                {"skipped": "malware.detected"}
+            signed = (
+                SignatureOutcome.not_read()
                 if quarantined
                 else stages.signature_reports(rt, _needed(key), docs, receipt, prefix)
             )
-            self._complete(bid_id, Stage.SIGNATURE, content_hash, summary)
+            self._complete(bid_id, Stage.SIGNATURE, content_hash, signed.to_json())
             ran.append(Stage.SIGNATURE.value)
         if Stage.ENCRYPTION.value not in done:
             if sealing.run(rt, self.worker_id, bid_id, key, content_hash, prefix):
@@ -189,25 +182,44 @@ class BidProcessor:
                 r.stage: r.result for r in s.execute(select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()
             }
         if Stage.ARCHIVE.value not in done:
-            result = stages.archive_manifest(rt, docs, receipt, prefix, summaries)
-            self._complete(bid_id, Stage.ARCHIVE, content_hash, result)
+            archived = stages.archive_manifest(rt, docs, receipt, prefix, summaries)
+            self._complete(bid_id, Stage.ARCHIVE, content_hash, archived.to_json())
             ran.append(Stage.ARCHIVE.value)
         return self._finish(bid_id, docs, quarantined, tuple(ran))
 
-    def _record_verdict(self, bid_id: str, doc_id: str, result: dict[str, Any]) -> None:
+    def _intake(self, bid_id: str, key: bytes, limits: IntakeLimits, prefix: str) -> None:
+        """Each document not yet decided, in the document sandbox; its outcome recorded as it comes."""
+        settings = self.rt.settings
+        box = DocumentLimits(settings.intake.sandbox_memory_bytes, settings.intake.sandbox_seconds)
+        infected = False
+        with DocumentSandbox(INTAKE_TASK, (settings, key, limits), box) as sandbox:
+            for doc in self._documents(bid_id):
+                if doc.verdict is Verdict.QUARANTINED:
+                    infected = True
+                if doc.verdict is not Verdict.PENDING:
+                    continue  # decided by an earlier delivery
+                if infected:
+                    # French rule: a bid in which malware was found is not read any further.
+                    self._record_verdict(bid_id, doc.id, DocumentOutcome.not_read())
+                    continue
+                outcome = inspect_in(sandbox, doc, prefix)
+                self._record_verdict(bid_id, doc.id, outcome)
+                infected = infected or outcome.verdict is Verdict.QUARANTINED
+
+    def _record_verdict(self, bid_id: str, doc_id: str, outcome: DocumentOutcome) -> None:
         with self.rt.db.session() as s:
             row = s.get(DocumentRow, doc_id)
             assert row is not None
-            row.verdict, row.code, row.detail = result["verdict"], result["code"], result["detail"]
-            if result["detail"]["malware"]:
+            row.verdict, row.code = outcome.verdict.value, outcome.code.value if outcome.code else None
+            row.detail = outcome.detail_json()
+            if outcome.malware:
                 append(s, actor=self.worker_id, action="malware.detected", subject=bid_id, now=self.rt.clock(),
-                       detail={"document": doc_id, "malware": result["detail"]["malware"]})
+                       detail={"document": doc_id, "malware": outcome.malware_json()})
 
-    def _documents(self, bid_id: str) -> list[DocumentRow]:
+    def _documents(self, bid_id: str) -> list[Document]:
         with self.rt.db.session() as s:
-            return list(
-                s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid_id).order_by(DocumentRow.name)).scalars()
-            )
+            rows = s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid_id).order_by(DocumentRow.name))
+            return [row.value() for row in rows.scalars()]
 
     def _complete(self, bid_id: str, stage: Stage, content_hash: str, result: dict[str, Any]) -> None:
         now = self.rt.clock()
@@ -224,7 +236,7 @@ class BidProcessor:
                 bid.updated_at = now
             append(s, actor=self.worker_id, action=f"stage.{stage.value}.done", subject=bid_id, now=now)
 
-    def _finish(self, bid_id: str, docs: list[DocumentRow], quarantined: bool, ran: tuple[str, ...]) -> Outcome:
+    def _finish(self, bid_id: str, docs: list[Document], quarantined: bool, ran: tuple[str, ...]) -> Outcome:
         now = self.rt.clock()
         status = BidStatus.QUARANTINED if quarantined else BidStatus.PROCESSED
         with self.rt.db.session() as s:
@@ -233,8 +245,9 @@ class BidProcessor:
                 return Outcome(bid_id, bid.status, ran, "already final")
             bid.status, bid.updated_at = status.value, now
             bid.outcome = {
-                "verdicts": {d.name: {"verdict": d.verdict, "code": d.code} for d in docs},
-                "malware": [m for d in docs for m in (d.detail or {}).get("malware", [])],
+                "verdicts": {d.name: {"verdict": d.verdict.value, "code": d.code.value if d.code else None}
+                             for d in docs},
+                "malware": [m for d in docs for m in d.detail.get("malware", [])],
             }
             append(
                 s,

@@ -14,12 +14,14 @@ from typing import Any, BinaryIO, cast
 
 from bidproc.archive.evidence import archive_bid
 from bidproc.archive.store import StoredObject
-from bidproc.domain import Verdict
+from bidproc.config import Settings
+from bidproc.domain import Document, Verdict
 from bidproc.encryption.stream import DecryptingReader, encrypt_bytes
 from bidproc.errors import BidprocError, Code
 from bidproc.intake.inspect import FileVerdict, inspect
 from bidproc.intake.limits import IntakeLimits
-from bidproc.metadata.models import DocumentRow, ReceiptRow
+from bidproc.metadata.models import ReceiptRow
+from bidproc.pipeline.outcomes import ArchiveOutcome, DocumentOutcome, SignatureOutcome, SignedDocument
 from bidproc.runtime import Runtime
 from bidproc.signature.report import ValidationReport
 from bidproc.signature.validate import validate_files
@@ -41,7 +43,7 @@ def put_encrypted(rt: Runtime, key: bytes, object_key: str, data: bytes) -> None
     rt.store.put_bytes(object_key, encrypt_bytes(key, data, context=object_key.encode()))
 
 
-def intake_document(rt: Runtime, key: bytes, doc: DocumentRow, prefix: str, limits: IntakeLimits) -> dict[str, Any]:
+def intake_document(rt: Runtime, key: bytes, doc: Document, prefix: str, limits: IntakeLimits) -> DocumentOutcome:
     """Inspect one document; store its renditions encrypted; return what the documents row records."""
     verdict: FileVerdict = inspect(doc.name, lambda: opener(rt, key, doc.object_key), rt.scanner, limits)
     if verdict.sha256 != doc.sha256:  # the stored object is not the file the receipt lists
@@ -51,29 +53,31 @@ def intake_document(rt: Runtime, key: bytes, doc: DocumentRow, prefix: str, limi
         object_key = f"{prefix}/renditions/{doc.id}/{hashlib.sha256(r.name.encode()).hexdigest()[:16]}.enc"
         put_encrypted(rt, key, object_key, r.data)
         renditions.append({**r.to_json(), "object_key": object_key})
-    report = verdict.to_json()
-    report["renditions"] = renditions
-    return {
-        "verdict": verdict.verdict.value,
-        "code": verdict.code,
-        "detail": {
-            "report": report,
-            "malware": [{"path": m.path, "signature": m.signature, "sha256": m.sha256} for m in verdict.malware],
-            "message": verdict.message,
-        },
-    }
+    return DocumentOutcome.inspected(verdict, renditions)
+
+
+def intake_in_sandbox(settings: Settings, key: bytes, limits: IntakeLimits) -> Callable[[Any], DocumentOutcome]:
+    """The document sandbox's task (:class:`bidproc.sandbox.document.DocumentSandbox`): set up once in
+    the child, then called with ``(document, prefix)`` for each document of the bid."""
+    rt = Runtime(settings)  # the store and clamd only: the child never touches the database
+
+    def one(request: tuple[Document, str]) -> DocumentOutcome:
+        doc, prefix = request
+        return intake_document(rt, key, doc, prefix, limits)
+
+    return one
 
 
 def signature_reports(
-    rt: Runtime, key: bytes, docs: Sequence[DocumentRow], receipt: ReceiptRow, prefix: str
-) -> dict[str, Any]:
+    rt: Runtime, key: bytes, docs: Sequence[Document], receipt: ReceiptRow, prefix: str
+) -> SignatureOutcome:
     """Validate every signature in the bid's accepted documents; store each report encrypted."""
     files: dict[str, bytes] = {}
     skipped: list[str] = []
     held = 0
     # Signatures and small documents first, so that a large annex cannot crowd out what they sign.
     for doc in sorted(docs, key=lambda d: d.size):
-        if doc.verdict != Verdict.ACCEPTED.value:
+        if doc.verdict is not Verdict.ACCEPTED:
             continue
         if doc.size > MAX_SIGNED_DOCUMENT_BYTES or held + doc.size > MAX_SIGNATURE_STAGE_BYTES:
             skipped.append(doc.name)
@@ -92,7 +96,7 @@ def signature_reports(
     poe = tuple((f["sha256"], token_time) for f in received["files"])
     policy = rt.validation_policy(proofs_of_existence=poe)
     reports: dict[str, ValidationReport] = validate_files(files, policy) if files else {}
-    summary: dict[str, Any] = {"skipped_too_large": skipped, "reports": {}}
+    signed: dict[str, SignedDocument] = {}
     by_name = {d.name: d for d in docs}
     for name, report in reports.items():
         doc = by_name[name]
@@ -103,13 +107,9 @@ def signature_reports(
         for fmt, rendered in report_forms(rt, report, files[name], files).items():
             put_encrypted(rt, key, report_key(prefix, doc.id, fmt), rendered)
             forms.append(fmt)
-        summary["reports"][name] = {
-            "object_key": object_key,
-            "forms": forms,
-            "bottom_line": report.bottom_line,
-            "indications": [s.indication.value for s in report.signatures],
-        }
-    return summary
+        indications = tuple(s.indication.value for s in report.signatures)
+        signed[name] = SignedDocument(object_key, tuple(forms), report.bottom_line, indications)
+    return SignatureOutcome(signed, tuple(skipped))
 
 
 def report_key(prefix: str, doc_id: str, fmt: str) -> str:
@@ -147,8 +147,8 @@ def report_forms(rt: Runtime, report: ValidationReport, data: bytes, files: dict
 
 
 def archive_manifest(
-    rt: Runtime, docs: Sequence[DocumentRow], receipt: ReceiptRow, prefix: str, stages: dict[str, Any]
-) -> dict[str, Any]:
+    rt: Runtime, docs: Sequence[Document], receipt: ReceiptRow, prefix: str, stages: dict[str, Any]
+) -> ArchiveOutcome:
     """Put the receipt and a manifest of every stored object next to the bid's encrypted files."""
     rt.store.put_bytes(f"{prefix}/receipt.json", receipt.body)
     rt.store.put_bytes(f"{prefix}/receipt.tsr", receipt.timestamp_token)
@@ -168,8 +168,8 @@ def archive_manifest(
                 "name": d.name,
                 "size": d.size,
                 "sha256": d.sha256,
-                "verdict": d.verdict,
-                "code": d.code,
+                "verdict": d.verdict.value,
+                "code": d.code.value if d.code is not None else None,
                 "object_key": d.object_key,
             }
             for d in docs
@@ -180,7 +180,7 @@ def archive_manifest(
     rt.store.put_bytes(f"{prefix}/manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
     # The sealed, timestamped, retention-locked evidence package of all of the above (idempotent).
     package = archive_bid(rt, json.loads(receipt.body)["consultation"]["id"], receipt.bid_id, receipt.body)
-    return {"objects": len(objects), "evidence": package.prefix}
+    return ArchiveOutcome(len(objects), package.prefix)
 
 
 def _object_sha256(rt: Runtime, key: str, step: int = 8 << 20) -> str:

@@ -43,6 +43,7 @@ def local_settings(tmp: Path, **env: str) -> Settings:
 def archived_bid(rt: Runtime, files: dict[str, bytes] | None = None, reference: str = "T-1") -> ArchivedBid:
     files = files or {"offre.pdf": b"%PDF-1.7 offre " * 50, "annexe.csv": b"a;b\n1;2\n"}
     desk = Desk(rt)
+    rt.migrate()  # idempotent: a test may archive several bids in one database
     create_api_key(rt.db, "platform-a", rt.clock())
     with rt.db.session() as s:
         tenant = s.execute(select(TenantRow).where(TenantRow.name == "platform-a")).scalar_one().id
@@ -56,7 +57,7 @@ def archived_bid(rt: Runtime, files: dict[str, bytes] | None = None, reference: 
     prefix = bid_prefix(tender.id, bid.id)
     key = rt.service_key.unwrap(_wrapped(rt, bid.id))
     with rt.db.session() as s:
-        docs = list(s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid.id)).scalars())
+        docs = [row.value() for row in s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid.id)).scalars()]
         receipt = s.get(ReceiptRow, bid.id)
         assert receipt is not None
         s.expunge_all()

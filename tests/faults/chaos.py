@@ -12,7 +12,8 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,50 +109,92 @@ def topo_files(topo: Topology, bid_id: str) -> list[str]:
         return list(s.execute(select(DocumentRow.name).where(DocumentRow.bid_id == bid_id)).scalars())
 
 
+@dataclass
+class Traffic:
+    """Bids streaming in from one platform (in a thread) while faults play; each fault noted with its time.
+
+    Both scenarios end the same way (:meth:`collect`): every bid sent, the pipeline drained, the counts."""
+
+    topo: Topology
+    platform: workload.Platform
+    tender: str
+    log: Callable[[str], None]
+    results: list[workload.BidResult] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+    probes: Counter[str] = field(default_factory=Counter)
+    _t0: float = 0.0
+    _runner: threading.Thread | None = None
+
+    @classmethod
+    def begin(cls, topo: Topology, key: str, reference: str, plans: list[workload.BidPlan], *, concurrency: int,
+              window: float, drain_seconds: float, log: Callable[[str], None]) -> Traffic:
+        platform = workload.Platform(topo.base_url, key, give_up_seconds=drain_seconds)
+        traffic = cls(topo, platform, platform.new_tender(reference), log)
+        traffic._runner = threading.Thread(target=lambda: traffic.results.extend(
+            workload.run(platform, traffic.tender, plans, concurrency=concurrency, window_seconds=window)))
+        traffic._t0 = time.monotonic()
+        traffic._runner.start()
+        return traffic
+
+    def note(self, what: str) -> None:
+        self.faults.append(f"{time.monotonic() - self._t0:.0f}s {what}")
+        self.log(self.faults[-1])
+
+    def collect(self, drain_seconds: float) -> Run:
+        assert self._runner is not None
+        self._runner.join()
+        self.note("all bids sent")
+        left = wait_drained(self.topo.rt, drain_seconds)
+        self.note(f"drained ({left} left)")
+        return Run(self.results, check(self.topo.rt, self.platform.shares), self.faults, self.probes, left)
+
+
+@contextmanager
+def running(tmp: Path, *, disk: bool, env: dict[str, str] | None = None) -> Iterator[tuple[Services, Topology]]:
+    """The run's own services and bidproc processes; their logs printed if the run fails, all closed after."""
+    sv = Services.start(tmp, disk=disk)
+    topo = topology(tmp, sv, env)
+    try:
+        yield sv, topo
+    except BaseException:
+        print(topo.logs())
+        raise
+    finally:
+        topo.close()
+        sv.close()
+
+
 def chaos(tmp: Path, *, bids: int, files_per_bid: int, workers: int, window: float, outage: float,
           pg_outage: float, kills: int, drain_seconds: float, seed: int = 13,
           log: Callable[[str], None] = print) -> Run:
     rng = random.Random(seed)
-    sv = Services.start(tmp, disk=False)
-    topo = topology(tmp, sv)
-    faults: list[str] = []
-    probes: Counter[str] = Counter()
-    try:
+    with running(tmp, disk=False) as (sv, topo):
         topo.start_api()
         for _ in range(workers):
             topo.start_worker()
         for w in topo.workers:
             topo.wait_ready(w)
         key = topo.key("platform-a")
-        platform = workload.Platform(topo.base_url, key, give_up_seconds=drain_seconds)
-        tender = platform.new_tender(f"CHAOS-{seed}-{time.time()}")
         plans = workload.plan_bids(bids, files_per_bid, seed=seed, hostile_every=12)
-        results: list[workload.BidResult] = []
-        runner = threading.Thread(target=lambda: results.extend(
-            workload.run(platform, tender, plans, concurrency=6, window_seconds=window)))
-        t0 = time.monotonic()
-        runner.start()
-
-        def note(what: str) -> None:
-            faults.append(f"{time.monotonic() - t0:.0f}s {what}")
-            log(faults[-1])
+        traffic = Traffic.begin(topo, key, f"CHAOS-{seed}-{time.time()}", plans, concurrency=6, window=window,
+                                drain_seconds=drain_seconds, log=log)
 
         def down(name: str, stop: Callable[[], None], start: Callable[[], None], seconds: float,
-                   probe: bool = False) -> None:
+                 probe: bool = False) -> None:
             began = time.monotonic()
             stop()
-            note(f"{name} down for {seconds:.0f}s")
+            traffic.note(f"{name} down for {seconds:.0f}s")
             if probe:
-                probe_upload(topo, key, tender, probes)
+                probe_upload(topo, key, traffic.tender, traffic.probes)
             time.sleep(max(0.0, seconds - (time.monotonic() - began)))
             start()
-            note(f"{name} back")
+            traffic.note(f"{name} back")
 
         def kill_one() -> None:
             victim = rng.choice(topo.live_workers())
             topo.kill_worker(victim)
             topo.start_worker()
-            note(f"SIGKILL worker pid {victim.pid}, started another")
+            traffic.note(f"SIGKILL worker pid {victim.pid}, started another")
 
         plan: list[Callable[[], None]] = [
             kill_one,
@@ -165,58 +208,29 @@ def chaos(tmp: Path, *, bids: int, files_per_bid: int, workers: int, window: flo
         for fault in plan:
             time.sleep(step)
             fault()
-        runner.join()
-        note("all bids sent")
-        left = wait_drained(topo.rt, drain_seconds)
-        note(f"drained ({left} left)")
-        return Run(results, check(topo.rt, platform.shares), faults, probes, left)
-    except BaseException:
-        print(topo.logs())
-        raise
-    finally:
-        topo.close()
-        sv.close()
+        return traffic.collect(drain_seconds)
 
 
 def full_disk(tmp: Path, *, bids: int, files_per_bid: int, window: float, full_seconds: float,
               drain_seconds: float, log: Callable[[str], None] = print) -> Run:
     """The local store on a small tmpfs, filled while bids arrive: uploads are refused
     (``503 storage.unavailable``), none half-accepted, and everything with a receipt completes."""
-    sv = Services.start(tmp, disk=True)
-    assert sv.disk is not None, "needs root to mount a tmpfs"
-    topo = topology(tmp, sv, env={"BIDPROC_STORAGE_BACKEND": "local"})
-    faults: list[str] = []
-    probes: Counter[str] = Counter()
-    try:
+    with running(tmp, disk=True, env={"BIDPROC_STORAGE_BACKEND": "local"}) as (sv, topo):
+        assert sv.disk is not None, "needs root to mount a tmpfs"
         topo.rt.sealer  # noqa: B018  (keys and the local CA exist before the disk fills)
         topo.start_api()
         topo.wait_ready(topo.start_worker())
         key = topo.key("platform-a")
-        platform = workload.Platform(topo.base_url, key, give_up_seconds=drain_seconds)
-        tender = platform.new_tender(f"DISK-{time.time()}")
         plans = workload.plan_bids(bids, files_per_bid, hostile_every=0, max_kb=512)
-        results: list[workload.BidResult] = []
-        runner = threading.Thread(target=lambda: results.extend(
-            workload.run(platform, tender, plans, concurrency=4, window_seconds=window)))
-        t0 = time.monotonic()
-        runner.start()
+        traffic = Traffic.begin(topo, key, f"DISK-{time.time()}", plans, concurrency=4, window=window,
+                                drain_seconds=drain_seconds, log=log)
         time.sleep(window / 4)
         sv.disk.fill()
-        faults.append(f"{time.monotonic() - t0:.0f}s data disk full for {full_seconds:.0f}s")
-        log(faults[-1])
+        traffic.note(f"data disk full for {full_seconds:.0f}s")
         time.sleep(0.5)
         sv.disk.fill()  # again: what uploads aborted by the full disk have freed meanwhile
-        probe_upload(topo, key, tender, probes)
+        probe_upload(topo, key, traffic.tender, traffic.probes)
         time.sleep(full_seconds)
         sv.disk.free()
-        faults.append(f"{time.monotonic() - t0:.0f}s space freed")
-        runner.join()
-        left = wait_drained(topo.rt, drain_seconds)
-        faults.append(f"{time.monotonic() - t0:.0f}s drained ({left} left)")
-        return Run(results, check(topo.rt, platform.shares), faults, probes, left)
-    except BaseException:
-        print(topo.logs())
-        raise
-    finally:
-        topo.close()
-        sv.close()
+        traffic.note("space freed")
+        return traffic.collect(drain_seconds)

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -23,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import func, select
 
 from bidproc.archive.store import StoredObject, bid_prefix
@@ -34,7 +32,8 @@ from bidproc.encryption.stream import DecryptingReader
 from bidproc.journal.chain import verify
 from bidproc.metadata.models import BidRow, DocumentRow, JournalRow, ReceiptRow
 from bidproc.runtime import Runtime
-from tests.services import ROOT, free_port
+from tests.processes import spawn, stop, wait_healthy
+from tests.services import free_port
 
 FINAL = {s.value for s in BidStatus if s.final}
 
@@ -64,29 +63,18 @@ class Topology:
         }
         self.settings = load_settings(env=self.env)
         self.rt = Runtime(self.settings)  # this process's view: API keys, and the checks afterwards
-        self.rt.db  # noqa: B018  (migrate before any process starts)
+        self.rt.migrate()  # before any process starts
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        log = (self.tmp / log_name).open("ab")
-        return subprocess.Popen([sys.executable, "-m", "bidproc.cli", *argv], env={**os.environ, **self.env},
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return spawn(argv, {**os.environ, **self.env}, self.tmp / log_name)
 
     def start_api(self) -> None:
         self.api = self._spawn(["serve", "--host", "127.0.0.1", "--port", str(self.port)], "api.log")
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.api.poll() is None, self.logs()
-            time.sleep(0.1)
-        raise RuntimeError(f"API not up\n{self.logs()}")
+        wait_healthy(self.api, self.base_url, self.tmp / "api.log")
 
     def start_worker(self, threads: int | None = None) -> subprocess.Popen[bytes]:
         argv = ["worker"] + (["--threads", str(threads)] if threads else [])
@@ -124,13 +112,7 @@ class Topology:
 
     def close(self) -> None:
         for proc in [*self.workers, *([self.api] if self.api else [])]:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(5)
+            stop(proc)
         self.rt.close()
 
 

@@ -81,6 +81,7 @@ class Stack:
         self.settings: Settings = load_settings(env=self.env)
         self.clock = MovableClock()
         self.rt = Runtime(self.settings, clock=self.clock)
+        self.rt.migrate()
         self.pipeline = Pipeline(self.rt)  # the API's side: it only enqueues
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(create_app(self.rt, self.pipeline), host="127.0.0.1",

@@ -117,6 +117,7 @@ def test_sqlite_denied_access_is_quick_and_journalled(tmp_path: Path) -> None:
     from bidproc.runtime import Runtime
 
     rt = Runtime(replace(load_settings(env={}), service={"data_dir": str(tmp_path)}))
+    rt.migrate()
     # a well-formed id nobody has: ids that are not our UUIDs are refused before the database, unjournalled
     no_such_bid = "00000000-0000-4000-8000-000000000000"
     try:

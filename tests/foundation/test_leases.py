@@ -25,7 +25,9 @@ def _runtime(tmp_path: Path) -> tuple[Runtime, MovableClock]:
     settings = replace(load_settings(env={}), service={"data_dir": str(tmp_path)})
     assert (settings.queue.lease_seconds, settings.queue.stuck_after_seconds) == (120, 300)
     clock = MovableClock()
-    return Runtime(settings, clock=clock), clock
+    rt = Runtime(settings, clock=clock)
+    rt.migrate()
+    return rt, clock
 
 
 def _bid(rt: Runtime, status: str = "processing") -> str:

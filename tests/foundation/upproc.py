@@ -15,19 +15,10 @@ from typing import Any
 
 import httpx
 
+from tests.processes import spawn, stop, wait_healthy
 from tests.services import ROOT
 
 TERMINAL = {"processed", "quarantined", "failed", "late"}
-
-
-# Sets RLIMIT_AS (soft and hard, as `ulimit -v` does) then execs the command: no preexec_fn in a
-# possibly threaded test process.
-_LIMITED = ("import os, resource, sys; limit = int(sys.argv[1]); "
-            "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); os.execv(sys.argv[2], sys.argv[2:])")
-
-
-def with_address_space(limit: int, argv: list[str]) -> list[str]:
-    return [sys.executable, "-c", _LIMITED, str(limit), *argv]
 
 
 def cli_env(clamd_port: int) -> dict[str, str]:
@@ -44,28 +35,12 @@ def bidproc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 @contextmanager
 def up(env: dict[str, str], data_dir: Path, port: int, log: Path,
        address_space: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    argv = [sys.executable, "-m", "bidproc.cli", "up", "--port", str(port), "--data-dir", str(data_dir)]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(with_address_space(address_space, argv) if address_space else argv, env=env,
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = spawn(["up", "--port", str(port), "--data-dir", str(data_dir)], env, log, address_space)
     try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            assert proc.poll() is None, log.read_text(errors="replace")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(proc, f"http://127.0.0.1:{port}", log)
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop(proc, signal.SIGINT, grace=60)  # as Ctrl-C would
 
 
 def client(port: int, key: str) -> httpx.Client:

@@ -19,9 +19,9 @@ import pytest
 
 from bidproc.config import ClamdSettings
 from tests.corpus import corpus_dir
-from tests.foundation.upproc import with_address_space
 from tests.intake.builders import pdf, zip_of
 from tests.intake.memory_bombs import pdf_bomb
+from tests.processes import with_address_space
 from tests.services import ROOT
 
 MiB = 1 << 20
@@ -94,15 +94,16 @@ def test_too_small_an_environment_is_unavailable_never_a_rejection(
 
 _ISOLATED = """
 import json, resource, sys
-from bidproc.intake.isolate import Bounds, IsolationFailure, run_isolated
+from bidproc.sandbox import SandboxFailure
+from bidproc.sandbox.parser import ParserLimits, run_parser
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # after our imports: what the zygote inherits
 results = []
 for task, data in json.loads(sys.argv[2]):
     try:
-        header, _ = run_isolated(task, data.encode(), Bounds(10, 2 << 30, 30, 1 << 20))
+        header, _ = run_parser(task, data.encode(), ParserLimits(10, 2 << 30, 30, 1 << 20))
         results.append(["ok", header])
-    except IsolationFailure as failure:
+    except SandboxFailure as failure:
         results.append([failure.code.value, failure.message])
 print(json.dumps(results))
 """

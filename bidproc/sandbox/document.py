@@ -1,39 +1,40 @@
-"""Intake of each document in a child process with bounded memory and time.
+"""The document sandbox: the intake of each document in a spawned child with bounded memory and time.
 
 Unpacking ZIPs, parsing XML and CMS, libmagic: all of it reads hostile bytes. The worker itself never
-does: a child process (one per bid's intake stage, reused from document to document) runs
-:func:`bidproc.pipeline.stages.intake_document` under an address-space limit, and the worker gives each
-document a deadline. A document that exhausts memory, crashes the child or overruns its time gets a
-``parse.crashed`` / ``parse.timeout`` verdict; a new child takes the next document. The worker carries on.
-(PDF parsing is isolated once more inside, by :mod:`bidproc.intake.isolate`.)
+does: a child process (one per bid's intake stage, reused from document to document) runs the task the
+caller names (``"module:function"``, e.g. :func:`bidproc.pipeline.stages.intake_in_sandbox`) under an
+address-space limit, and the worker gives each document a deadline. A document that exhausts memory,
+crashes the child or overruns its time raises :class:`~bidproc.sandbox.SandboxFailure` (``parse.crashed``
+/ ``parse.timeout``: a verdict on that document); a new child takes the next document. The worker
+carries on. (PDF parsing is sandboxed once more inside, by :mod:`bidproc.sandbox.parser`.)
 
 A sandbox that fails *before* its first document is the environment's fault, not a document's: the
 child lowers (never raises) its limits, loads its code, checks it has room left, and only then says
 "ready". Without that handshake — the spawn fails, the child dies or stalls, an inherited ``ulimit -v``
-leaves it too little — :meth:`IntakeSandbox.inspect` raises ``parse.unavailable``, which the pipeline
+leaves it too little — :meth:`DocumentSandbox.run` raises ``parse.unavailable``, which the pipeline
 retries like ``scan.unavailable``; no document gets a verdict from a sandbox that never worked.
 """
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bidproc.config import Settings
 from bidproc.errors import BidprocError, Code
-from bidproc.intake import rlimits
-from bidproc.intake.limits import IntakeLimits
+from bidproc.sandbox import SandboxFailure, rlimits
 
 # Spawning an interpreter and importing the intake code takes a second or two; this bounds a stall.
 READY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
-class SandboxLimits:
+class DocumentLimits:
     memory_bytes: int = 3 << 30
     base_seconds: float = 300.0  # per document, plus the time to read it at min_bytes_per_second
     min_bytes_per_second: int = 10 << 20
@@ -42,15 +43,13 @@ class SandboxLimits:
         return self.base_seconds + size / self.min_bytes_per_second
 
 
-def _child(conn: Connection, settings: Settings, key: bytes, limits: IntakeLimits, memory_bytes: int) -> None:
+def _child(conn: Connection, task: str, setup: tuple[Any, ...], memory_bytes: int) -> None:
     try:
         budget = rlimits.limit_memory(memory_bytes)
         rlimits.lower(resource.RLIMIT_CORE, 0)
-        from bidproc.metadata.models import DocumentRow
-        from bidproc.pipeline import stages
-        from bidproc.runtime import Runtime
-
-        rt = Runtime(settings)  # the store and clamd only: the child never touches the database
+        module_name, _, function = task.partition(":")
+        factory: Callable[..., Callable[[Any], Any]] = getattr(importlib.import_module(module_name), function)
+        handle = factory(*setup)
         problem = rlimits.unfit(budget)
     except Exception as exc:  # no document yet: the environment's doing, said to the parent
         problem = f"{type(exc).__name__}: {exc}"
@@ -63,23 +62,23 @@ def _child(conn: Connection, settings: Settings, key: bytes, limits: IntakeLimit
             request = conn.recv()
         except EOFError:
             return
-        doc = DocumentRow(id=request["id"], name=request["name"], object_key=request["object_key"],
-                          sha256=request["sha256"], size=request["size"])
         try:
-            conn.send(("ok", stages.intake_document(rt, key, doc, request["prefix"], limits)))
+            conn.send(("ok", handle(request)))
         except BidprocError as exc:
             conn.send(("error", exc.code.value, exc.message))
         except MemoryError:
-            conn.send(("crash", f"the intake sandbox needed more than its {budget.describe()}"))
+            conn.send(("crash", f"the document sandbox needed more than its {budget.describe()}"))
         except Exception as exc:  # reported as this document's verdict; the child stays usable
             conn.send(("crash", f"{type(exc).__name__}: {exc}"))
 
 
-class IntakeSandbox:
-    def __init__(self, settings: Settings, key: bytes, limits: IntakeLimits,
-                 sandbox: SandboxLimits = SandboxLimits()) -> None:
-        self._args = (settings, key, limits, sandbox.memory_bytes)
-        self._sandbox = sandbox
+class DocumentSandbox:
+    """``task`` ("module:function") is called once in the child with ``*setup`` and returns the function
+    each :meth:`run` request is given to; requests and answers travel pickled (the task is our code)."""
+
+    def __init__(self, task: str, setup: tuple[Any, ...], limits: DocumentLimits = DocumentLimits()) -> None:
+        self._args = (task, setup, limits.memory_bytes)
+        self._limits = limits
         self._proc: Any = None
         self._conn: Connection | None = None
 
@@ -93,7 +92,7 @@ class IntakeSandbox:
         self._conn = parent
         started = time.monotonic()
         try:
-            proc = ctx.Process(target=_child, args=(child, *self._args), name="intake-sandbox", daemon=True)
+            proc = ctx.Process(target=_child, args=(child, *self._args), name="document-sandbox", daemon=True)
             proc.start()
             self._proc = proc
             child.close()  # now only the child holds its end: its death reads as EOF here
@@ -104,24 +103,25 @@ class IntakeSandbox:
             child.close()
         if hello[0] != "ready":
             self._kill()
-            raise BidprocError(Code.PARSE_UNAVAILABLE,
-                               f"the intake sandbox did not start ({time.monotonic() - started:.1f} s): {hello[1]}")
+            took = f"{time.monotonic() - started:.1f} s"
+            raise SandboxFailure(Code.PARSE_UNAVAILABLE, f"the document sandbox did not start ({took}): {hello[1]}")
         return parent
 
-    def _send(self, request: dict[str, Any]) -> Connection:
+    def _send(self, request: Any) -> Connection:
         """Hand the document to a live, ready child. A child that died while idle (between documents)
         never had this one: it is replaced, and only a replacement that cannot start is reported."""
         for attempt in (1, 2):
             conn = self._start()
             try:
                 if self._proc is not None and not self._proc.is_alive():
-                    raise BrokenPipeError("the intake sandbox exited while idle")
+                    raise BrokenPipeError("the document sandbox exited while idle")
                 conn.send(request)
                 return conn
             except OSError as exc:
                 self._kill()
                 if attempt == 2:
-                    raise BidprocError(Code.PARSE_UNAVAILABLE, f"the intake sandbox cannot be reached: {exc}") from exc
+                    raise SandboxFailure(Code.PARSE_UNAVAILABLE,
+                                         f"the document sandbox cannot be reached: {exc}") from exc
         raise AssertionError("unreachable")
 
     def _kill(self) -> None:
@@ -132,41 +132,37 @@ class IntakeSandbox:
             self._conn.close()
         self._proc, self._conn = None, None
 
-    def inspect(self, *, doc_id: str, name: str, object_key: str, sha256: str, size: int,
-                prefix: str) -> dict[str, Any]:
-        """What the documents row records for this document, or a verdict for a sandbox failure.
+    def run(self, request: Any, size: int) -> Any:
+        """The task's answer for ``request`` (a document of ``size`` bytes, which sets its deadline).
 
-        Errors meaning "retry later" (clamd or storage unavailable) are raised, as in the worker.
+        :class:`SandboxFailure` when the child died on it or overran (``parse.crashed``, ``parse.timeout``)
+        or could not be had (``parse.unavailable``); the task's own errors (clamd or storage unavailable:
+        "retry later") are raised as they were in the child.
         """
-        conn = self._send({"id": doc_id, "name": name, "object_key": object_key, "sha256": sha256, "size": size,
-                           "prefix": prefix})
-        seconds = self._sandbox.seconds_for(size)
+        conn = self._send(request)
+        seconds = self._limits.seconds_for(size)
         try:
             ready = conn.poll(seconds)
             reply = conn.recv() if ready else None
         except (EOFError, OSError):
             self._kill()
-            return _refused(Code.PARSE_CRASHED, "the intake sandbox died on this document")
+            raise SandboxFailure(Code.PARSE_CRASHED, "the document sandbox died on this document") from None
         if reply is None:
             self._kill()
-            return _refused(Code.PARSE_TIMEOUT, f"intake took more than {seconds:.0f} s")
+            raise SandboxFailure(Code.PARSE_TIMEOUT, f"intake took more than {seconds:.0f} s")
         if reply[0] == "ok":
-            result: dict[str, Any] = reply[1]
-            return result
+            return reply[1]
         if reply[0] == "error":
             raise BidprocError(Code(reply[1]), reply[2])
         self._kill()  # after a MemoryError or a bug, start afresh for the next document
-        return _refused(Code.PARSE_CRASHED, str(reply[1]))
+        raise SandboxFailure(Code.PARSE_CRASHED, str(reply[1]))
 
     def close(self) -> None:
         self._kill()
 
-    def __enter__(self) -> IntakeSandbox:
+    def __enter__(self) -> DocumentSandbox:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
 
-
-def _refused(code: Code, message: str) -> dict[str, Any]:
-    return {"verdict": "rejected", "code": code.value, "detail": {"report": {}, "malware": [], "message": message}}

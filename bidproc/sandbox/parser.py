@@ -1,4 +1,4 @@
-"""Run a parser over hostile bytes in a child process with bounded CPU time, memory and wall time.
+"""The parser sandbox: one parser run over hostile bytes in a forked child with bounded CPU, memory and time.
 
 Why a child: qpdf (under pikepdf) is C++; a pathological PDF can make it loop, exhaust memory or
 crash. In a child that costs one verdict (``parse.timeout`` / ``parse.crashed``), not a worker.
@@ -14,7 +14,7 @@ code), no file creation at all (RLIMIT_FSIZE = 0: no plaintext at rest, even by 
 dump. Input and answer travel over the socket: the answer is a JSON header and length-prefixed
 blobs, not a pickle, so a child taken over through a qpdf bug cannot make the parent run code.
 
-Environment or document: limits are only ever lowered (:mod:`bidproc.intake.rlimits`: an inherited
+Environment or document: limits are only ever lowered (:mod:`bidproc.sandbox.rlimits`: an inherited
 ``ulimit -v`` lower than ours is kept, not fought), and the child says it is *ready* — limits set,
 task imported, enough address space left — before the parent sends it the input. A zygote or child
 that dies, fails or is short of memory before that handshake never saw the document: the parent
@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bidproc.errors import BidprocError, Code
-from bidproc.intake import rlimits
+from bidproc.errors import Code
+from bidproc.sandbox import SandboxFailure, rlimits
 
 # A task takes the input bytes and returns (a JSON-able header, a list of blobs).
 Task = Callable[[bytes], tuple[dict[str, Any], list[bytes]]]
@@ -51,18 +51,14 @@ _READY = b"R"  # the zygote's one-byte "preloaded, listening"
 # The zygote runs the very bidproc the parent runs (-I ignores PYTHONPATH, and an installed copy may
 # be another one): its package root goes first on the zygote's path.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from bidproc.intake.isolate import _zygote_main; "
+_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from bidproc.sandbox.parser import _zygote_main; "
          "sys.exit(_zygote_main(int(sys.argv[2])))")
 # Forking and setting limits takes milliseconds; this only bounds a wedged or starved machine.
 READY_SECONDS = 30.0
 
 
-class IsolationFailure(BidprocError):
-    """A :class:`BidprocError` of its own kind, so callers can tell it apart (and still catch it as one)."""
-
-
 @dataclass(frozen=True)
-class Bounds:
+class ParserLimits:
     cpu_seconds: float
     memory_bytes: int
     wall_seconds: float
@@ -147,27 +143,27 @@ _zygote = _Zygote()
 atexit.register(_zygote.close)
 
 
-def run_isolated(task: str, data: bytes, bounds: Bounds) -> tuple[dict[str, Any], list[bytes]]:
-    """Run ``task`` ("module:function") on ``data`` in a bounded child; raise :class:`IsolationFailure`."""
-    cpu = max(1, int(bounds.cpu_seconds + 0.999))
-    wall = max(1, int(bounds.wall_seconds + 0.999))
+def run_parser(task: str, data: bytes, limits: ParserLimits) -> tuple[dict[str, Any], list[bytes]]:
+    """Run ``task`` ("module:function") on ``data`` in a bounded child; raise :class:`SandboxFailure`."""
+    cpu = max(1, int(limits.cpu_seconds + 0.999))
+    wall = max(1, int(limits.wall_seconds + 0.999))
     try:
-        channel = _zygote.submit({"task": task, "cpu": cpu, "memory": bounds.memory_bytes, "wall": wall})
+        channel = _zygote.submit({"task": task, "cpu": cpu, "memory": limits.memory_bytes, "wall": wall})
     except OSError as exc:  # not the file's fault: the caller retries later
-        raise IsolationFailure(Code.PARSE_UNAVAILABLE, f"the parser sandbox cannot start: {exc}") from exc
+        raise SandboxFailure(Code.PARSE_UNAVAILABLE, f"the parser sandbox cannot start: {exc}") from exc
     with channel:
         hello = _handshake(channel)
         started = time.monotonic()
-        channel.settimeout(bounds.wall_seconds + 2)
+        channel.settimeout(limits.wall_seconds + 2)
         reply = bytearray()
         try:
             channel.sendall(_LEN.pack(len(data)) + data)
             while chunk := channel.recv(1 << 20):
                 reply += chunk
-                if len(reply) > bounds.max_reply_bytes:
-                    raise IsolationFailure(Code.PARSE_CRASHED, "the parser answered more than it may")
+                if len(reply) > limits.max_reply_bytes:
+                    raise SandboxFailure(Code.PARSE_CRASHED, "the parser answered more than it may")
         except TimeoutError as exc:
-            raise IsolationFailure(Code.PARSE_TIMEOUT, f"the parser took more than {bounds.wall_seconds:g} s") from exc
+            raise SandboxFailure(Code.PARSE_TIMEOUT, f"the parser took more than {limits.wall_seconds:g} s") from exc
         except OSError:
             pass  # the child died while we talked to it: judged below by what it managed to say
     try:
@@ -175,13 +171,13 @@ def run_isolated(task: str, data: bytes, bounds: Bounds) -> tuple[dict[str, Any]
     except (ValueError, struct.error) as exc:
         elapsed = time.monotonic() - started
         # killed by RLIMIT_CPU or its alarm (which take at least that long), or it crashed
-        if elapsed >= min(cpu, wall) * 0.9 or elapsed >= bounds.wall_seconds:
-            raise IsolationFailure(Code.PARSE_TIMEOUT, f"the parser was stopped after {elapsed:.1f} s") from exc
-        raise IsolationFailure(Code.PARSE_CRASHED, "the parser died without answering") from exc
+        if elapsed >= min(cpu, wall) * 0.9 or elapsed >= limits.wall_seconds:
+            raise SandboxFailure(Code.PARSE_TIMEOUT, f"the parser was stopped after {elapsed:.1f} s") from exc
+        raise SandboxFailure(Code.PARSE_CRASHED, "the parser died without answering") from exc
     if header.get("isolation") == "memory":
-        raise IsolationFailure(Code.PARSE_CRASHED, f"the parser needed more than {hello.get('memory', '')}")
+        raise SandboxFailure(Code.PARSE_CRASHED, f"the parser needed more than {hello.get('memory', '')}")
     if header.get("isolation") == "error":
-        raise IsolationFailure(Code.PARSE_CRASHED, f"the parser failed: {header.get('error', '')}"[:500])
+        raise SandboxFailure(Code.PARSE_CRASHED, f"the parser failed: {header.get('error', '')}"[:500])
     return header, blobs
 
 
@@ -192,10 +188,10 @@ def _handshake(channel: socket.socket) -> dict[str, Any]:
         (length,) = _LEN.unpack(_recv_exactly(channel, _LEN.size))
         hello = json.loads(_recv_exactly(channel, min(length, 1 << 16)))
     except (OSError, EOFError, ValueError, struct.error) as exc:
-        raise IsolationFailure(Code.PARSE_UNAVAILABLE, "the parser sandbox died before it was ready") from exc
+        raise SandboxFailure(Code.PARSE_UNAVAILABLE, "the parser sandbox died before it was ready") from exc
     if not isinstance(hello, dict) or hello.get("ready") is not True:
         problem = hello.get("problem", "") if isinstance(hello, dict) else ""
-        raise IsolationFailure(Code.PARSE_UNAVAILABLE, f"the parser sandbox is not usable: {problem}"[:500])
+        raise SandboxFailure(Code.PARSE_UNAVAILABLE, f"the parser sandbox is not usable: {problem}"[:500])
     return hello
 
 
