@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import closing, section
 from tests.faults.chaos import Run, chaos, full_disk
 
 
@@ -49,17 +50,15 @@ def main() -> int:
     start = time.monotonic()
     run = chaos(tmp / "chaos", bids=args.bids, files_per_bid=args.files, workers=args.workers, window=args.window,
                 outage=args.outage, pg_outage=args.pg_outage, kills=args.kills, drain_seconds=args.drain)
-    print(f"\n== workers killed, Redis restarted, S3/clamd/PostgreSQL stopped ({time.monotonic() - start:.0f} s)")
-    print("\n".join(run.lines()))
+    section("workers killed, Redis restarted, S3/clamd/PostgreSQL stopped", run.lines(), time.monotonic() - start)
     failed |= lost(run)
     if args.disk_bids:
         start = time.monotonic()
         run = full_disk(tmp / "disk", bids=args.disk_bids, files_per_bid=args.files, window=args.window / 5,
                         full_seconds=args.outage, drain_seconds=args.drain)
-        print(f"\n== data disk full ({time.monotonic() - start:.0f} s)")
-        print("\n".join(run.lines()))
+        section("data disk full", run.lines(), time.monotonic() - start)
         failed |= lost(run)
-    print("\nRESULT:", "something was lost or broken" if failed else "nothing lost, everything verifies")
+    closing("RESULT: " + ("something was lost or broken" if failed else "nothing lost, everything verifies"))
     return 1 if failed else 0
 
 

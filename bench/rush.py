@@ -35,9 +35,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import closing, section  # noqa: E402
 from tests.faults import workload  # noqa: E402
 from tests.faults.services import OwnClamd, OwnPostgres, OwnRedis, TcpGate  # noqa: E402
 from tests.faults.topology import Topology  # noqa: E402
+from tests.processes import spawn, stop, wait_healthy  # noqa: E402
 from tests.services import free_port  # noqa: E402
 
 PENDING = ("submitted", "processing")
@@ -105,13 +107,12 @@ class Figures:
         (t0, d0), (t1, d1) = busy[0], busy[-1]
         return (d1 - d0) / (t1 - t0) if t1 > t0 else float("nan")
 
-    def report(self) -> str:
+    def lines(self) -> list[str]:
         lat = self.latencies
         step = max(1, len(self.backlog) // 15)
         curve = ", ".join(f"{t:.0f}s:{w}/{d}" for t, w, d in self.backlog[::step])
         rss = ", ".join(f"{k} {v:.0f} MB" for k, v in self.rss.items())
-        return "\n".join([
-            f"== {self.name}",
+        return [
             f"receipts {self.receipts} (errors {len(self.errors)} {self.errors[:2]}); all sent after"
             f" {self.sent_seconds:.1f} s, all final after {self.drained_seconds:.1f} s ({self.done} bids)",
             f"submit-to-receipt latency: p50 {percentile(lat, 50) * 1000:.0f} ms, p95 {percentile(lat, 95) * 1000:.0f}"
@@ -122,7 +123,7 @@ class Figures:
             f" bids finished by each worker: {self.per_worker}",
             f"backlog over time (s: bids waiting/finished): {curve}",
             f"peak RSS: {rss}",
-        ])
+        ]
 
 
 def signed_pdfs() -> tuple[bytes, ...]:
@@ -166,23 +167,15 @@ def embedded(tmp: Path, plans: list[workload.BidPlan], args: argparse.Namespace)
     cli = [sys.executable, "-m", "bidproc.cli"]
     key = subprocess.run([*cli, "apikey", "create", "--tenant", "rush", "--data-dir", str(data)], env=env,
                          capture_output=True, text=True, check=True).stdout.strip().split()[-1]
-    log = (tmp / "up.log").open("wb")
-    up = subprocess.Popen([*cli, "up", "--port", str(port), "--data-dir", str(data)], env=env, cwd=ROOT,
-                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    up = spawn(["up", "--port", str(port), "--data-dir", str(data)], env, tmp / "up.log")
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(up, base, tmp / "up.log")
         measure(fig, base, key, plans, args, args.drain)
         fig.rss = {f"up pid {up.pid}": peak_rss_mb(up.pid)}
         fig.per_worker = [finished_by(tmp / "up.log")]
     finally:
-        up.terminate()
-        up.wait(60)
+        stop(up, grace=60)
         clamd.stop()
     return fig
 
@@ -234,13 +227,13 @@ def main() -> int:
     figures = []
     if "embedded" in args.modes:
         figures.append(embedded(tmp / "embedded", plans, args))
-        print(figures[-1].report(), flush=True)
+        section(figures[-1].name, figures[-1].lines())
     if "production" in args.modes:
         services = (OwnRedis(tmp / "redis"), TcpGate(tmp / "s3"), OwnPostgres(), OwnClamd(tmp / "clamd"))
         try:
             for n in (int(w) for w in args.workers.split(",")):
                 figures.append(production(tmp, plans, args, n, services))
-                print(figures[-1].report(), flush=True)
+                section(figures[-1].name, figures[-1].lines())
         finally:
             services[0].stop()
             services[1].close()
@@ -248,7 +241,7 @@ def main() -> int:
             services[3].stop()
     prod = {f.workers: f.throughput for f in figures if f.name.startswith("production")}
     if 1 in prod and 2 in prod:
-        print(f"throughput 2 workers / 1 worker: {prod[2] / prod[1]:.2f}x (target: nearly 2x)")
+        closing(f"throughput 2 workers / 1 worker: {prod[2] / prod[1]:.2f}x (target: nearly 2x)")
     return 0
 
 

@@ -1,1 +1,2 @@
-"""Intake: receive, detect, unpack, scan and normalise the files of a bid."""
+"""Intake: detect, unpack, scan and normalise the files of a bid (the desk received them; the pipeline
+runs this in the document sandbox, :mod:`bidproc.sandbox`)."""

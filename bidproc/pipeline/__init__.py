@@ -1,1 +1,2 @@
-"""The queue and the actors that carry a bid through intake, signature and archive."""
+"""The queue and the actors that carry a bid through intake, signature, encryption and archive; each
+stage's result is a typed value of :mod:`bidproc.pipeline.outcomes`."""

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # What the document sandbox runs for each document (named, not imported: it is imported in the child).
 INTAKE_TASK = "bidproc.pipeline.stages:intake_in_sandbox"
 
+
 @dataclass(frozen=True)
 class Outcome:
     bid_id: str
