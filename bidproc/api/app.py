@@ -264,9 +264,9 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     @app.post("/v1/bids/{bid_id}/submit", status_code=201, tags=["bids"])
     def submit(bid_id: str, who: Tenant) -> Response:
         bid, receipt = desk.submit(who, bid_id)
-        try:  # late bids too: they are not processed, but sealed (the reconciler does not look for them)
+        try:  # late bids too: they are not processed, but sealed
             pipeline.enqueue(bid.id)
-        except Exception:  # the bid is legally submitted; the reconciler will enqueue an on-time one
+        except Exception:  # the bid is legally submitted; the reconciler will enqueue it (late ones too)
             log.exception("could not enqueue bid %s now", bid.id)
         if bid.late:
             return JSONResponse(

@@ -147,7 +147,7 @@ class OpeningDesk(Desk):
                     answer["opened"].append(bid.id)
                 elif bid.status == BidStatus.FAILED.value:
                     answer["failed"].append({"bid": bid.id, "code": (bid.outcome or {}).get("error", "internal.error"),
-                                             "message": "the pipeline failed on this bid: it was never sealed"})
+                                             "message": "the pipeline failed: sealed as a trace, not opened"})
                 elif bid.id not in sealed or bid.wrapped_key is not None:
                     answer["pending"].append(bid.id)  # still in the pipeline: open again once it is sealed
                 else:
