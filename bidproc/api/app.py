@@ -308,6 +308,6 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     def seal_certificates() -> Response:
         return Response(rt.local_pki.chain_pem(rt.local_pki.seal), media_type="application/x-pem-file")
 
-    app.include_router(opening_router(rt, _tender_json))
+    app.include_router(opening_router(rt, _tender_json, pipeline.openings))
     app.include_router(archivist_router(rt))
     return app

@@ -146,3 +146,28 @@ class JournalHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class OpeningRunRow(Base):
+    """One opening of a tender, run as a queued job (bidproc.desk.opening_job); its status is polled.
+
+    ``sealed_key`` holds the tender's private key encrypted under a one-time key kept apart (in Redis
+    with a time to live, or in the memory of an embedded service): neither alone opens anything, and
+    both are erased when the job takes the key (README, "The opening as a job").
+    """
+
+    __tablename__ = "opening_runs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tender_id: Mapped[str] = mapped_column(ForeignKey("tenders.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(200))  # the buyer's tenant
+    key_id: Mapped[str] = mapped_column(String(36))  # the buyer's API key that gave the shares
+    state: Mapped[str] = mapped_column(String(20))  # queued | running | done | failed
+    requested_at: Mapped[datetime]
+    updated_at: Mapped[datetime]  # the job's heartbeat while it runs
+    key_expires_at: Mapped[datetime]
+    sealed_key: Mapped[bytes | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, Any] | None]

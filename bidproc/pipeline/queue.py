@@ -19,6 +19,7 @@ import dramatiq
 from dramatiq.middleware import Middleware, Retries
 from sqlalchemy import select
 
+from bidproc.desk.opening_job import OpeningJobs
 from bidproc.domain import BidStatus, Stage
 from bidproc.errors import RETRY_POLICY, BidprocError, Code, Retry, wait_delay_seconds
 from bidproc.journal.anchor import anchor_if_due
@@ -126,6 +127,8 @@ class Pipeline:
             time_limit=6 * 3600 * 1000,
         )
         self.actor = decorate(process_bid)
+        # the opening job, and the archive's hook after it, on the same broker and workers
+        self.openings = OpeningJobs(rt, self.broker)
 
     def enqueue(self, bid_id: str) -> None:
         self.actor.send(bid_id)
