@@ -31,6 +31,7 @@ import dramatiq
 from sqlalchemy import select
 
 from bidproc.archive.evidence import archive_bid
+from bidproc.desk import backup_opening
 from bidproc.desk.tenants import Caller
 from bidproc.desk.unsealing import open_bid
 from bidproc.domain import BidStatus, Stage
@@ -39,13 +40,13 @@ from bidproc.encryption.recipients import PrivateKey
 from bidproc.errors import BidprocError, Code
 from bidproc.journal.anchor import anchor
 from bidproc.journal.chain import append
-from bidproc.metadata.models import BidRow, JournalRow, OpeningRunRow, ReceiptRow, StageRunRow, TenderRow
+from bidproc.metadata.models import BackupFileRow, BidRow, JournalRow, OpeningRunRow, ReceiptRow, StageRunRow, TenderRow
 from bidproc.runtime import Runtime
 
 log = logging.getLogger(__name__)
 ACTOR, QUEUE = "open_tender", "openings"
 ARCHIVE_ACTOR, ARCHIVE_QUEUE = "archive_opened_bid", "archive"
-LISTS = ("opened", "late", "quarantined", "pending", "failed")
+LISTS = ("opened", "late", "quarantined", "pending", "failed", "backups")
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,9 @@ def archive_opened_bid(rt: Runtime, bid_id: str) -> None:
 class OpeningJobs:
     """The opening actor (and the archive hook's) on the pipeline's broker, and the key drop."""
 
-    def __init__(self, rt: Runtime, broker: dramatiq.Broker, policy: OpeningPolicy | None = None) -> None:
-        self.rt, self.policy = rt, policy or OpeningPolicy()
+    def __init__(self, rt: Runtime, broker: dramatiq.Broker, enqueue_bid: Callable[[str], None],
+                 policy: OpeningPolicy | None = None) -> None:
+        self.rt, self.policy, self.enqueue_bid = rt, policy or OpeningPolicy(), enqueue_bid
         backend = rt.settings.queue.backend
         # The key drop must be reachable by the worker: Redis for a Redis queue; this process's memory
         # otherwise, and then the job runs here too (RabbitMQ: in a thread of the API process).
@@ -229,6 +231,8 @@ class OpeningJobs:
                     append(s, actor=actor, action="bid.open_failed", subject=bid.id, now=self.rt.clock(),
                            detail={"code": exc.code.value, "reason": exc.message, "run": run_id})
             self._progress(run_id, done=done, result=answer)
+        unopenable = {f["bid"] for f in answer["failed"]}
+        answer["backups"] = self._backups(run_id, actor, tender.id, private, cert, set(answer["opened"]), unopenable)
         now = self.rt.clock()
         with self.rt.db.session() as s:
             row = s.execute(select(TenderRow).where(TenderRow.id == tender.id).with_for_update()).scalar_one()
@@ -241,6 +245,40 @@ class OpeningJobs:
             anchored = None
         self._progress(run_id, state="done", finished_at=self.rt.clock(),
                        result={**answer, "errors": [], "journal_anchored_seq": anchored})
+
+    def _backups(self, run_id: str, actor: str, tender_id: str, private: PrivateKey, cert: Any,
+                 opened: set[str], unopenable: set[str]) -> list[dict[str, Any]]:
+        """Each sealed backup copy opened in place of its bid, or destroyed (:mod:`.backup_opening`)."""
+        with self.rt.db.session() as s:
+            tender = s.get(TenderRow, tender_id)
+            bids = list(s.execute(select(BidRow).where(BidRow.tender_id == tender_id,
+                                                       BidRow.backup_key.is_not(None))).scalars())
+            files = {b.id: list(s.execute(select(BackupFileRow).where(BackupFileRow.bid_id == b.id)).scalars())
+                     for b in bids}
+        assert tender is not None
+        done: list[dict[str, Any]] = []
+        for bid in bids:
+            decided = backup_opening.fate(bid, tender, files[bid.id], opened, unopenable)
+            if decided is None:
+                continue
+            what, why = decided
+            try:
+                if what == "destroy":
+                    if backup_opening.destroy(self.rt, actor, run_id, bid.id, why):
+                        done.append({"bid": bid.id, "backup": "destroyed", "reason": why})
+                    continue
+                replacement = backup_opening.open_in_place(self.rt, actor, run_id, bid, private, cert, why)
+            except BidprocError as exc:  # kept sealed, said: a human looks at it (the next run tries again)
+                done.append({"bid": bid.id, "backup": "failed", "reason": why, "code": exc.code.value,
+                             "message": exc.message})
+                continue
+            if replacement is not None:
+                done.append({"bid": bid.id, "backup": "opened", "reason": why, "replacement": replacement})
+                try:  # intake and verification, then sealed; the next opening run opens it
+                    self.enqueue_bid(replacement)
+                except Exception:  # the reconciler enqueues a submitted bid left behind
+                    log.warning("could not enqueue the backup copy %s now", replacement, exc_info=True)
+        return done
 
     def _hooks(self, bid_id: str) -> None:
         for hook in self.on_bid_opened:

@@ -27,11 +27,12 @@ from cryptography.hazmat.primitives import hashes
 from bidproc.archive.store import StoredObject
 from bidproc.domain import Stage
 from bidproc.encryption import tender_keys
+from bidproc.encryption.backup import seal_backup
 from bidproc.encryption.envelope import seal
 from bidproc.encryption.stream import DecryptingReader
 from bidproc.errors import BidprocError, Code
 from bidproc.journal.chain import append
-from bidproc.metadata.models import BidRow, DocumentRow, StageRunRow, TenderRow
+from bidproc.metadata.models import BackupFileRow, BidRow, DocumentRow, StageRunRow, TenderRow
 from bidproc.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,11 @@ def sealed_key(prefix: str, source: str) -> str:
     return f"{prefix}/sealed/{relative[: -len(SOURCE_SUFFIX)]}{SEALED_SUFFIX}"
 
 
-def _sources(rt: Runtime, prefix: str) -> list[str]:
+def _sources(rt: Runtime, prefix: str, *, backup: bool = False) -> list[str]:
+    """The bid's service-key objects (``backup``: those of its backup copy too, see encryption.backup)."""
+    skip = ("sealed", "opened") if backup else ("sealed", "opened", "backup")
     return sorted(k for k in rt.store.keys(prefix + "/")
-                  if k.endswith(SOURCE_SUFFIX) and not k.startswith(f"{prefix}/sealed/")
-                  and not k.startswith(f"{prefix}/opened/"))
+                  if k.endswith(SOURCE_SUFFIX) and not any(k.startswith(f"{prefix}/{p}/") for p in skip))
 
 
 def seal_object(rt: Runtime, key: bytes, source: str, target: str, certs: list[x509.Certificate],
@@ -81,6 +83,7 @@ def run(rt: Runtime, actor: str, bid_id: str, key: bytes | None, content_hash: s
         assert bid is not None and tender is not None
         opening = tender.opening
         originals = {d.object_key: d.sha256 for d in s.query(DocumentRow).filter(DocumentRow.bid_id == bid_id)}
+        backups = {b.object_key: b.sha256 for b in s.query(BackupFileRow).filter(BackupFileRow.bid_id == bid_id)}
     if opening is None:
         # A tender created before sealing existed (schema 0003): nothing to seal to. Said, not hidden.
         _complete(rt, actor, bid_id, content_hash, {"skipped": "the tender has no opening key"}, {}, destroy=False)
@@ -112,15 +115,22 @@ def run(rt: Runtime, actor: str, bid_id: str, key: bytes | None, content_hash: s
     result: dict[str, Any] = {"objects": len(mapping), "bytes": plain_bytes, "mode": opening["mode"],
                               "recipients": [c.fingerprint(hashes.SHA256()).hex() for c in certs],
                               "sealed": sorted(mapping.values())}
+    backup = seal_backup(rt, key, prefix, certs, backups, trace=trace)
+    if backup is not None:
+        mapping |= backup.mapping
+        altered += backup.altered
+        unreadable += backup.unreadable
+        result["backup"] = {"objects": len(backup.mapping), "sealed": sorted(backup.mapping.values())}
     if trace:
         result |= {"trace": True, "missing": missing, "altered": sorted(altered), "unreadable": unreadable}
-    done = _complete(rt, actor, bid_id, content_hash, result, mapping, destroy=True)
+    done = _complete(rt, actor, bid_id, content_hash, result, mapping, destroy=True,
+                     backup_key=backup.key_envelope if backup is not None else None)
     remove_leftovers(rt, bid_id, prefix)
     return done
 
 
 def _complete(rt: Runtime, actor: str, bid_id: str, content_hash: str, result: dict[str, Any],
-              mapping: dict[str, str], *, destroy: bool) -> bool:
+              mapping: dict[str, str], *, destroy: bool, backup_key: bytes | None = None) -> bool:
     now: datetime = rt.clock()
     with rt.db.session() as s:
         bid = s.query(BidRow).filter(BidRow.id == bid_id).with_for_update().one()
@@ -133,6 +143,9 @@ def _complete(rt: Runtime, actor: str, bid_id: str, content_hash: str, result: d
                 renditions = [{**r, "object_key": mapping.get(r.get("object_key", ""), r.get("object_key"))}
                               for r in report["renditions"]]
                 doc.detail = {**(doc.detail or {}), "report": {**report, "renditions": renditions}}
+        for row in s.query(BackupFileRow).filter(BackupFileRow.bid_id == bid_id):
+            row.object_key = mapping.get(row.object_key, row.object_key)
+        bid.backup_key = backup_key or bid.backup_key
         s.add(StageRunRow(bid_id=bid_id, stage=Stage.ENCRYPTION.value, content_hash=content_hash, completed_at=now,
                           result=result))
         bid.updated_at = now
@@ -152,7 +165,7 @@ def remove_leftovers(rt: Runtime, bid_id: str, prefix: str) -> int:
         if bid is None or (bid.wrapped_key is not None and bid.opened_at is None):
             return 0  # not sealed (or sealing skipped): the sources are the bid
     removed = 0
-    for source in _sources(rt, prefix):
+    for source in _sources(rt, prefix, backup=True):
         rt.store.delete(source)
         removed += 1
     return removed

@@ -88,6 +88,9 @@ class BidRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None]
     outcome: Mapped[dict[str, Any] | None]
+    # The key of the bid's backup copy (AES-256), sealed (CMS) to the tender's opening keys by the
+    # encryption stage. Erased at the opening when the backup is not needed: crypto-shredding.
+    backup_key: Mapped[bytes | None]
 
 
 class DocumentRow(Base):
@@ -103,6 +106,20 @@ class DocumentRow(Base):
     verdict: Mapped[str] = mapped_column(String(20), default="pending")
     code: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict[str, Any] | None]
+
+
+class BackupFileRow(Base):
+    """A file of a bid's backup copy ("copie de sauvegarde"): never read unless it replaces the bid."""
+
+    __tablename__ = "backup_files"
+    __table_args__ = (UniqueConstraint("bid_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    bid_id: Mapped[str] = mapped_column(ForeignKey("bids.id"), index=True)
+    name: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(1024))
+    uploaded_at: Mapped[datetime]
 
 
 class ReceiptRow(Base):

@@ -128,7 +128,7 @@ class Pipeline:
         )
         self.actor = decorate(process_bid)
         # the opening job, and the archive's hook after it, on the same broker and workers
-        self.openings = OpeningJobs(rt, self.broker)
+        self.openings = OpeningJobs(rt, self.broker, self.enqueue)
 
     def enqueue(self, bid_id: str) -> None:
         self.actor.send(bid_id)

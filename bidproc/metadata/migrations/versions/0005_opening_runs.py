@@ -1,4 +1,4 @@
-"""The opening runs as a queued job: one row per opening, polled for its progress
+"""The opening runs as a queued job (one row per opening, polled); a bid's backup copy and its key
 
 Revision ID: 0005
 Revises: 0004
@@ -34,7 +34,23 @@ def upgrade() -> None:
         sa.Column("done", sa.Integer(), nullable=False),
         sa.Column("result", sa.JSON(), nullable=True),
     )
+    op.create_table(
+        "backup_files",
+        sa.Column("id", sa.String(length=36), primary_key=True),
+        sa.Column("bid_id", sa.String(length=36), sa.ForeignKey("bids.id"), nullable=False, index=True),
+        sa.Column("name", sa.String(length=1024), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("object_key", sa.String(length=1024), nullable=False),
+        sa.Column("uploaded_at", when, nullable=False),
+        sa.UniqueConstraint("bid_id", "name"),
+    )
+    with op.batch_alter_table("bids") as batch:
+        batch.add_column(sa.Column("backup_key", sa.LargeBinary(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("bids") as batch:
+        batch.drop_column("backup_key")
+    op.drop_table("backup_files")
     op.drop_table("opening_runs")
