@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from bidproc.cli import command
+from bidproc.encryption.cli import await_opening
 from bidproc.ops import ensure_clamd, settings_for, settings_options
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -145,13 +146,14 @@ def _open(http: httpx.Client, buyer_key: str, tender_id: str, bid_id: str, share
     clock.offset = timedelta(hours=1, minutes=1)
     print("[opening] demo only: the service clock is moved 1 h 1 min forward, past the deadline")
     opened = http.post(f"/v1/tenders/{tender_id}/open", json={"shares": [share]}, headers=buyer)
-    body = opened.json()
-    print(f"[opening] with the share: {opened.status_code} opened {len(body.get('opened', []))} bid(s), "
-          f"{len(body.get('quarantined', []))} quarantined (not opened)")
+    # the bids are decrypted by a queued job: follow it
+    body = await_opening(http, tender_id, buyer, every=0.2, timeout=timeout) if opened.status_code == 202 else {}
+    print(f"[opening] with the share: {opened.status_code}, job {body.get('state')}: opened "
+          f"{len(body.get('opened', []))} bid(s), {len(body.get('quarantined', []))} quarantined (not opened)")
     got = http.get(f"/v1/bids/{bid_id}/files/memoire.txt", headers=buyer)
     same = got.status_code == 200 and got.content == expected
     print(f"[opening] memoire.txt read back by the buyer: {'byte-identical' if same else 'MISMATCH'}")
-    return opened.status_code == 200 and bid_id in body.get("opened", []) and same
+    return opened.status_code == 202 and bid_id in body.get("opened", []) and same
 
 
 def _ok(response: httpx.Response) -> dict[str, str]:

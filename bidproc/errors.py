@@ -97,6 +97,8 @@ class Code(StrEnum):
     OPENING_KEY_MISMATCH = "opening.key_mismatch"  # the key/certificate given is not a recipient of the envelope
     OPENING_QUORUM = "opening.quorum"  # fewer than k valid distinct shares of this tender
     OPENING_OFFLINE = "opening.offline"  # recipients mode: only the buyer's own keys open, on the buyer's machine
+    OPENING_INTERRUPTED = "opening.interrupted"  # an opening job lost its key (expired, crashed): give the shares again
+    QUEUE_UNAVAILABLE = "queue.unavailable"  # the job queue cannot be reached: retry later
 
 
 class Warning_(StrEnum):
@@ -201,6 +203,8 @@ HTTP_STATUS: dict[Code, int] = {
     Code.FILE_DUPLICATE: 409,
     Code.OPENING_TOO_EARLY: 409,
     Code.OPENING_QUORUM: 403,
+    Code.OPENING_INTERRUPTED: 409,
+    Code.QUEUE_UNAVAILABLE: 503,
     Code.SIZE_TOO_LARGE: 413,
     Code.BID_TOO_MANY_FILES: 413,
     Code.STORAGE_UNAVAILABLE: 503,

@@ -25,7 +25,8 @@ from bidproc.api.handlers import COMMON_ERRORS, install
 from bidproc.api.health import readiness
 from bidproc.api.metrics import Metrics, RequestMetrics
 from bidproc.api.opening import opening_router
-from bidproc.desk.deposit import Desk, Upload
+from bidproc.desk.deposit import Desk
+from bidproc.desk.upload import Upload
 from bidproc.domain import Tender, utc
 from bidproc.encryption import tender_keys
 from bidproc.errors import BidprocError, Code
@@ -229,19 +230,14 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
         bid = desk.create_bid(who, tender_id, body.bidder)
         return {"id": bid.id, "tender": bid.tender_id, "bidder": bid.bidder, "status": bid.status.value}
 
-    @app.put(
-        "/v1/bids/{bid_id}/files/{name}",
-        status_code=201,
-        tags=["bids"],
-        openapi_extra={
-            "requestBody": {
-                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-                "required": True,
-            }
-        },
-    )
-    async def upload(bid_id: str, name: str, request: Request, who: Tenant) -> dict[str, Any]:
-        """Streams the body in; it is encrypted as it arrives and never held whole in memory."""
+    raw_body = {
+        "requestBody": {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "required": True,
+        }
+    }
+
+    async def receive(bid_id: str, name: str, request: Request, who: str, backup: bool) -> dict[str, Any]:
         async with uploads.hold(who):
             rate.take(who)
             budget = None
@@ -249,7 +245,7 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
                 budget = api.tenant_max_stored_bytes - await run_in_threadpool(stored_bytes, rt.db, who)
                 if budget <= 0:
                     raise BidprocError(Code.QUOTA_STORAGE, "this platform's storage quota is used up")
-            up = await run_in_threadpool(desk.begin_upload, who, bid_id, name)
+            up = await run_in_threadpool(lambda: desk.begin_upload(who, bid_id, name, backup=backup))
             try:
                 await _stream_into(request, up, api.upload_idle_seconds, budget)
             except BaseException as exc:
@@ -258,12 +254,25 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
         row = await run_in_threadpool(up.commit)
         return {"name": row.name, "size": row.size, "sha256": row.sha256}
 
+    @app.put("/v1/bids/{bid_id}/files/{name}", status_code=201, tags=["bids"], openapi_extra=raw_body)
+    async def upload(bid_id: str, name: str, request: Request, who: Tenant) -> dict[str, Any]:
+        """Streams the body in; it is encrypted as it arrives and never held whole in memory."""
+        return await receive(bid_id, name, request, who, False)
+
+    @app.put("/v1/bids/{bid_id}/backup/{name}", status_code=201, tags=["bids"], openapi_extra=raw_body)
+    async def upload_backup(bid_id: str, name: str, request: Request, who: Tenant) -> dict[str, Any]:
+        """A file of the bid's backup copy ("copie de sauvegarde"), streamed in like the bid's files, listed
+        apart in the receipt, sealed with the bid; opened only in place of a bid that was quarantined,
+        could not be opened or arrived late while the backup arrived in time; otherwise destroyed
+        (crypto-shredded) at the opening. Committee tenders only (``409 opening.offline`` otherwise)."""
+        return await receive(bid_id, name, request, who, True)
+
     @app.post("/v1/bids/{bid_id}/submit", status_code=201, tags=["bids"])
     def submit(bid_id: str, who: Tenant) -> Response:
         bid, receipt = desk.submit(who, bid_id)
-        try:  # late bids too: they are not processed, but sealed (the reconciler does not look for them)
+        try:  # late bids too: they are not processed, but sealed
             pipeline.enqueue(bid.id)
-        except Exception:  # the bid is legally submitted; the reconciler will enqueue an on-time one
+        except Exception:  # the bid is legally submitted; the reconciler will enqueue it (late ones too)
             log.exception("could not enqueue bid %s now", bid.id)
         if bid.late:
             return JSONResponse(
@@ -305,6 +314,6 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
     def seal_certificates() -> Response:
         return Response(rt.local_pki.chain_pem(rt.local_pki.seal), media_type="application/x-pem-file")
 
-    app.include_router(opening_router(rt, _tender_json))
+    app.include_router(opening_router(rt, _tender_json, pipeline.openings))
     app.include_router(archivist_router(rt))
     return app

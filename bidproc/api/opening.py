@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from bidproc.api.auth import Buyer
 from bidproc.desk.opening import OpeningDesk
+from bidproc.desk.opening_job import OpeningJobs
 from bidproc.domain import utc
 from bidproc.errors import BidprocError, Code
 from bidproc.runtime import Runtime
@@ -40,8 +41,8 @@ def _binary(media_type: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
 
 
-def opening_router(rt: Runtime, tender_json: Any) -> APIRouter:
-    desk = OpeningDesk(rt)
+def opening_router(rt: Runtime, tender_json: Any, jobs: OpeningJobs) -> APIRouter:
+    desk = OpeningDesk(rt, jobs)
     router = APIRouter(tags=["opening"])
 
     @router.patch("/v1/tenders/{tender_id}")
@@ -50,10 +51,24 @@ def opening_router(rt: Runtime, tender_json: Any) -> APIRouter:
         result: dict[str, Any] = tender_json(desk.change_deadline(who, tender_id, body.deadline))
         return result
 
-    @router.post("/v1/tenders/{tender_id}/open")
+    @router.post("/v1/tenders/{tender_id}/open", status_code=202)
     def open_tender(tender_id: str, body: OpenIn, who: Buyer) -> dict[str, Any]:
-        """``409 opening.too_early`` before the deadline; ``403 opening.quorum`` unless k genuine shares."""
+        """``409 opening.too_early`` before the deadline; ``403 opening.quorum`` unless k genuine shares.
+        Then 202: the bids are decrypted by a queued job; poll ``GET /v1/tenders/{id}/opening``. Asking
+        again while a run is under way answers that run."""
         return desk.open(who, tender_id, body.shares)
+
+    @router.get("/v1/tenders/{tender_id}/opening")
+    def opening_status(tender_id: str, who: Buyer) -> dict[str, Any]:
+        """The latest opening run: ``state`` (none, queued, running, done, failed), ``progress`` (bids done
+        of total), the bids opened, late, quarantined, pending and failed, and the run's ``errors``."""
+        return desk.opening_status(who, tender_id)
+
+    @router.get("/v1/bids/{bid_id}/files")
+    def opened_files(bid_id: str, who: Buyer) -> dict[str, Any]:
+        """Name, size, SHA-256, role and verdict of each file, once the bid is opened (``409
+        opening.too_early`` before: names can tell content)."""
+        return desk.opened_files(who, bid_id)
 
     @router.get("/v1/bids/{bid_id}/files/{name}", response_class=StreamingResponse,
                 responses=_binary("application/octet-stream"))

@@ -6,27 +6,23 @@ journalled in the same transaction as what it records.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bidproc.archive.store import bid_prefix
 from bidproc.desk.receipt import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
-from bidproc.domain import Bid, BidStatus, Tender, clean_file_name, utc
-from bidproc.encryption.stream import Encryptor
+from bidproc.desk.upload import Upload, begin_upload
+from bidproc.domain import Bid, BidStatus, Tender, utc
 from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
-from bidproc.metadata.models import BidRow, DocumentRow, JournalRow, ReceiptRow, StageRunRow, TenderRow
+from bidproc.metadata.models import BackupFileRow, BidRow, DocumentRow, JournalRow, ReceiptRow, StageRunRow, TenderRow
 from bidproc.runtime import Runtime
 from bidproc.timestamps.tsa import LocalTSA, TimestampAuthority
 
@@ -212,29 +208,9 @@ class Desk:
             return row.value()
 
     @journals_denials
-    def begin_upload(self, tenant: str, bid_id: str, name: str) -> Upload:
-        name = clean_file_name(name)
-        with self.rt.db.session() as s:
-            bid, tender = self._bid(s, tenant, bid_id)
-            if bid.status != BidStatus.DRAFT.value:
-                raise BidprocError(Code.BID_ALREADY_SUBMITTED, "files can only be added to a bid not yet submitted")
-            exists = s.execute(
-                select(DocumentRow.id).where(DocumentRow.bid_id == bid_id, DocumentRow.name == name)
-            ).first()
-            if exists:
-                raise BidprocError(Code.FILE_DUPLICATE, f"file {name!r} is already in this bid")
-            count = s.execute(
-                select(func.count()).select_from(DocumentRow).where(DocumentRow.bid_id == bid_id)
-            ).scalar()
-            most = self.rt.settings.api.max_files_per_bid
-            if (count or 0) >= most:
-                raise BidprocError(Code.BID_TOO_MANY_FILES, f"a bid holds at most {most} files")
-            if bid.wrapped_key is None:  # a draft always has its key; be explicit rather than assert
-                raise BidprocError(Code.BID_ALREADY_SUBMITTED, "this bid is sealed")
-            key = self.rt.service_key.unwrap(bid.wrapped_key)
-            doc_id = str(uuid.uuid4())
-            object_key = f"{bid_prefix(tender.id, bid.id)}/files/{doc_id}.enc"
-        return Upload(self, tenant, bid_id, doc_id, name, object_key, key)
+    def begin_upload(self, tenant: str, bid_id: str, name: str, *, backup: bool = False) -> Upload:
+        """A file of the bid (or, ``backup``, of its backup copy) about to stream in."""
+        return begin_upload(self, tenant, bid_id, name, backup=backup)
 
     @journals_denials
     def submit(self, tenant: str, bid_id: str) -> tuple[Bid, DepositReceipt]:
@@ -250,19 +226,22 @@ class Desk:
             if bid.status != BidStatus.DRAFT.value:
                 raise BidprocError(Code.BID_ALREADY_SUBMITTED, f"bid is already {bid.status}")
             docs = s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid_id)).scalars().all()
+            backups = s.execute(select(BackupFileRow).where(BackupFileRow.bid_id == bid_id)).scalars().all()
             if not docs:
                 raise BidprocError(Code.BID_EMPTY, "a bid needs at least one file")
             received_at = self.rt.clock()
             tender, bidder = tender_row.value(), bid.bidder
         files = [ReceivedFile(d.name, d.size, d.sha256) for d in docs]
-        receipt = self._receipt(tender, bid_id, bidder, files, received_at)
+        backup = [ReceivedFile(b.name, b.size, b.sha256, b.uploaded_at) for b in backups]
+        receipt = self._receipt(tender, bid_id, bidder, files, received_at, backup)
         late = tender.is_late(received_at)
         with self.rt.db.session() as s:
             bid, _ = self._bid(s, tenant, bid_id, lock=True)
             if bid.status != BidStatus.DRAFT.value:
                 raise BidprocError(Code.BID_ALREADY_SUBMITTED, f"bid is already {bid.status}")
-            now_docs = s.execute(select(DocumentRow.id).where(DocumentRow.bid_id == bid_id)).scalars().all()
-            if sorted(now_docs) != sorted(d.id for d in docs):
+            now_docs = list(s.execute(select(DocumentRow.id).where(DocumentRow.bid_id == bid_id)).scalars())
+            now_docs += s.execute(select(BackupFileRow.id).where(BackupFileRow.bid_id == bid_id)).scalars()
+            if sorted(now_docs) != sorted([d.id for d in docs] + [b.id for b in backups]):
                 raise BidprocError(Code.BID_CHANGED, "a file was added while the bid was being submitted: submit again")
             bid.status = (BidStatus.LATE if late else BidStatus.SUBMITTED).value
             bid.late, bid.upload_ended_at, bid.updated_at = late, received_at, received_at
@@ -284,6 +263,7 @@ class Desk:
                 detail={
                     "receipt_sha256": receipt.sha256,
                     "files": len(docs),
+                    "backup_files": len(backups),
                     "tender": tender.id,
                     "tsa": receipt.timestamp.tsa,
                 },
@@ -292,7 +272,8 @@ class Desk:
         return submitted, receipt
 
     def _receipt(
-        self, tender: Tender, bid_id: str, bidder: str, files: list[ReceivedFile], received_at: datetime
+        self, tender: Tender, bid_id: str, bidder: str, files: list[ReceivedFile], received_at: datetime,
+        backup: list[ReceivedFile],
     ) -> DepositReceipt:
         def issue(tsa: TimestampAuthority, name: str) -> DepositReceipt:
             body = receipt_body(
@@ -303,6 +284,7 @@ class Desk:
                 files=files,
                 tsa_name=name,
                 tsa_qualified=False,
+                backup=backup,
             )
             return issue_receipt(body, tsa, self.rt.sealer, received_at)
 
@@ -388,70 +370,3 @@ class Desk:
         ).first()
         if recent is None:
             append(s, actor=tenant, action=action, subject=bid_id, now=now)
-
-
-@dataclass
-class Upload:
-    """One file streaming in: encrypted chunk by chunk on its way to the object store."""
-
-    desk: Desk
-    tenant: str
-    bid_id: str
-    doc_id: str
-    name: str
-    object_key: str
-    data_key: bytes
-
-    def __post_init__(self) -> None:
-        self._stack = contextlib.ExitStack()
-        writer = self._stack.enter_context(self.desk.rt.store.open_writer(self.object_key))
-        self._encryptor = Encryptor(self.data_key, writer.write, context=self.object_key.encode())
-        self._limit = self.desk.rt.settings.api.max_file_bytes
-
-    def write(self, data: bytes) -> None:
-        if self._encryptor.size + len(data) > self._limit:
-            raise BidprocError(Code.SIZE_TOO_LARGE, f"file larger than {self._limit} bytes")
-        self._encryptor.write(data)
-
-    def abort(self, exc: BaseException) -> None:
-        self._stack.__exit__(type(exc), exc, exc.__traceback__)
-
-    def commit(self) -> DocumentRow:
-        self._sha256 = self._encryptor.finish()
-        self._stack.close()  # the object is now complete under its final key
-        rt = self.desk.rt
-        try:
-            return self._record(rt.clock())
-        except BaseException as exc:
-            # No row, no object: a refused or failed upload leaves nothing behind under the bid.
-            rt.store.delete(self.object_key)
-            if isinstance(exc, IntegrityError):
-                raise BidprocError(Code.FILE_DUPLICATE, f"file {self.name!r} is already in this bid") from exc
-            raise
-
-    def _record(self, now: datetime) -> DocumentRow:
-        with self.desk.rt.db.session() as s:
-            bid, _ = self.desk._bid(s, self.tenant, self.bid_id, lock=True)
-            if bid.status != BidStatus.DRAFT.value:
-                raise BidprocError(Code.BID_ALREADY_SUBMITTED, "the bid was submitted during this upload")
-            row = DocumentRow(
-                id=self.doc_id,
-                bid_id=self.bid_id,
-                name=self.name,
-                size=self._encryptor.size,
-                sha256=self._sha256,
-                object_key=self.object_key,
-                uploaded_at=now,
-                verdict="pending",
-            )
-            s.add(row)
-            bid.updated_at = now
-            append(
-                s,
-                actor=self.tenant,
-                action="file.received",
-                subject=self.bid_id,
-                now=now,
-                detail={"document": self.doc_id, "size": row.size, "sha256": self._sha256},
-            )
-        return row

@@ -25,6 +25,7 @@ class ReceivedFile:
     name: str
     size: int
     sha256: str
+    received_at: datetime | None = None  # a backup copy's file: when it was received (each on its own)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def receipt_body(
     received_at: datetime,
     tsa_name: str,
     tsa_qualified: bool,
+    backup: Sequence[ReceivedFile] = (),
 ) -> bytes:
     ordered = sorted(files, key=lambda f: f.name)
     document = {
@@ -69,6 +71,19 @@ def receipt_body(
         "timestamp_authority": {"name": tsa_name, "qualified": tsa_qualified},
         "service": f"bidproc {__version__}",
     }
+    if backup:
+        # The backup copy ("copie de sauvegarde", arrêté of 22 March 2019) is listed apart, each file with
+        # its own time of receipt: it stands in for the bid only if it arrived in time (and the bid could
+        # not be opened, or was late). Absent when there is none, so receipts without one do not change.
+        times = [utc(f.received_at) for f in backup if f.received_at is not None]
+        last = max(times) if times else utc(received_at)
+        document["backup_copy"] = {
+            "files": [{"name": f.name, "size": f.size, "sha256": f.sha256,
+                       "received_at": utc(f.received_at or received_at).isoformat(timespec="microseconds")}
+                      for f in sorted(backup, key=lambda f: f.name)],
+            "received_at": last.isoformat(timespec="microseconds"),
+            "on_time": not tender.is_late(last),
+        }
     return (json.dumps(document, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 

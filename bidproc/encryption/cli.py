@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from bidproc.errors import BidprocError
 
@@ -91,14 +91,35 @@ def _online(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"bidproc open: {exc}", file=sys.stderr)
         return 2
-    with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=600) as http:
+    with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=120) as http:
         try:
             r = http.post(f"/v1/tenders/{args.tender}/open", json={"shares": shares})
+            body = r.json()
+            if r.status_code == 202:  # the bids are decrypted by a job: follow it to its end
+                body = await_opening(http, args.tender)
         except httpx.HTTPError as exc:
             print(f"bidproc open: {exc}", file=sys.stderr)
             return 2
-    print(json.dumps(r.json(), indent=1))
-    return 0 if r.status_code == 200 else 1
+    print(json.dumps(body, indent=1))
+    return 0 if r.status_code == 202 and body.get("state") == "done" else 1
+
+
+def await_opening(http: Any, tender: str, headers: dict[str, str] | None = None, every: float = 0.5,
+                  timeout: float = 24 * 3600) -> dict[str, Any]:
+    """Poll ``GET /v1/tenders/{tender}/opening`` until the run is done or failed; progress on stderr."""
+    end, shown = time.monotonic() + timeout, False
+    while True:
+        r = http.get(f"/v1/tenders/{tender}/opening", headers=headers)
+        r.raise_for_status()
+        body: dict[str, Any] = r.json()
+        if body["state"] in {"done", "failed"} or time.monotonic() > end:
+            if shown:
+                print(file=sys.stderr)
+            return body
+        progress, shown = body.get("progress") or {}, True
+        print(f"\ropening: {body['state']} {progress.get('done', 0)}/{progress.get('total', 0)} bids",
+              end="", file=sys.stderr, flush=True)
+        time.sleep(every)
 
 
 def main(argv: list[str]) -> int:

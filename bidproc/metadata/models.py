@@ -96,6 +96,9 @@ class BidRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None]
     outcome: Mapped[dict[str, Any] | None]
+    # The key of the bid's backup copy (AES-256), sealed (CMS) to the tender's opening keys by the
+    # encryption stage. Erased at the opening when the backup is not needed: crypto-shredding.
+    backup_key: Mapped[bytes | None]
 
     def value(self) -> Bid:
         return Bid(self.id, self.tender_id, self.bidder, BidStatus(self.status), self.created_at,
@@ -119,6 +122,20 @@ class DocumentRow(Base):
     def value(self) -> Document:
         return Document(self.id, self.bid_id, self.name, self.size, self.sha256, self.object_key,
                         Verdict(self.verdict), Code(self.code) if self.code else None, self.detail or {})
+
+
+class BackupFileRow(Base):
+    """A file of a bid's backup copy ("copie de sauvegarde"): never read unless it replaces the bid."""
+
+    __tablename__ = "backup_files"
+    __table_args__ = (UniqueConstraint("bid_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    bid_id: Mapped[str] = mapped_column(ForeignKey("bids.id"), index=True)
+    name: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(1024))
+    uploaded_at: Mapped[datetime]
 
 
 class ReceiptRow(Base):
@@ -162,3 +179,28 @@ class JournalHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class OpeningRunRow(Base):
+    """One opening of a tender, run as a queued job (bidproc.desk.opening_job); its status is polled.
+
+    ``sealed_key`` holds the tender's private key encrypted under a one-time key kept apart (in Redis
+    with a time to live, or in the memory of an embedded service): neither alone opens anything, and
+    both are erased when the job takes the key (README, "The opening as a job").
+    """
+
+    __tablename__ = "opening_runs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tender_id: Mapped[str] = mapped_column(ForeignKey("tenders.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(200))  # the buyer's tenant
+    key_id: Mapped[str] = mapped_column(String(36))  # the buyer's API key that gave the shares
+    state: Mapped[str] = mapped_column(String(20))  # queued | running | done | failed
+    requested_at: Mapped[datetime]
+    updated_at: Mapped[datetime]  # the job's heartbeat while it runs
+    key_expires_at: Mapped[datetime]
+    sealed_key: Mapped[bytes | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, Any] | None]

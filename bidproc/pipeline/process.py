@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # What the document sandbox runs for each document (named, not imported: it is imported in the child).
 INTAKE_TASK = "bidproc.pipeline.stages:intake_in_sandbox"
 
+# Bids sealed as they are stored, never processed (again): see _seal_trace.
+TRACES = frozenset({BidStatus.LATE.value, BidStatus.FAILED.value})
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -109,22 +112,46 @@ class BidProcessor:
                 bid.attempts = max(0, bid.attempts - 1)
             return waits
 
-    def _seal_late(self, bid_id: str) -> bool:
-        """A late bid is never processed, but it is sealed like any other: the service keeps no key to it."""
+    def _seal_trace(self, bid_id: str) -> str | None:
+        """A late or failed bid is never processed (again), but it is sealed like any other, as it is
+        stored: the service keeps no key to it. Returns its status when it was such a bid."""
         with self.rt.db.session() as s:
             bid = s.get(BidRow, bid_id)
-            if bid is None or bid.status != BidStatus.LATE.value or bid.wrapped_key is None:
-                return False
-            key, prefix = self.rt.service_key.unwrap(bid.wrapped_key), bid_prefix(bid.tender_id, bid.id)
+            if bid is None or bid.status not in TRACES or bid.wrapped_key is None or bid.opened_at is not None:
+                return None
+            key, status = self.rt.service_key.unwrap(bid.wrapped_key), bid.status
+            prefix = bid_prefix(bid.tender_id, bid.id)
             receipt = s.get(ReceiptRow, bid_id)
             content_hash = hashlib.sha256(receipt.body if receipt else b"").hexdigest()
-        sealing.run(self.rt, self.worker_id, bid_id, key, content_hash, prefix)
-        return True
+        try:
+            sealing.run(self.rt, self.worker_id, bid_id, key, content_hash, prefix, trace=True)
+        except Exception as exc:
+            self._trace_failed(bid_id, exc)
+            raise
+        return status
+
+    def _trace_failed(self, bid_id: str, exc: Exception) -> None:
+        """Count a failed sealing of a trace (an outage is not counted): the reconciler stops after
+        ``max_attempts``, and the journal says the bid is left under the service key."""
+        code = getattr(getattr(exc, "code", None), "value", type(exc).__name__)
+        if isinstance(exc, BidprocError) and RETRY_POLICY.get(exc.code) is Retry.WAIT:
+            return
+        with self.rt.db.session() as s:
+            bid = s.get(BidRow, bid_id)
+            if bid is None:
+                return
+            tries = int((bid.outcome or {}).get("seal_attempts", 0)) + 1
+            bid.outcome = {**(bid.outcome or {}), "seal_attempts": tries, "seal_error": code}
+            bid.updated_at = self.rt.clock()
+            action = "bid.seal.gave_up" if tries >= self.rt.settings.queue.max_attempts else "bid.seal.failed"
+            append(s, actor=self.worker_id, action=action, subject=bid_id, now=self.rt.clock(),
+                   detail={"code": code, "message": str(exc)[:500], "attempts": tries})
 
     def _process(self, bid_id: str) -> Outcome:
         rt = self.rt
-        if self._seal_late(bid_id):
-            return Outcome(bid_id, BidStatus.LATE.value, (Stage.ENCRYPTION.value,), "late: sealed, not processed")
+        traced = self._seal_trace(bid_id)
+        if traced is not None:
+            return Outcome(bid_id, traced, (Stage.ENCRYPTION.value,), f"{traced}: sealed as a trace, not processed")
         with rt.db.session() as s:
             bid = s.get(BidRow, bid_id)
             if bid is None:

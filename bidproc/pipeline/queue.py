@@ -19,14 +19,15 @@ import dramatiq
 from dramatiq.middleware import Middleware, Retries
 from sqlalchemy import select
 
-from bidproc.domain import BidStatus
+from bidproc.desk.opening_job import OpeningJobs
+from bidproc.domain import BidStatus, Stage
 from bidproc.errors import RETRY_POLICY, BidprocError, Code, Retry, wait_delay_seconds
 from bidproc.journal.anchor import anchor_if_due
 from bidproc.journal.chain import append
 from bidproc.logs import bound
-from bidproc.metadata.models import BidRow
+from bidproc.metadata.models import BidRow, StageRunRow
 from bidproc.pipeline import lease
-from bidproc.pipeline.process import BidProcessor, BidWaits
+from bidproc.pipeline.process import TRACES, BidProcessor, BidWaits
 from bidproc.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ class Pipeline:
             time_limit=6 * 3600 * 1000,
         )
         self.actor = decorate(process_bid)
+        # the opening job, and the archive's hook after it, on the same broker and workers
+        self.openings = OpeningJobs(rt, self.broker, self.enqueue)
 
     def enqueue(self, bid_id: str) -> None:
         self.actor.send(bid_id)
@@ -150,7 +153,7 @@ class Pipeline:
 class Reconciler(threading.Thread):
     """Re-enqueues unfinished bids whose lease ran out (their worker died: taken over as soon as the lease
     expires, the reconciler wakes up for it), and those nobody holds that have not moved for a while
-    (a lost message).
+    (a lost message); and late or failed bids not sealed yet (they are sealed as a trace).
 
     On start it also picks up every unheld bid at once: after a crash of an embedded (in-memory) queue,
     the database still knows which bids were in flight; and an embedded service first releases the
@@ -175,9 +178,27 @@ class Reconciler(threading.Thread):
                 ).scalars()
             )
 
+    def unsealed_traces(self, older_than_seconds: float) -> list[str]:
+        """Late and failed bids still under the service key (their enqueue failed, or the pipeline gave up
+        before the encryption stage): each is sealed as it is stored (``BidProcessor._seal_trace``)."""
+        rt = self.pipeline.rt
+        now, most = rt.clock(), rt.settings.queue.max_attempts
+        sealed = select(StageRunRow.bid_id).where(StageRunRow.stage == Stage.ENCRYPTION.value)
+        with rt.db.session() as s:
+            rows = s.execute(
+                select(BidRow.id, BidRow.outcome)
+                .where(BidRow.status.in_(sorted(TRACES)), BidRow.wrapped_key.is_not(None))
+                .where(BidRow.opened_at.is_(None), BidRow.lease_until.is_(None))
+                .where(BidRow.updated_at < now - timedelta(seconds=older_than_seconds))
+                .where(BidRow.id.not_in(sealed))
+            ).all()
+        # a trace whose sealing failed max_attempts times is left alone (journalled bid.seal.gave_up)
+        return [bid_id for bid_id, outcome in rows if int((outcome or {}).get("seal_attempts", 0)) < most]
+
     def run_once(self, older_than_seconds: float) -> list[str]:
         expired = lease.take_expired(self.pipeline.rt)
         found = expired + [b for b in self.stuck(older_than_seconds) if b not in expired]
+        found += [b for b in self.unsealed_traces(older_than_seconds) if b not in found]
         for bid_id in found:
             log.info("reconciler: re-enqueuing bid %s%s", bid_id, " (its lease ran out)" if bid_id in expired else "")
             self.pipeline.enqueue(bid_id)

@@ -172,7 +172,7 @@ def _stored_digest(rt: Runtime, bid: BidRow, doc: DocumentRow, shares: Mapping[s
             digest.update(piece)
             size += len(piece)
         return digest.hexdigest(), size
-    from bidproc.desk.opening import read_sealed
+    from bidproc.desk.unsealing import read_sealed
     from bidproc.encryption import tender_keys
     from bidproc.encryption.committee import combine
     from bidproc.encryption.envelope import unseal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,3 +65,16 @@ def certificate(kind: str, name: str) -> tuple[bytes, bytes]:
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def open_tender(http: httpx.Client, tender_id: str, shares: list[str], timeout: float = 90) -> dict[str, Any]:
+    """Ask for the opening (202: a queued job) and follow the run to its end; returns its last status."""
+    r = http.post(f"/v1/tenders/{tender_id}/open", json={"shares": shares})
+    assert r.status_code == 202, r.text
+    run = r.json()
+    end = time.monotonic() + timeout
+    while run["state"] not in {"done", "failed"}:
+        assert time.monotonic() < end, run
+        time.sleep(0.1)
+        run = http.get(f"/v1/tenders/{tender_id}/opening").json()
+    return dict(run)

@@ -15,7 +15,7 @@ from bidproc.encryption import tender_keys
 from bidproc.encryption.committee import combine
 from bidproc.metadata.models import BidRow, TenderRow
 from tests.foundation.stack import Stack
-from tests.opening.helpers import certificate, client, deposit, journal, tender
+from tests.opening.helpers import certificate, client, deposit, journal, open_tender, tender
 from tests.services import ROOT
 
 COMMITTEE = {"mode": "committee", "threshold": 2, "members": ["alice", "bob", "carol"]}
@@ -71,10 +71,10 @@ def test_committee_two_of_three(stack: Stack, tmp_path: Path) -> None:
     assert [e.detail["code"] for e in refused] == ["opening.too_early"] + ["opening.quorum"] * 5
     assert not any(v in str(e.detail) for e in refused for v in shares.values())
 
-    r = buyer.post(f"/v1/tenders/{t['id']}/open", json={"shares": [shares["carol"], shares["alice"]]})
-    assert r.status_code == 200, r.text
-    assert sorted(r.json()["opened"]) == sorted(on_time) and r.json()["late"] == [late], r.text
-    assert r.json()["journal_anchored_seq"]
+    run = open_tender(buyer, t["id"], [shares["carol"], shares["alice"]])
+    assert run["state"] == "done" and run["progress"] == {"done": 2, "total": 2}, run
+    assert sorted(run["opened"]) == sorted(on_time) and run["late"] == [late], run
+    assert run["journal_anchored_seq"] and run["errors"] == []
     for bid, data in on_time.items():
         got = buyer.get(f"/v1/bids/{bid}/files/prix.bin")
         assert got.status_code == 200 and got.content == data

@@ -10,7 +10,7 @@ from lxml import etree
 
 from bidproc.config import ClamdSettings
 from tests.foundation.stack import Stack
-from tests.opening.helpers import client, deposit, journal, tender
+from tests.opening.helpers import client, deposit, journal, open_tender, tender
 from tests.pki import TestPKI
 from tests.signature.signing import make_pdf, sign_pdf
 
@@ -35,7 +35,7 @@ def test_buyer_reads_each_report_form_after_the_opening(tmp_path: Path, pki: Tes
         early = buyer.get(f"/v1/bids/{bid}/reports/ae.pdf.pdf")
         assert early.status_code == 409 and early.json()["code"] == "opening.too_early"
         stack.clock.offset = timedelta(hours=1, seconds=1)
-        assert buyer.post(f"/v1/tenders/{t['id']}/open", json={"shares": [share]}).status_code == 200
+        assert open_tender(buyer, t["id"], [share])["opened"] == [bid]
 
         as_json = buyer.get(f"/v1/bids/{bid}/reports/ae.pdf.json")
         assert as_json.status_code == 200 and json.loads(as_json.content)["signatures"][0]["indication"] == (

@@ -1,0 +1,114 @@
+"""One file streaming into a draft bid: a file of the bid, or of its backup copy.
+
+The bytes are encrypted chunk by chunk on their way to the object store (under the bid's data key,
+wrapped by the service key, until the encryption stage seals them); the row and the journal entry are
+written once the whole file is in, so a refused or broken upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bidproc.archive.store import bid_prefix
+from bidproc.domain import BidStatus, clean_file_name
+from bidproc.encryption.stream import Encryptor
+from bidproc.errors import BidprocError, Code
+from bidproc.journal.chain import append
+from bidproc.metadata.models import BackupFileRow, DocumentRow
+
+if TYPE_CHECKING:
+    from bidproc.desk.deposit import Desk
+
+
+def begin_upload(desk: Desk, tenant: str, bid_id: str, name: str, *, backup: bool = False) -> Upload:
+    """Check that the file may be added now; the upload then streams in (:class:`Upload`)."""
+    name = clean_file_name(name)
+    table: type[DocumentRow] | type[BackupFileRow] = BackupFileRow if backup else DocumentRow
+    with desk.rt.db.session() as s:
+        bid, tender = desk._bid(s, tenant, bid_id)
+        if bid.status != BidStatus.DRAFT.value:
+            raise BidprocError(Code.BID_ALREADY_SUBMITTED, "files can only be added to a bid not yet submitted")
+        if backup and (tender.opening or {}).get("mode") != "committee":
+            # only the service opens a backup in place of its bid; in recipients mode it cannot open at all
+            raise BidprocError(Code.OPENING_OFFLINE, "a backup copy needs a tender opened by a committee")
+        exists = s.execute(select(table.id).where(table.bid_id == bid_id, table.name == name)).first()
+        if exists:
+            raise BidprocError(Code.FILE_DUPLICATE, f"file {name!r} is already in this bid")
+        count = s.execute(select(func.count()).select_from(table).where(table.bid_id == bid_id)).scalar()
+        most = desk.rt.settings.api.max_files_per_bid
+        if (count or 0) >= most:
+            raise BidprocError(Code.BID_TOO_MANY_FILES, f"a bid (and its backup copy) holds at most {most} files")
+        if bid.wrapped_key is None:  # a draft always has its key; be explicit rather than assert
+            raise BidprocError(Code.BID_ALREADY_SUBMITTED, "this bid is sealed")
+        key = desk.rt.service_key.unwrap(bid.wrapped_key)
+        doc_id = str(uuid.uuid4())
+        object_key = f"{bid_prefix(tender.id, bid.id)}/{'backup' if backup else 'files'}/{doc_id}.enc"
+    return Upload(desk, tenant, bid_id, doc_id, name, object_key, key, backup)
+
+
+@dataclass
+class Upload:
+    """One file streaming in: encrypted chunk by chunk on its way to the object store."""
+
+    desk: Desk
+    tenant: str
+    bid_id: str
+    doc_id: str
+    name: str
+    object_key: str
+    data_key: bytes
+    backup: bool = False
+
+    def __post_init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        writer = self._stack.enter_context(self.desk.rt.store.open_writer(self.object_key))
+        self._encryptor = Encryptor(self.data_key, writer.write, context=self.object_key.encode())
+        self._limit = self.desk.rt.settings.api.max_file_bytes
+
+    def write(self, data: bytes) -> None:
+        if self._encryptor.size + len(data) > self._limit:
+            raise BidprocError(Code.SIZE_TOO_LARGE, f"file larger than {self._limit} bytes")
+        self._encryptor.write(data)
+
+    def abort(self, exc: BaseException) -> None:
+        self._stack.__exit__(type(exc), exc, exc.__traceback__)
+
+    def commit(self) -> DocumentRow | BackupFileRow:
+        self._sha256 = self._encryptor.finish()
+        self._stack.close()  # the object is now complete under its final key
+        rt = self.desk.rt
+        try:
+            return self._record(rt.clock())
+        except BaseException as exc:
+            # No row, no object: a refused or failed upload leaves nothing behind under the bid.
+            rt.store.delete(self.object_key)
+            if isinstance(exc, IntegrityError):
+                raise BidprocError(Code.FILE_DUPLICATE, f"file {self.name!r} is already in this bid") from exc
+            raise
+
+    def _record(self, now: datetime) -> DocumentRow | BackupFileRow:
+        with self.desk.rt.db.session() as s:
+            bid, _ = self.desk._bid(s, self.tenant, self.bid_id, lock=True)
+            if bid.status != BidStatus.DRAFT.value:
+                raise BidprocError(Code.BID_ALREADY_SUBMITTED, "the bid was submitted during this upload")
+            fields = {"id": self.doc_id, "bid_id": self.bid_id, "name": self.name, "size": self._encryptor.size,
+                      "sha256": self._sha256, "object_key": self.object_key, "uploaded_at": now}
+            row = BackupFileRow(**fields) if self.backup else DocumentRow(**fields, verdict="pending")
+            s.add(row)
+            bid.updated_at = now
+            append(
+                s,
+                actor=self.tenant,
+                action="backup.file.received" if self.backup else "file.received",
+                subject=self.bid_id,
+                now=now,
+                detail={"document": self.doc_id, "size": row.size, "sha256": self._sha256},
+            )
+        return row
