@@ -112,8 +112,12 @@ class OpeningJobs:
                 return run_view(latest)
             run_id = str(uuid.uuid4())
             once, sealed = keydrop.wrap(private, run_id, tender_id)
-            self.drop.put(run_id, once, ttl)
-            del once
+            try:
+                self.drop.put(run_id, once, ttl)
+            except Exception as exc:  # Redis is down: nothing is stored, the buyer asks again later
+                raise BidprocError(Code.QUEUE_UNAVAILABLE, "the opening could not be queued: try again") from exc
+            finally:
+                del once
             run = OpeningRunRow(id=run_id, tender_id=tender_id, actor=caller.tenant, key_id=caller.key_id,
                                 state="queued", requested_at=now, updated_at=now, sealed_key=sealed,
                                 key_expires_at=now + timedelta(seconds=ttl), total=0, done=0, result={})
