@@ -168,7 +168,11 @@ class OpeningJobs:
             self._fail(run_id, Code.OPENING_INTERRUPTED,
                        "the opening key was not there any more (expired before a worker took it): open again")
             return None
-        return keydrop.unwrap(once, sealed, run_id, tender_id)
+        try:
+            return keydrop.unwrap(once, sealed, run_id, tender_id)
+        except BidprocError as exc:
+            self._fail(run_id, exc.code, exc.message)
+            return None
 
     def _fail(self, run_id: str, code: Code, message: str) -> None:
         now = self.rt.clock()
