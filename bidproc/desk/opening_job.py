@@ -112,8 +112,12 @@ class OpeningJobs:
                 return run_view(latest)
             run_id = str(uuid.uuid4())
             once, sealed = keydrop.wrap(private, run_id, tender_id)
-            self.drop.put(run_id, once, ttl)
-            del once
+            try:
+                self.drop.put(run_id, once, ttl)
+            except Exception as exc:  # Redis is down: nothing is stored, the buyer asks again later
+                raise BidprocError(Code.QUEUE_UNAVAILABLE, "the opening could not be queued: try again") from exc
+            finally:
+                del once
             run = OpeningRunRow(id=run_id, tender_id=tender_id, actor=caller.tenant, key_id=caller.key_id,
                                 state="queued", requested_at=now, updated_at=now, sealed_key=sealed,
                                 key_expires_at=now + timedelta(seconds=ttl), total=0, done=0, result={})
@@ -164,7 +168,11 @@ class OpeningJobs:
             self._fail(run_id, Code.OPENING_INTERRUPTED,
                        "the opening key was not there any more (expired before a worker took it): open again")
             return None
-        return keydrop.unwrap(once, sealed, run_id, tender_id)
+        try:
+            return keydrop.unwrap(once, sealed, run_id, tender_id)
+        except BidprocError as exc:
+            self._fail(run_id, exc.code, exc.message)
+            return None
 
     def _fail(self, run_id: str, code: Code, message: str) -> None:
         now = self.rt.clock()
