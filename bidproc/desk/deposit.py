@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bidproc.archive.store import bid_prefix
 from bidproc.desk.receipt import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
-from bidproc.domain import Bid, BidStatus, Tender, clean_file_name, utc
+from bidproc.domain import Bid, BidStatus, Document, Receipt, Tender, clean_file_name, utc
 from bidproc.encryption.stream import Encryptor
 from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
@@ -361,14 +361,14 @@ class Desk:
             return self._bid(s, tenant, bid_id)[1].id
 
     @journals_denials
-    def receipt(self, tenant: str, bid_id: str) -> ReceiptRow:
+    def receipt(self, tenant: str, bid_id: str) -> Receipt:
         with self.rt.db.session() as s:
             self._bid(s, tenant, bid_id)
             row = s.get(ReceiptRow, bid_id)
             if row is None:
                 raise BidprocError(Code.BID_NOT_SUBMITTED, "this bid has no receipt yet: submit it first")
             self._journal_read(s, tenant, bid_id, "bid.receipt.read")
-            return row
+            return row.value()
 
     def _journal_read(self, s: Session, tenant: str, bid_id: str, action: str) -> None:
         """Journal a read of a bid's metadata once per platform, bid and hour (READ_JOURNAL_PERIOD).
@@ -416,12 +416,12 @@ class Upload:
     def abort(self, exc: BaseException) -> None:
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
 
-    def commit(self) -> DocumentRow:
+    def commit(self) -> Document:
         self._sha256 = self._encryptor.finish()
         self._stack.close()  # the object is now complete under its final key
         rt = self.desk.rt
         try:
-            return self._record(rt.clock())
+            return self._record(rt.clock()).value()
         except BaseException as exc:
             # No row, no object: a refused or failed upload leaves nothing behind under the bid.
             rt.store.delete(self.object_key)

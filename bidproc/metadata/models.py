@@ -9,7 +9,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from bidproc.domain import Bid, BidStatus, Document, Tender, Verdict
+from bidproc.domain import Bid, BidStatus, Document, Receipt, Tender, Verdict
 from bidproc.errors import Code
 
 
@@ -128,6 +128,9 @@ class ReceiptRow(Base):
     timestamp_token: Mapped[bytes]  # RFC 3161 TimeStampResp, DER
     seal: Mapped[bytes]  # CMS SignedData over body, DER
     created_at: Mapped[datetime]
+
+    def value(self) -> Receipt:
+        return Receipt(self.bid_id, self.body, self.timestamp_token, self.seal, self.created_at)
 
 
 class StageRunRow(Base):
