@@ -123,6 +123,17 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Receipt:
+    """A bid's deposit receipt as stored: the exact bytes, their RFC 3161 token and the service's seal."""
+
+    bid_id: str
+    body: bytes  # canonical JSON: what the timestamp and the seal cover
+    timestamp_token: bytes  # RFC 3161 TimeStampResp, DER
+    seal: bytes  # CMS SignedData over body, DER
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Bid:
     """A bid as the desk answers it (the row, with its key and lease, stays in the metadata layer)."""
 

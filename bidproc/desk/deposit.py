@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bidproc.desk.receipt import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
 from bidproc.desk.upload import Upload, begin_upload
-from bidproc.domain import Bid, BidStatus, Tender, utc
+from bidproc.domain import Bid, BidStatus, Receipt, Tender, utc
 from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
@@ -343,14 +343,14 @@ class Desk:
             return self._bid(s, tenant, bid_id)[1].id
 
     @journals_denials
-    def receipt(self, tenant: str, bid_id: str) -> ReceiptRow:
+    def receipt(self, tenant: str, bid_id: str) -> Receipt:
         with self.rt.db.session() as s:
             self._bid(s, tenant, bid_id)
             row = s.get(ReceiptRow, bid_id)
             if row is None:
                 raise BidprocError(Code.BID_NOT_SUBMITTED, "this bid has no receipt yet: submit it first")
             self._journal_read(s, tenant, bid_id, "bid.receipt.read")
-            return row
+            return row.value()
 
     def _journal_read(self, s: Session, tenant: str, bid_id: str, action: str) -> None:
         """Journal a read of a bid's metadata once per platform, bid and hour (READ_JOURNAL_PERIOD).

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bidproc.archive.store import bid_prefix
-from bidproc.domain import BidStatus, clean_file_name
+from bidproc.domain import BidStatus, Document, clean_file_name
 from bidproc.encryption.stream import Encryptor
 from bidproc.errors import BidprocError, Code
 from bidproc.journal.chain import append
@@ -80,12 +80,12 @@ class Upload:
     def abort(self, exc: BaseException) -> None:
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
 
-    def commit(self) -> DocumentRow | BackupFileRow:
+    def commit(self) -> Document:
         self._sha256 = self._encryptor.finish()
         self._stack.close()  # the object is now complete under its final key
         rt = self.desk.rt
         try:
-            return self._record(rt.clock())
+            return self._record(rt.clock()).value()
         except BaseException as exc:
             # No row, no object: a refused or failed upload leaves nothing behind under the bid.
             rt.store.delete(self.object_key)

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from bidproc.domain import Bid, BidStatus, Document, Tender, Verdict
+from bidproc.domain import Bid, BidStatus, Document, Receipt, Tender, Verdict
 from bidproc.errors import Code
 
 
@@ -137,6 +137,10 @@ class BackupFileRow(Base):
     object_key: Mapped[str] = mapped_column(String(1024))
     uploaded_at: Mapped[datetime]
 
+    def value(self) -> Document:
+        """A backup file as the desk and the API see any uploaded file (never read: verdict pending)."""
+        return Document(self.id, self.bid_id, self.name, self.size, self.sha256, self.object_key)
+
 
 class ReceiptRow(Base):
     __tablename__ = "receipts"
@@ -145,6 +149,9 @@ class ReceiptRow(Base):
     timestamp_token: Mapped[bytes]  # RFC 3161 TimeStampResp, DER
     seal: Mapped[bytes]  # CMS SignedData over body, DER
     created_at: Mapped[datetime]
+
+    def value(self) -> Receipt:
+        return Receipt(self.bid_id, self.body, self.timestamp_token, self.seal, self.created_at)
 
 
 class StageRunRow(Base):

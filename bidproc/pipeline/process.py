@@ -176,8 +176,9 @@ class BidProcessor:
             tender = s.get(TenderRow, bid.tender_id)
             assert tender is not None
             limits = IntakeLimits.from_mapping(tender.intake_policy or {})
-            receipt = s.get(ReceiptRow, bid_id)
-            assert receipt is not None, "a submitted bid always has its receipt"
+            receipt_row = s.get(ReceiptRow, bid_id)
+            assert receipt_row is not None, "a submitted bid always has its receipt"
+            receipt = receipt_row.value()
             content_hash = hashlib.sha256(receipt.body).hexdigest()
             done = {r.stage for r in s.execute(select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()}
         ran: list[str] = []

@@ -15,12 +15,11 @@ from typing import Any, BinaryIO, cast
 from bidproc.archive.evidence import archive_bid
 from bidproc.archive.store import StoredObject
 from bidproc.config import Settings
-from bidproc.domain import Document, Verdict
+from bidproc.domain import Document, Receipt, Verdict
 from bidproc.encryption.stream import DecryptingReader, encrypt_bytes
 from bidproc.errors import BidprocError, Code
 from bidproc.intake.inspect import FileVerdict, inspect
 from bidproc.intake.limits import IntakeLimits
-from bidproc.metadata.models import ReceiptRow
 from bidproc.pipeline.outcomes import ArchiveOutcome, DocumentOutcome, SignatureOutcome, SignedDocument
 from bidproc.runtime import Runtime
 from bidproc.signature.report import ValidationReport
@@ -69,7 +68,7 @@ def intake_in_sandbox(settings: Settings, key: bytes, limits: IntakeLimits) -> C
 
 
 def signature_reports(
-    rt: Runtime, key: bytes, docs: Sequence[Document], receipt: ReceiptRow, prefix: str
+    rt: Runtime, key: bytes, docs: Sequence[Document], receipt: Receipt, prefix: str
 ) -> SignatureOutcome:
     """Validate every signature in the bid's accepted documents; store each report encrypted."""
     files: dict[str, bytes] = {}
@@ -147,7 +146,7 @@ def report_forms(rt: Runtime, report: ValidationReport, data: bytes, files: dict
 
 
 def archive_manifest(
-    rt: Runtime, docs: Sequence[Document], receipt: ReceiptRow, prefix: str, stages: dict[str, Any]
+    rt: Runtime, docs: Sequence[Document], receipt: Receipt, prefix: str, stages: dict[str, Any]
 ) -> ArchiveOutcome:
     """Put the receipt and a manifest of every stored object next to the bid's encrypted files."""
     rt.store.put_bytes(f"{prefix}/receipt.json", receipt.body)

@@ -58,8 +58,9 @@ def archived_bid(rt: Runtime, files: dict[str, bytes] | None = None, reference: 
     key = rt.service_key.unwrap(_wrapped(rt, bid.id))
     with rt.db.session() as s:
         docs = [row.value() for row in s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid.id)).scalars()]
-        receipt = s.get(ReceiptRow, bid.id)
-        assert receipt is not None
+        receipt_row = s.get(ReceiptRow, bid.id)
+        assert receipt_row is not None
+        receipt = receipt_row.value()
         s.expunge_all()
     stages.put_encrypted(rt, key, f"{prefix}/renditions/{docs[0].id}/0123456789abcdef.enc", b"rendition")
     stages.put_encrypted(rt, key, f"{prefix}/reports/{docs[0].id}.json.enc", b'{"bottom_line": true}')
