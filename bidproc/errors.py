@@ -97,6 +97,8 @@ class Code(StrEnum):
     OPENING_KEY_MISMATCH = "opening.key_mismatch"  # the key/certificate given is not a recipient of the envelope
     OPENING_QUORUM = "opening.quorum"  # fewer than k valid distinct shares of this tender
     OPENING_OFFLINE = "opening.offline"  # recipients mode: only the buyer's own keys open, on the buyer's machine
+    # archive with proofs (issue 11)
+    EVIDENCE_PENDING = "evidence.pending"  # the bid's first evidence package is not written yet: wait for it
 
 
 class Warning_(StrEnum):
@@ -183,6 +185,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.AUTH_DENIED: 403,
     Code.AUTH_FORBIDDEN_ROLE: 403,
     Code.OPENING_OFFLINE: 409,
+    Code.EVIDENCE_PENDING: 409,
     Code.BID_NOT_FOUND: 404,
     Code.TENDER_NOT_FOUND: 404,
     Code.FILE_NOT_FOUND: 404,
@@ -237,6 +240,7 @@ RETRY_POLICY: dict[Code, Retry] = {
     Code.STORAGE_UNAVAILABLE: Retry.WAIT,
     Code.DATABASE_UNAVAILABLE: Retry.WAIT,
     Code.TIMESTAMP_UNAVAILABLE: Retry.WAIT,
+    Code.EVIDENCE_PENDING: Retry.WAIT,  # the pipeline is still archiving the bid: its next version waits
     Code.SCAN_FAILED: Retry.RETRY,  # clamd answered ERROR: try again later, never a verdict without a scan
     Code.STORAGE_NOT_FOUND: Retry.RETRY,
     Code.STORAGE_INTEGRITY: Retry.RETRY,

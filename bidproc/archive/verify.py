@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from asn1crypto import cms, pem
+from asn1crypto import cms, core, crl, ocsp, pem
 from asn1crypto import x509 as asn1_x509
 
 from bidproc.archive.package import PROOFS
@@ -236,12 +236,15 @@ def _check_seal(content: bytes, p7s: bytes, roots: list[asn1_x509.Certificate],
         signed_data = info["content"]
         if info["content_type"].native != "signed_data":
             return "not a CMS SignedData"
-        # No revocation data exists for the embedded seal PKI (a noted gap); checked at the time the
-        # package's timestamp proves, so an expired seal certificate does not void an old package.
-        context = ValidationContext(trust_roots=roots, other_certs=chain, allow_fetching=False,
-                                    revocation_mode="soft-fail", moment=when)
-        ts_context = ValidationContext(trust_roots=tsa_roots, allow_fetching=False, revocation_mode="soft-fail",
-                                       moment=when) if tsa_roots else None
+        # Checked at the time the package's timestamp proves, so an expired seal certificate does not
+        # void an old package. A seal that embeds revocation data (the B-LT manifest seal) must be
+        # covered by it, offline; packages sealed before the service PKI had a CRL carry none.
+        crls, ocsps = _embedded_revocation(signed_data)
+        mode = "require" if crls or ocsps else "soft-fail"
+        context = ValidationContext(trust_roots=roots, other_certs=chain, allow_fetching=False, crls=crls,
+                                    ocsps=ocsps, revocation_mode=mode, moment=when)
+        ts_context = ValidationContext(trust_roots=tsa_roots, allow_fetching=False, crls=crls, ocsps=ocsps,
+                                       revocation_mode=mode, moment=when) if tsa_roots else None
         status = asyncio.run(async_validate_detached_cms(content, signed_data, signer_validation_context=context,
                                                          ts_validation_context=ts_context))
     except Exception as exc:  # a malformed seal in any way means "does not hold"
@@ -259,3 +262,15 @@ def _check_seal(content: bytes, p7s: bytes, roots: list[asn1_x509.Certificate],
         if not (stamp.intact and stamp.valid and stamp.trusted):
             return "seal's signature timestamp does not validate against the package's TSA root"
     return ""
+
+
+def _embedded_revocation(signed_data: cms.SignedData) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
+    """SignedData.crls: CRLs, and OCSP responses as RFC 5940 OtherRevocationInfoFormat."""
+    crls: list[crl.CertificateList] = []
+    ocsps: list[ocsp.OCSPResponse] = []
+    for choice in [] if isinstance(signed_data["crls"], core.Void) else signed_data["crls"]:
+        if choice.name == "crl":
+            crls.append(choice.chosen)
+        elif choice.chosen["other_rev_info_format"].native == "ocsp_response":
+            ocsps.append(choice.chosen["other_rev_info"])
+    return crls, ocsps

@@ -126,6 +126,9 @@ class Pipeline:
             time_limit=6 * 3600 * 1000,
         )
         self.actor = decorate(process_bid)
+        from bidproc.archive import opened  # the post-opening archive job runs on the same workers
+
+        self.archive_opened_actor = opened.declare_actor(rt, self.broker)
 
     def enqueue(self, bid_id: str) -> None:
         self.actor.send(bid_id)
