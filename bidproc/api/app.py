@@ -156,6 +156,7 @@ def _tender_json(row: TenderRow) -> dict[str, Any]:
         "intake": row.intake_policy or {},
         "opening": tender_keys.public_view(row.opening),
         "opened_at": row.opened_at.isoformat() if row.opened_at else None,
+        "contract": row.contract,
     }
 
 

@@ -30,12 +30,12 @@ from bidproc.archive.package import (
     versions,
     write_package,
 )
-from bidproc.archive.retention import RetentionPolicy
+from bidproc.archive.retention import RetentionPolicy, policy_of
 from bidproc.archive.seal import Revocation
 from bidproc.archive.store import bid_prefix
 from bidproc.archive.worm import ArchiveStore, open_archive
 from bidproc.errors import BidprocError, Code
-from bidproc.metadata.models import BidRow, JournalRow
+from bidproc.metadata.models import BidRow, JournalRow, TenderRow
 from bidproc.runtime import Runtime
 from bidproc.timestamps.tsa import LocalTSA
 
@@ -143,7 +143,7 @@ def archive_bid(rt: Runtime, tender_id: str, bid_id: str, receipt_body: bytes, *
         version = (max(existing) if existing else 0) + 1
     receipt = json.loads(receipt_body)
     received_at = datetime.fromisoformat(receipt["received_at"])
-    retain_until, rule = (policy or RetentionPolicy()).retain_until(received_at, rt.settings.archive)
+    retain_until, rule = (policy or tender_policy(rt, tender_id)).retain_until(received_at, rt.settings.archive)
     sources = [_stored(rt, key, key[len(prefix) + 1:]) for key in sorted(rt.store.keys(prefix + "/"))]
     made: dict[str, tuple[str, Callable[[], bytes]]] = {
         "objects/journal.json": ("journal-extract", lambda: journal_extract(rt, bid_id)), **(generated or {})}
@@ -180,6 +180,13 @@ def archive_bid(rt: Runtime, tender_id: str, bid_id: str, receipt_body: bytes, *
 def _previous(archive: ArchiveStore, prefix: str, version: int) -> dict[str, Any]:
     with archive.open(version_prefix(prefix, version) + "SHA256SUMS") as fh:
         return {"version": version, "sha256sums_sha256": hashlib.sha256(fh.read()).hexdigest()}
+
+
+def tender_policy(rt: Runtime, tender_id: str) -> RetentionPolicy:
+    """The retention facts the tender's buyer gave (``PATCH /v1/tenders/{id}`` with ``contract``)."""
+    with rt.db.session() as s:
+        tender = s.get(TenderRow, tender_id)
+        return policy_of(tender.contract if tender is not None else None)
 
 
 def locate(rt: Runtime, bid_id: str) -> str:

@@ -66,6 +66,9 @@ class TenderRow(Base):
     # private key sealed under the members' shared secret. Nothing here opens a bid without k shares.
     opening: Mapped[dict[str, Any] | None]
     opened_at: Mapped[datetime | None]
+    # The contract's kind and dates, set by the buyer once known (bidproc.archive.contract): they give the
+    # retention of the tender's evidence packages. None: not known yet (the conservative default applies).
+    contract: Mapped[dict[str, Any] | None]
 
 
 class BidRow(Base):

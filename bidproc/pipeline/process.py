@@ -101,21 +101,29 @@ class BidProcessor:
             return waits
 
     def _seal_late(self, bid_id: str) -> bool:
-        """A late bid is never processed, but it is sealed like any other: the service keeps no key to it."""
+        """A late bid is never processed, but it is sealed like any other (the service keeps no key to it)
+        and archived: its evidence package proves what came in, and when."""
         with self.rt.db.session() as s:
             bid = s.get(BidRow, bid_id)
-            if bid is None or bid.status != BidStatus.LATE.value or bid.wrapped_key is None:
-                return False
-            key, prefix = self.rt.service_key.unwrap(bid.wrapped_key), bid_prefix(bid.tender_id, bid.id)
             receipt = s.get(ReceiptRow, bid_id)
-            content_hash = hashlib.sha256(receipt.body if receipt else b"").hexdigest()
-        sealing.run(self.rt, self.worker_id, bid_id, key, content_hash, prefix)
+            if bid is None or bid.status != BidStatus.LATE.value or receipt is None:
+                return False
+            key = self.rt.service_key.unwrap(bid.wrapped_key) if bid.wrapped_key is not None else None
+            prefix, content_hash = bid_prefix(bid.tender_id, bid.id), hashlib.sha256(receipt.body).hexdigest()
+            done = {r.stage for r in s.execute(select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()}
+        if key is not None:
+            sealing.run(self.rt, self.worker_id, bid_id, key, content_hash, prefix)
+        if Stage.ARCHIVE.value not in done:
+            late = {"late": "not processed: the deposit ended after the deadline"}
+            result = stages.archive_manifest(self.rt, self._documents(bid_id), receipt, prefix, late)
+            self._complete(bid_id, Stage.ARCHIVE, content_hash, result)
         return True
 
     def _process(self, bid_id: str) -> Outcome:
         rt = self.rt
         if self._seal_late(bid_id):
-            return Outcome(bid_id, BidStatus.LATE.value, (Stage.ENCRYPTION.value,), "late: sealed, not processed")
+            return Outcome(bid_id, BidStatus.LATE.value, (Stage.ENCRYPTION.value, Stage.ARCHIVE.value),
+                           "late: sealed and archived, not processed")
         with rt.db.session() as s:
             bid = s.get(BidRow, bid_id)
             if bid is None:
