@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -65,17 +66,20 @@ class LocalTSA:
 
     def __init__(self, pki: LocalPKI) -> None:
         self._pki = pki
-
-    def timestamp(self, digest: bytes, now: datetime) -> Timestamp:
-        cert = asn1_x509.Certificate.load(self._pki.tsa.certificate.public_bytes(serialization.Encoding.DER))
-        key = asn1_keys.PrivateKeyInfo.load(
-            self._pki.tsa.key.private_bytes(
+        # Converted once: the certificates and the key in asn1crypto's form, for pyhanko.
+        self._cert = asn1_x509.Certificate.load(pki.tsa.certificate.public_bytes(serialization.Encoding.DER))
+        self._key = asn1_keys.PrivateKeyInfo.load(
+            pki.tsa.key.private_bytes(
                 serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-        root = asn1_x509.Certificate.load(self._pki.root.public_bytes(serialization.Encoding.DER))
+        self._root = asn1_x509.Certificate.load(pki.root.public_bytes(serialization.Encoding.DER))
+
+    def timestamp(self, digest: bytes, now: datetime) -> Timestamp:
         # pyhanko's in-process timestamper does the RFC 3161 signing; we set the clock and the policy.
-        stamper = _PolicyTimeStamper(tsa_cert=cert, tsa_key=key, certs_to_embed=[cert, root], fixed_dt=now)
+        # One stamper per token (the clock is the stamper's), all signing with the key loaded once.
+        stamper = _PolicyTimeStamper(tsa_cert=self._cert, tsa_key=self._key, certs_to_embed=[self._cert, self._root],
+                                     fixed_dt=now, loaded_key=self._pki.tsa.key)
         nonce, request = stamper.request_cms(digest, "sha256")
         return _check(stamper.request_tsa_response(request), digest, nonce, self.name, False)
 
@@ -84,14 +88,42 @@ class LocalTSA:
 
 
 def _policy_stamper_class() -> Any:
+    from asn1crypto import cms, core
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from pyhanko.sign import general
+    from pyhanko.sign.general import simple_cms_attribute
     from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+    from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
     class PolicyTimeStamper(DummyTimeStamper):
+        def __init__(self, *, loaded_key: RSAPrivateKey, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._loaded = loaded_key
+
         def _build_tst_info(self, message_imprint: Any, dt: datetime, req: Any) -> tsp.TSTInfo:
             info = super()._build_tst_info(message_imprint, dt, req)
             info["policy"] = tsp.ObjectIdentifier(LOCAL_TSA_POLICY)
             info["accuracy"] = tsp.Accuracy({"seconds": 1})
             return info
+
+        def _sign_tst_info(self, tst_info_data: bytes, md_algorithm: str, dt: datetime) -> tuple[bytes, Any]:
+            """pyhanko's, signing with the key loaded once: pyhanko re-parses the DER key for every token,
+            and cryptography checks an RSA key's consistency on each load (~200 ms for 3072 bits, against
+            ~2 ms for the signature). Same signed attributes as pyhanko 0.x's DummyTimeStamper."""
+            md = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
+            md.update(tst_info_data)
+            attribute: Callable[[str, Any], Any] = simple_cms_attribute  # untyped in pyhanko
+            signed_attrs = cms.CMSAttributes([
+                attribute("content_type", "tst_info"),
+                attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt)})),
+                attribute("signing_certificate", general.as_signing_certificate(self.tsa_cert)),
+                attribute("message_digest", md.finalize()),
+            ])
+            signature = self._loaded.sign(signed_attrs.dump(), PKCS1v15(),
+                                          get_pyca_cryptography_hash(md_algorithm.upper()))
+            return signature, signed_attrs
 
     return PolicyTimeStamper
 
