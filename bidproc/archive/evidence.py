@@ -120,6 +120,11 @@ def signer_for(rt: Runtime) -> Signer:
     )
 
 
+def record_stamper(rt: Runtime) -> Callable[[bytes, str], bytes]:
+    """The evidence records' timestamper: the service TSA, asked with the records' hash algorithm."""
+    return lambda digest, algorithm: rt.tsa.timestamp(digest, rt.clock(), algorithm).response_der
+
+
 def archive_bid(rt: Runtime, tender_id: str, bid_id: str, receipt_body: bytes, *, new_version: bool = False,
                 policy: RetentionPolicy | None = None, archive: ArchiveStore | None = None,
                 generated: Mapping[str, tuple[str, Callable[[], bytes]]] | None = None,

@@ -42,7 +42,10 @@ class Timestamp:
 class TimestampAuthority(Protocol):
     name: str
 
-    def timestamp(self, digest: bytes, now: datetime) -> Timestamp: ...
+    def timestamp(self, digest: bytes, now: datetime, algorithm: str = "sha256") -> Timestamp:
+        """A response over ``digest``, computed with ``algorithm`` (sha256 everywhere but in evidence
+        records renewed to a stronger hash)."""
+        ...
 
     def certificates_pem(self) -> bytes: ...
 
@@ -75,12 +78,12 @@ class LocalTSA:
         )
         self._root = asn1_x509.Certificate.load(pki.root.public_bytes(serialization.Encoding.DER))
 
-    def timestamp(self, digest: bytes, now: datetime) -> Timestamp:
+    def timestamp(self, digest: bytes, now: datetime, algorithm: str = "sha256") -> Timestamp:
         # pyhanko's in-process timestamper does the RFC 3161 signing; we set the clock and the policy.
         # One stamper per token (the clock is the stamper's), all signing with the key loaded once.
         stamper = _PolicyTimeStamper(tsa_cert=self._cert, tsa_key=self._key, certs_to_embed=[self._cert, self._root],
                                      fixed_dt=now, loaded_key=self._pki.tsa.key)
-        nonce, request = stamper.request_cms(digest, "sha256")
+        nonce, request = stamper.request_cms(digest, algorithm)
         return _check(stamper.request_tsa_response(request), digest, nonce, self.name, False)
 
     def certificates_pem(self) -> bytes:
@@ -147,19 +150,20 @@ class RemoteTSA:
         self._qualified = qualified
         self._last_certs = b""
 
-    def timestamp(self, digest: bytes, now: datetime) -> Timestamp:
-        result = asyncio.run(self._timestamp(digest))
-        verify_response(result.response_der, digest, self._roots)  # signature and chain, not just fields
+    def timestamp(self, digest: bytes, now: datetime, algorithm: str = "sha256") -> Timestamp:
+        result = asyncio.run(self._timestamp(digest, algorithm))
+        # signature and chain, not just fields
+        verify_response(result.response_der, digest, self._roots, algorithm=algorithm)
         return result
 
-    async def _timestamp(self, digest: bytes) -> Timestamp:
+    async def _timestamp(self, digest: bytes, algorithm: str) -> Timestamp:
         import aiohttp
         from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
         from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
         async with aiohttp.ClientSession() as session:
             stamper = HTTPTimeStamper(self._url, session=session, timeout=int(self._timeout))
-            nonce, request = stamper.request_cms(digest, "sha256")  # type: ignore[no-untyped-call]
+            nonce, request = stamper.request_cms(digest, algorithm)  # type: ignore[no-untyped-call]
             try:
                 response = await stamper.async_request_tsa_response(request)
             except (TimestampRequestError, aiohttp.ClientError, OSError, ValueError) as exc:
