@@ -58,6 +58,7 @@ def _renew(before_days: int, force: bool, algorithm: str | None) -> int:
     from datetime import timedelta
 
     from bidproc.archive.evidence import record_stamper
+    from bidproc.archive.opened import sweep_opened
     from bidproc.archive.renewal import renew_all
     from bidproc.archive.worm import open_archive
     from bidproc.config import load_settings
@@ -65,13 +66,14 @@ def _renew(before_days: int, force: bool, algorithm: str | None) -> int:
 
     try:
         rt = Runtime(load_settings())
+        opened = sweep_opened(rt)  # first, so that the versions it adds get their records now
         summary = renew_all(open_archive(rt.settings), record_stamper(rt), rt.clock(), timedelta(days=before_days),
                             force, algorithm or rt.settings.archive.record_hash_algorithm)
     except BidprocError as exc:
         print(f"bidproc evidence: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"created": summary.created, "renewed": summary.renewed, "rehashed": summary.rehashed},
-                     indent=2))
+    print(json.dumps({"opened": opened, "created": summary.created, "renewed": summary.renewed,
+                      "rehashed": summary.rehashed}, indent=2))
     return 0
 
 

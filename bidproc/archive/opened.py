@@ -131,3 +131,25 @@ def enqueue(broker: dramatiq.Broker, bid_id: str) -> None:
     """Queue the job for an opened bid from any process holding the broker: the message names the actor,
     which the workers (``bidproc worker``) declare."""
     broker.enqueue(dramatiq.Message(queue_name=QUEUE, actor_name=ACTOR, args=(bid_id,), kwargs={}, options={}))
+
+
+def sweep_opened(rt: Runtime, archive: ArchiveStore | None = None) -> list[str]:
+    """Every opened bid whose package has no post-opening version yet gets it now (a lost message, a
+    job given up on): run by ``bidproc evidence renew``. Returns the bids archived."""
+    archive = archive or open_archive(rt.settings)
+    with rt.db.session() as s:
+        opened = list(s.execute(select(BidRow.id, BidRow.tender_id).where(BidRow.opened_at.is_not(None))
+                                .order_by(BidRow.opened_at)).all())
+    done = []
+    for bid_id, tender_id in opened:
+        prefix = bid_prefix(tender_id, bid_id)
+        existing = versions(archive, prefix)
+        if all(existing.values()) and _has_record(archive, prefix):
+            continue
+        try:
+            if archive_opened_bid(rt, bid_id, archive=archive) is not None:
+                done.append(bid_id)
+        except BidprocError as exc:
+            if exc.code is not Code.EVIDENCE_PENDING:  # pending: the pipeline's first version comes first
+                raise
+    return done

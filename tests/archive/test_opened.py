@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,6 +24,7 @@ from bidproc.config import ClamdSettings
 from bidproc.errors import BidprocError, Code
 from tests.foundation.stack import Stack, stack_fixture
 from tests.opening.helpers import client, deposit, tender
+from tests.services import ROOT
 
 
 @pytest.fixture
@@ -46,7 +50,9 @@ def test_the_opened_bid_gets_a_second_version_with_its_hashes_and_the_opening_re
     t = tender(stack, platform)
     files = {"offre.pdf": b"%PDF-1.4\n% offre\n", "annexe.txt": b"prix: 42\n"}
     bid = deposit(platform, t["id"], files)
+    other = deposit(platform, t["id"], {"offre.txt": b"une autre offre\n"})
     assert stack.wait_status(platform, bid)["status"] == "processed"
+    assert stack.wait_status(platform, other)["status"] == "processed"
     prefix = bid_prefix(t["id"], bid)
     with pytest.raises(BidprocError) as not_yet:  # processed and archived, but not opened
         opened.archive_opened_bid(stack.rt, bid)
@@ -57,7 +63,7 @@ def test_the_opened_bid_gets_a_second_version_with_its_hashes_and_the_opening_re
 
     stack.clock.offset = timedelta(hours=1, seconds=1)
     answer = buyer.post(f"/v1/tenders/{t['id']}/open", json={"shares": [t["opening"]["shares"][0]["share"]]})
-    assert answer.status_code == 200 and answer.json()["opened"] == [bid], answer.text
+    assert answer.status_code == 200 and sorted(answer.json()["opened"]) == sorted([bid, other]), answer.text
     opened.enqueue(stack.pipeline.broker, bid)  # the call the opening job makes, on the real Redis broker
     _wait_complete(stack, prefix, 2)
 
@@ -87,3 +93,12 @@ def test_the_opened_bid_gets_a_second_version_with_its_hashes_and_the_opening_re
     opened.enqueue(stack.pipeline.broker, bid)
     time.sleep(3)
     assert sorted(versions(open_archive(stack.settings), prefix)) == [1, 2]
+
+    # A bid whose job never ran (no message here) is caught by the daily `bidproc evidence renew`.
+    assert sorted(versions(open_archive(stack.settings), bid_prefix(t["id"], other))) == [1]
+    renew = subprocess.run([sys.executable, "-m", "bidproc.cli", "evidence", "renew"], env={**os.environ, **stack.env},
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert renew.returncode == 0, renew.stdout + renew.stderr
+    assert json.loads(renew.stdout)["opened"] == [other]
+    assert versions(open_archive(stack.settings), bid_prefix(t["id"], other)) == {1: True, 2: True}
+    assert opened.sweep_opened(stack.rt) == []
