@@ -160,11 +160,16 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
     except BidprocError as exc:
         report.fail("SHA256SUMS.tsr", exc.message)
     for content in ("SHA256SUMS", "manifest.json"):
-        # The manifest's seal carries its own signature timestamp (CAdES B-T), checked as well.
-        why = _check_seal(_read(files, content), _read(files, content + ".p7s"), anchors["certs/seal-chain.pem"],
+        # The manifest's seal carries its own signature timestamp and revocation data (CAdES B-LT; B-T in
+        # packages sealed before the service PKI had a CRL), checked as well.
+        p7s = _read(files, content + ".p7s")
+        why = _check_seal(_read(files, content), p7s, anchors["certs/seal-chain.pem"],
                           seal_certs, when, anchors["certs/tsa-chain.pem"] if content == "manifest.json" else None)
         if why:
             report.fail(content + ".p7s", why)
+        elif content == "manifest.json":
+            level = "B-LT, revocation data embedded and checked" if _carries_revocation(p7s) else "B-T"
+            report.notes.append(f"manifest.json.p7s: CAdES {level}")
     _check_manifest(_read(files, "manifest.json"), hashes, report)
     if RECORD in present:
         from bidproc.archive.records import verify_record
@@ -274,3 +279,8 @@ def _embedded_revocation(signed_data: cms.SignedData) -> tuple[list[crl.Certific
         elif choice.chosen["other_rev_info_format"].native == "ocsp_response":
             ocsps.append(choice.chosen["other_rev_info"])
     return crls, ocsps
+
+
+def _carries_revocation(p7s: bytes) -> bool:
+    crls, ocsps = _embedded_revocation(cms.ContentInfo.load(p7s)["content"])
+    return bool(crls or ocsps)
