@@ -126,6 +126,9 @@ class ArchiveSettings:
     bid_retention_years: int = 5
     works_retention_years: int = 10
     default_retention_years: int = 15
+    # RFC 4998 evidence records (bidproc.archive.records): the hash algorithm of new records; records on
+    # a weaker one get a hash-tree renewal at the next `bidproc evidence renew` (sha256, sha384, sha512).
+    record_hash_algorithm: str = "sha256"
 
 
 @dataclass(frozen=True)

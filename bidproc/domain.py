@@ -97,6 +97,7 @@ class Tender:
     intake_policy: Mapping[str, Any] | None = None  # IntakeLimits fields this tender changes
     opening: Mapping[str, Any] | None = None  # bidproc.encryption.tender_keys: how the tender opens
     opened_at: datetime | None = None
+    contract: Mapping[str, Any] | None = None  # the contract's dates, which give the retention (archive.contract)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "deadline", utc(self.deadline))

@@ -99,6 +99,8 @@ class Code(StrEnum):
     OPENING_OFFLINE = "opening.offline"  # recipients mode: only the buyer's own keys open, on the buyer's machine
     OPENING_INTERRUPTED = "opening.interrupted"  # an opening job lost its key (expired, crashed): give the shares again
     QUEUE_UNAVAILABLE = "queue.unavailable"  # the job queue cannot be reached: retry later
+    # archive with proofs (issue 11)
+    EVIDENCE_PENDING = "evidence.pending"  # the bid's first evidence package is not written yet: wait for it
 
 
 class Warning_(StrEnum):
@@ -185,6 +187,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.AUTH_DENIED: 403,
     Code.AUTH_FORBIDDEN_ROLE: 403,
     Code.OPENING_OFFLINE: 409,
+    Code.EVIDENCE_PENDING: 409,
     Code.BID_NOT_FOUND: 404,
     Code.TENDER_NOT_FOUND: 404,
     Code.FILE_NOT_FOUND: 404,
@@ -241,6 +244,7 @@ RETRY_POLICY: dict[Code, Retry] = {
     Code.STORAGE_UNAVAILABLE: Retry.WAIT,
     Code.DATABASE_UNAVAILABLE: Retry.WAIT,
     Code.TIMESTAMP_UNAVAILABLE: Retry.WAIT,
+    Code.EVIDENCE_PENDING: Retry.WAIT,  # the pipeline is still archiving the bid: its next version waits
     Code.SCAN_FAILED: Retry.RETRY,  # clamd answered ERROR: try again later, never a verdict without a scan
     Code.STORAGE_NOT_FOUND: Retry.RETRY,
     Code.STORAGE_INTEGRITY: Retry.RETRY,

@@ -156,6 +156,7 @@ def _tender_json(tender: Tender) -> dict[str, Any]:
         "intake": dict(tender.intake_policy or {}),
         "opening": tender_keys.public_view(tender.opening),
         "opened_at": tender.opened_at.isoformat() if tender.opened_at else None,
+        "contract": tender.contract,
     }
 
 

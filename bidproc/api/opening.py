@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bidproc.api.auth import Buyer
+from bidproc.archive.contract import ContractDesk
+from bidproc.archive.retention import ContractKind, RetentionPolicy
 from bidproc.desk.opening import OpeningDesk
 from bidproc.desk.opening_job import OpeningJobs
 from bidproc.domain import utc
@@ -21,14 +23,25 @@ class OpenIn(BaseModel):
     shares: list[str] = Field(max_length=16, description="k of the committee's shares (SLIP-39 words)")
 
 
-class DeadlineIn(BaseModel):
-    deadline: datetime
+class ContractIn(BaseModel):
+    """The contract's kind and dates, once known: they give the retention of the tender's packages."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: ContractKind = ContractKind.SUPPLIES_SERVICES
+    signed: date | None = Field(None, description="date the contract was signed")
+    performance_end: date | None = Field(None, description="works contracts: end of performance")
+
+
+class TenderPatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    deadline: datetime | None = None
+    contract: ContractIn | None = None
 
     @field_validator("deadline")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
+    def _aware(cls, value: datetime | None) -> datetime | None:
         try:
-            return utc(value)
+            return utc(value) if value is not None else None
         except BidprocError as exc:
             raise ValueError(exc.message) from None
 
@@ -43,12 +56,23 @@ def _binary(media_type: str) -> dict[int | str, dict[str, Any]]:
 
 def opening_router(rt: Runtime, tender_json: Any, jobs: OpeningJobs) -> APIRouter:
     desk = OpeningDesk(rt, jobs)
+    contracts = ContractDesk(rt)
     router = APIRouter(tags=["opening"])
 
     @router.patch("/v1/tenders/{tender_id}")
-    def change_deadline(tender_id: str, body: DeadlineIn, who: Buyer) -> dict[str, Any]:
-        """Only before the current deadline (``409 deadline.passed`` after); journalled with old and new."""
-        result: dict[str, Any] = tender_json(desk.change_deadline(who, tender_id, body.deadline))
+    def change_tender(tender_id: str, body: TenderPatchIn, who: Buyer) -> dict[str, Any]:
+        """``deadline``: only before the current one (``409 deadline.passed`` after). ``contract``: the
+        contract's dates, any time; the tender's evidence packages are then locked until the date they
+        give (extended, never shortened). Both journalled with old and new."""
+        if body.deadline is None and body.contract is None:
+            raise BidprocError(Code.REQUEST_INVALID, "nothing to change: give a deadline or a contract")
+        row = None
+        if body.deadline is not None:
+            row = desk.change_deadline(who, tender_id, body.deadline)
+        if body.contract is not None:
+            c = body.contract
+            row = contracts.set_contract(who, tender_id, RetentionPolicy(c.kind, c.signed, c.performance_end))
+        result: dict[str, Any] = tender_json(row)
         return result
 
     @router.post("/v1/tenders/{tender_id}/open", status_code=202)

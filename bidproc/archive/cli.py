@@ -25,6 +25,9 @@ def evidence_main(argv: list[str]) -> int:
     again.add_argument("--before-days", type=int, default=365,
                        help="renew a record whose newest timestamp's TSA certificate expires within this many days")
     again.add_argument("--force", action="store_true", help="renew every record now")
+    again.add_argument("--hash-algorithm", choices=["sha256", "sha384", "sha512"],
+                       help="hash algorithm of new records; records on a weaker one get a hash-tree renewal "
+                            "(RFC 4998 §5.3). Default: archive.record_hash_algorithm")
     keep = sub.add_parser("retention", help="apply the retention rule once the contract dates are known")
     keep.add_argument("bid")
     keep.add_argument("--contract-signed", type=_date, help="date the contract was signed (YYYY-MM-DD)")
@@ -43,7 +46,7 @@ def evidence_main(argv: list[str]) -> int:
     if args.action == "verify":
         return _verify(args.path, frozenset(r.lower().replace(":", "") for r in args.root_sha256), args.format)
     if args.action == "renew":
-        return _renew(args.before_days, args.force)
+        return _renew(args.before_days, args.force, args.hash_algorithm)
     if args.action == "retention":
         return _retention(args.bid, args.contract_signed, args.works, args.performance_end)
     if args.action == "hold":
@@ -51,10 +54,11 @@ def evidence_main(argv: list[str]) -> int:
     return _get(args.bid, args.out, args.version)
 
 
-def _renew(before_days: int, force: bool) -> int:
+def _renew(before_days: int, force: bool, algorithm: str | None) -> int:
     from datetime import timedelta
 
-    from bidproc.archive.evidence import signer_for
+    from bidproc.archive.evidence import record_stamper
+    from bidproc.archive.opened import sweep_opened
     from bidproc.archive.renewal import renew_all
     from bidproc.archive.worm import open_archive
     from bidproc.config import load_settings
@@ -62,12 +66,14 @@ def _renew(before_days: int, force: bool) -> int:
 
     try:
         rt = Runtime(load_settings())
-        summary = renew_all(open_archive(rt.settings), signer_for(rt).timestamp, rt.clock(),
-                            timedelta(days=before_days), force)
+        opened = sweep_opened(rt)  # first, so that the versions it adds get their records now
+        summary = renew_all(open_archive(rt.settings), record_stamper(rt), rt.clock(), timedelta(days=before_days),
+                            force, algorithm or rt.settings.archive.record_hash_algorithm)
     except BidprocError as exc:
         print(f"bidproc evidence: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"created": summary.created, "renewed": summary.renewed}, indent=2))
+    print(json.dumps({"opened": opened, "created": summary.created, "renewed": summary.renewed,
+                      "rehashed": summary.rehashed}, indent=2))
     return 0
 
 

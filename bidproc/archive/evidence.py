@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
+from bidproc.archive.ltv import fetch_revocation
 from bidproc.archive.package import (
     READ_STEP,
     Signer,
@@ -28,11 +30,12 @@ from bidproc.archive.package import (
     versions,
     write_package,
 )
-from bidproc.archive.retention import RetentionPolicy
+from bidproc.archive.retention import RetentionPolicy, policy_of
+from bidproc.archive.seal import Revocation
 from bidproc.archive.store import bid_prefix
 from bidproc.archive.worm import ArchiveStore, open_archive
 from bidproc.errors import BidprocError, Code
-from bidproc.metadata.models import BidRow, JournalRow
+from bidproc.metadata.models import BidRow, JournalRow, TenderRow
 from bidproc.runtime import Runtime
 from bidproc.timestamps.tsa import LocalTSA
 
@@ -42,6 +45,7 @@ ROLES: tuple[tuple[str, str], ...] = (
     ("renditions/", "rendition"),
     ("reports/", "validation-report"),
     ("sealed/", "sealed-original"),
+    ("opened/", "opened-document"),
     ("opening/", "opening-record"),
     ("receipt.json", "deposit-receipt"),
     ("receipt.tsr", "deposit-receipt-timestamp"),
@@ -49,11 +53,14 @@ ROLES: tuple[tuple[str, str], ...] = (
     ("manifest.json", "pipeline-manifest"),
 )
 ENCRYPTED_NOTE = "encrypted: bidproc chunked AES-256-GCM under the bid's data key (wrapped by the service key)"
+OPENED_NOTE = ("opened and re-encrypted: bidproc chunked AES-256-GCM under the data key the opening made (wrapped "
+               "by the service key); its plaintext SHA-256 is in objects/opening-record.json")
 GAPS = (
-    "manifest.json.p7s is CAdES B-T (signature timestamp, no revocation data: not B-LT); SHA256SUMS.p7s is "
-    "plain CMS SignedData, with SHA256SUMS.tsr as its proof of time",
-    "the embedded seal PKI publishes no revocation information",
+    "SHA256SUMS.p7s is plain CMS SignedData (what openssl checks), with SHA256SUMS.tsr as its proof of "
+    "time; manifest.json.p7s is the CAdES B-LT seal",
 )
+NO_CRL = ("the service PKI predates its CRL: manifest.json.p7s carries no revocation data for the seal (B-T, "
+          "not B-LT)")
 
 
 def role_of(relative: str) -> str:
@@ -75,7 +82,7 @@ def _stored(rt: Runtime, key: str, relative: str) -> Source:
             offset += len(piece)
             yield piece
 
-    note = ENCRYPTED_NOTE if relative.endswith(".enc") else ""
+    note = (OPENED_NOTE if relative.startswith("opened/") else ENCRYPTED_NOTE) if relative.endswith(".enc") else ""
     return Source(f"objects/{relative}", role_of(relative), size, chunks, note)
 
 
@@ -83,11 +90,15 @@ def journal_extract(rt: Runtime, bid_id: str) -> bytes:
     """The bid's journal entries with their chain hashes, checkable against the whole journal later."""
     with rt.db.session() as s:
         rows = s.execute(select(JournalRow).where(JournalRow.subject == bid_id).order_by(JournalRow.seq)).scalars()
-        entries = [{"seq": r.seq, "at": r.at.isoformat(timespec="microseconds"), "actor": r.actor,
-                    "action": r.action, "subject": r.subject, "detail": r.detail, "prev_hash": r.prev_hash,
-                    "hash": r.hash} for r in rows]
+        entries = [journal_entry(r) for r in rows]
     body = {"type": "bidproc.journal-extract", "bid": bid_id, "entries": entries}
     return json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+
+
+def journal_entry(r: JournalRow) -> dict[str, Any]:
+    """One journal entry as the archive keeps it, with its chain hashes (checkable against the journal)."""
+    return {"seq": r.seq, "at": r.at.isoformat(timespec="microseconds"), "actor": r.actor, "action": r.action,
+            "subject": r.subject, "detail": r.detail, "prev_hash": r.prev_hash, "hash": r.hash}
 
 
 def signer_for(rt: Runtime) -> Signer:
@@ -105,15 +116,24 @@ def signer_for(rt: Runtime) -> Signer:
         timestamp=stamp,
         seal_chain_pem=pki.chain_pem(pki.seal),
         tsa_chain_pem=tsa_chain,
-        seal_manifest=lambda data: rt.sealer.seal(data, timestamp=stamp),
+        seal_manifest=lambda data: rt.sealer.seal(data, timestamp=stamp, revocation=revocation_for(rt)),
     )
 
 
+def record_stamper(rt: Runtime) -> Callable[[bytes, str], bytes]:
+    """The evidence records' timestamper: the service TSA, asked with the records' hash algorithm."""
+    return lambda digest, algorithm: rt.tsa.timestamp(digest, rt.clock(), algorithm).response_der
+
+
 def archive_bid(rt: Runtime, tender_id: str, bid_id: str, receipt_body: bytes, *, new_version: bool = False,
-                policy: RetentionPolicy | None = None, archive: ArchiveStore | None = None) -> Written:
+                policy: RetentionPolicy | None = None, archive: ArchiveStore | None = None,
+                generated: Mapping[str, tuple[str, Callable[[], bytes]]] | None = None,
+                header_extra: Mapping[str, Any] | None = None) -> Written:
     """Archive the bid's package: v1 at first; the same again is a no-op; ``new_version`` adds v<N+1>.
 
     A version already complete is never touched; an incomplete one (a crash mid-way) is finished.
+    ``generated``: package path -> (role, make) of objects made now rather than read from the store
+    (the journal extract always is); a version being finished keeps those it already holds.
     """
     archive = archive or open_archive(rt.settings)
     prefix = bid_prefix(tender_id, bid_id)
@@ -128,16 +148,19 @@ def archive_bid(rt: Runtime, tender_id: str, bid_id: str, receipt_body: bytes, *
         version = (max(existing) if existing else 0) + 1
     receipt = json.loads(receipt_body)
     received_at = datetime.fromisoformat(receipt["received_at"])
-    retain_until, rule = (policy or RetentionPolicy()).retain_until(received_at, rt.settings.archive)
+    retain_until, rule = (policy or tender_policy(rt, tender_id)).retain_until(received_at, rt.settings.archive)
     sources = [_stored(rt, key, key[len(prefix) + 1:]) for key in sorted(rt.store.keys(prefix + "/"))]
-    # The journal grows; a version being finished after a crash keeps the extract it already holds.
-    journal_key = version_prefix(prefix, version) + "objects/journal.json"
-    if archive.exists(journal_key):
-        with archive.open(journal_key) as fh:
-            journal = fh.read()
-    else:
-        journal = journal_extract(rt, bid_id)
-    sources.append(bytes_source("objects/journal.json", "journal-extract", journal))
+    made: dict[str, tuple[str, Callable[[], bytes]]] = {
+        "objects/journal.json": ("journal-extract", lambda: journal_extract(rt, bid_id)), **(generated or {})}
+    for path, (role, make) in made.items():
+        # The journal grows; a version being finished after a crash keeps the extract it already holds.
+        key = version_prefix(prefix, version) + path
+        if archive.exists(key):
+            with archive.open(key) as fh:
+                data = fh.read()
+        else:
+            data = make()
+        sources.append(bytes_source(path, role, data))
     header: dict[str, Any] = {
         "type": "bidproc.evidence-manifest",
         "format": 1,
@@ -153,7 +176,8 @@ def archive_bid(rt: Runtime, tender_id: str, bid_id: str, receipt_body: bytes, *
                       "mode": "COMPLIANCE" if archive.worm else "none: local directory, NOT WORM"},
         "store": archive.description,
         "previous": _previous(archive, prefix, complete[-1]) if complete and version > complete[-1] else None,
-        "gaps": list(GAPS),
+        "gaps": [*GAPS, *([NO_CRL] if rt.local_pki.crl is None else [])],
+        **(header_extra or {}),
     }
     return write_package(archive, prefix, version, sources, header, signer_for(rt), retain_until, rt.clock())
 
@@ -161,6 +185,13 @@ def archive_bid(rt: Runtime, tender_id: str, bid_id: str, receipt_body: bytes, *
 def _previous(archive: ArchiveStore, prefix: str, version: int) -> dict[str, Any]:
     with archive.open(version_prefix(prefix, version) + "SHA256SUMS") as fh:
         return {"version": version, "sha256sums_sha256": hashlib.sha256(fh.read()).hexdigest()}
+
+
+def tender_policy(rt: Runtime, tender_id: str) -> RetentionPolicy:
+    """The retention facts the tender's buyer gave (``PATCH /v1/tenders/{id}`` with ``contract``)."""
+    with rt.db.session() as s:
+        tender = s.get(TenderRow, tender_id)
+        return policy_of(tender.contract if tender is not None else None)
 
 
 def locate(rt: Runtime, bid_id: str) -> str:
@@ -187,3 +218,12 @@ def extend_retention(archive: ArchiveStore, prefix: str, until: datetime) -> tup
         archive.extend_retention(key, until)
         extended += 1
     return extended, kept
+
+
+def revocation_for(rt: Runtime) -> Callable[[Sequence[asn1_x509.Certificate]], Revocation]:
+    """The revocation data of the manifest seal's certificates: the local PKI's CRL covers the seal and
+    the embedded TSA; a remote TSA's certificates get theirs fetched (see archive.ltv)."""
+    local = (rt.local_pki.crl,) if rt.local_pki.crl else ()
+    if isinstance(rt.tsa, LocalTSA):
+        return lambda certs: Revocation(crls=local)
+    return lambda certs: Revocation(crls=local) + fetch_revocation(certs, rt.tsa_roots, rt.clock())

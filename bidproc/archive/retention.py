@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Any
 
 from bidproc.config import ArchiveSettings
 
@@ -56,3 +57,22 @@ def _years_after(start: datetime, years: int) -> datetime:
         return start.replace(year=start.year + years)
     except ValueError:  # 29 February into a common year: the day after, never earlier
         return start.replace(year=start.year + years, month=3, day=1)
+
+
+def policy_of(contract: dict[str, Any] | None) -> RetentionPolicy:
+    """A tender's stored ``contract`` (``tenders.contract``) as its policy; absent: nothing known yet."""
+    if not contract:
+        return RetentionPolicy()
+
+    def day(key: str) -> date | None:
+        value = contract.get(key)
+        return date.fromisoformat(value) if value else None
+
+    return RetentionPolicy(ContractKind(contract.get("kind", ContractKind.SUPPLIES_SERVICES.value)),
+                           day("signed"), day("performance_end"))
+
+
+def stored_form(policy: RetentionPolicy) -> dict[str, Any]:
+    return {"kind": policy.kind.value,
+            "signed": policy.contract_signed.isoformat() if policy.contract_signed else None,
+            "performance_end": policy.performance_end.isoformat() if policy.performance_end else None}

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from asn1crypto import cms, pem
+from asn1crypto import cms, core, crl, ocsp, pem
 from asn1crypto import x509 as asn1_x509
 
 from bidproc.archive.package import PROOFS
@@ -160,11 +160,16 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
     except BidprocError as exc:
         report.fail("SHA256SUMS.tsr", exc.message)
     for content in ("SHA256SUMS", "manifest.json"):
-        # The manifest's seal carries its own signature timestamp (CAdES B-T), checked as well.
-        why = _check_seal(_read(files, content), _read(files, content + ".p7s"), anchors["certs/seal-chain.pem"],
+        # The manifest's seal carries its own signature timestamp and revocation data (CAdES B-LT; B-T in
+        # packages sealed before the service PKI had a CRL), checked as well.
+        p7s = _read(files, content + ".p7s")
+        why = _check_seal(_read(files, content), p7s, anchors["certs/seal-chain.pem"],
                           seal_certs, when, anchors["certs/tsa-chain.pem"] if content == "manifest.json" else None)
         if why:
             report.fail(content + ".p7s", why)
+        elif content == "manifest.json":
+            level = "B-LT, revocation data embedded and checked" if _carries_revocation(p7s) else "B-T"
+            report.notes.append(f"manifest.json.p7s: CAdES {level}")
     _check_manifest(_read(files, "manifest.json"), hashes, report)
     if RECORD in present:
         from bidproc.archive.records import verify_record
@@ -236,12 +241,15 @@ def _check_seal(content: bytes, p7s: bytes, roots: list[asn1_x509.Certificate],
         signed_data = info["content"]
         if info["content_type"].native != "signed_data":
             return "not a CMS SignedData"
-        # No revocation data exists for the embedded seal PKI (a noted gap); checked at the time the
-        # package's timestamp proves, so an expired seal certificate does not void an old package.
-        context = ValidationContext(trust_roots=roots, other_certs=chain, allow_fetching=False,
-                                    revocation_mode="soft-fail", moment=when)
-        ts_context = ValidationContext(trust_roots=tsa_roots, allow_fetching=False, revocation_mode="soft-fail",
-                                       moment=when) if tsa_roots else None
+        # Checked at the time the package's timestamp proves, so an expired seal certificate does not
+        # void an old package. A seal that embeds revocation data (the B-LT manifest seal) must be
+        # covered by it, offline; packages sealed before the service PKI had a CRL carry none.
+        crls, ocsps = _embedded_revocation(signed_data)
+        mode = "require" if crls or ocsps else "soft-fail"
+        context = ValidationContext(trust_roots=roots, other_certs=chain, allow_fetching=False, crls=crls,
+                                    ocsps=ocsps, revocation_mode=mode, moment=when)
+        ts_context = ValidationContext(trust_roots=tsa_roots, allow_fetching=False, crls=crls, ocsps=ocsps,
+                                       revocation_mode=mode, moment=when) if tsa_roots else None
         status = asyncio.run(async_validate_detached_cms(content, signed_data, signer_validation_context=context,
                                                          ts_validation_context=ts_context))
     except Exception as exc:  # a malformed seal in any way means "does not hold"
@@ -259,3 +267,20 @@ def _check_seal(content: bytes, p7s: bytes, roots: list[asn1_x509.Certificate],
         if not (stamp.intact and stamp.valid and stamp.trusted):
             return "seal's signature timestamp does not validate against the package's TSA root"
     return ""
+
+
+def _embedded_revocation(signed_data: cms.SignedData) -> tuple[list[crl.CertificateList], list[ocsp.OCSPResponse]]:
+    """SignedData.crls: CRLs, and OCSP responses as RFC 5940 OtherRevocationInfoFormat."""
+    crls: list[crl.CertificateList] = []
+    ocsps: list[ocsp.OCSPResponse] = []
+    for choice in [] if isinstance(signed_data["crls"], core.Void) else signed_data["crls"]:
+        if choice.name == "crl":
+            crls.append(choice.chosen)
+        elif choice.chosen["other_rev_info_format"].native == "ocsp_response":
+            ocsps.append(choice.chosen["other_rev_info"])
+    return crls, ocsps
+
+
+def _carries_revocation(p7s: bytes) -> bool:
+    crls, ocsps = _embedded_revocation(cms.ContentInfo.load(p7s)["content"])
+    return bool(crls or ocsps)

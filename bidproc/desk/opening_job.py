@@ -13,8 +13,8 @@ an earlier run is not opened again. A run whose worker died stops heartbeating: 
 starts a new run. A run that lost its key (expired in the drop, or a crash after taking it) ends
 ``failed`` with ``opening.interrupted``: the shares are given again.
 
-After each bid is opened the hooks in :attr:`OpeningJobs.on_bid_opened` run (by default: enqueue
-:func:`archive_opened_bid`, a new version of the bid's evidence package).
+After each bid is opened the hooks in :attr:`OpeningJobs.on_bid_opened` run; the pipeline sets one:
+queue :func:`bidproc.archive.opened.archive_opened_bid` (the post-opening evidence package version).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import Any, cast
 import dramatiq
 from sqlalchemy import select
 
-from bidproc.archive.evidence import archive_bid
 from bidproc.desk import backup_opening
 from bidproc.desk.tenants import Caller
 from bidproc.desk.unsealing import open_bid
@@ -40,12 +39,11 @@ from bidproc.encryption.recipients import PrivateKey
 from bidproc.errors import BidprocError, Code
 from bidproc.journal.anchor import anchor
 from bidproc.journal.chain import append
-from bidproc.metadata.models import BackupFileRow, BidRow, JournalRow, OpeningRunRow, ReceiptRow, StageRunRow, TenderRow
+from bidproc.metadata.models import BackupFileRow, BidRow, OpeningRunRow, StageRunRow, TenderRow
 from bidproc.runtime import Runtime
 
 log = logging.getLogger(__name__)
 ACTOR, QUEUE = "open_tender", "openings"
-ARCHIVE_ACTOR, ARCHIVE_QUEUE = "archive_opened_bid", "archive"
 LISTS = ("opened", "late", "quarantined", "pending", "failed", "backups")
 
 
@@ -65,21 +63,6 @@ def run_view(run: OpeningRunRow) -> dict[str, Any]:
             "errors": result.get("errors", []), "journal_anchored_seq": result.get("journal_anchored_seq")}
 
 
-def archive_opened_bid(rt: Runtime, bid_id: str) -> None:
-    """The archive's hook after a bid is opened (issue 11 may replace the body): a new version of the
-    bid's evidence package, whose journal extract now holds the opening. Once per bid (journalled)."""
-    with rt.db.session() as s:
-        done = s.execute(select(JournalRow.seq).where(JournalRow.subject == bid_id,
-                                                      JournalRow.action == "bid.archived.opened").limit(1)).first()
-        bid, receipt = s.get(BidRow, bid_id), s.get(ReceiptRow, bid_id)
-    if done is not None or bid is None or receipt is None:
-        return
-    written = archive_bid(rt, bid.tender_id, bid_id, receipt.body, new_version=True)
-    with rt.db.session() as s:
-        append(s, actor="archive", action="bid.archived.opened", subject=bid_id, now=rt.clock(),
-               detail={"evidence": written.prefix})
-
-
 class OpeningJobs:
     """The opening actor (and the archive hook's) on the pipeline's broker, and the key drop."""
 
@@ -95,10 +78,8 @@ class OpeningJobs:
         decorate = dramatiq.actor(broker=broker, actor_name=ACTOR, queue_name=QUEUE, max_retries=0,
                                   time_limit=24 * 3600 * 1000)
         self.actor = decorate(self.run)
-        archive = dramatiq.actor(broker=broker, actor_name=ARCHIVE_ACTOR, queue_name=ARCHIVE_QUEUE,
-                                 max_retries=rt.settings.queue.max_attempts, min_backoff=1_000, max_backoff=300_000)
-        self.archive_actor = archive(lambda bid_id: archive_opened_bid(rt, bid_id))
-        self.on_bid_opened: list[Callable[[str], object]] = [self.archive_actor.send]
+        # Set by the pipeline: after each opened bid, the archive's job (bidproc.archive.opened).
+        self.on_bid_opened: list[Callable[[str], object]] = []
 
     # -- the request's side ----------------------------------------------------------------------
     def start(self, caller: Caller, tender_id: str, private: PrivateKey, now: datetime) -> dict[str, Any]:

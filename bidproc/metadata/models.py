@@ -69,11 +69,14 @@ class TenderRow(Base):
     # private key sealed under the members' shared secret. Nothing here opens a bid without k shares.
     opening: Mapped[dict[str, Any] | None]
     opened_at: Mapped[datetime | None]
+    # The contract's kind and dates, set by the buyer once known (bidproc.archive.contract): they give the
+    # retention of the tender's evidence packages. None: not known yet (the conservative default applies).
+    contract: Mapped[dict[str, Any] | None]
 
     def value(self) -> Tender:
         """The tender as the layers above see it (never the row: they must not write through it)."""
         return Tender(self.id, self.tenant_id, self.reference, self.title, self.buyer, self.deadline,
-                      self.intake_policy, self.opening, self.opened_at)
+                      self.intake_policy, self.opening, self.opened_at, self.contract)
 
 
 class BidRow(Base):

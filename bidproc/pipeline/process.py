@@ -114,21 +114,36 @@ class BidProcessor:
 
     def _seal_trace(self, bid_id: str) -> str | None:
         """A late or failed bid is never processed (again), but it is sealed like any other, as it is
-        stored: the service keeps no key to it. Returns its status when it was such a bid."""
+        stored (the service keeps no key to it), and archived: its evidence package proves what came in,
+        and when. Returns its status when it was such a bid."""
         with self.rt.db.session() as s:
             bid = s.get(BidRow, bid_id)
-            if bid is None or bid.status not in TRACES or bid.wrapped_key is None or bid.opened_at is not None:
+            if bid is None or bid.status not in TRACES or bid.opened_at is not None:
                 return None
-            key, status = self.rt.service_key.unwrap(bid.wrapped_key), bid.status
-            prefix = bid_prefix(bid.tender_id, bid.id)
+            key = self.rt.service_key.unwrap(bid.wrapped_key) if bid.wrapped_key is not None else None
+            status, prefix = bid.status, bid_prefix(bid.tender_id, bid.id)
             receipt = s.get(ReceiptRow, bid_id)
             content_hash = hashlib.sha256(receipt.body if receipt else b"").hexdigest()
-        try:
-            sealing.run(self.rt, self.worker_id, bid_id, key, content_hash, prefix, trace=True)
-        except Exception as exc:
-            self._trace_failed(bid_id, exc)
-            raise
+        if key is not None:
+            try:
+                sealing.run(self.rt, self.worker_id, bid_id, key, content_hash, prefix, trace=True)
+            except Exception as exc:
+                self._trace_failed(bid_id, exc)
+                raise
+        self._archive_trace(bid_id, status, prefix, content_hash)
         return status
+
+    def _archive_trace(self, bid_id: str, status: str, prefix: str, content_hash: str) -> None:
+        with self.rt.db.session() as s:
+            receipt = s.get(ReceiptRow, bid_id)
+            done = {r.stage for r in s.execute(select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()}
+            body = receipt.value() if receipt is not None else None
+        if body is None or Stage.ARCHIVE.value in done:
+            return
+        note = ({"late": "not processed: the deposit ended after the deadline"} if status == BidStatus.LATE.value
+                else {"failed": "not processed further: the pipeline gave up on this bid"})
+        result = stages.archive_manifest(self.rt, self._documents(bid_id), body, prefix, note)
+        self._complete(bid_id, Stage.ARCHIVE, content_hash, result.to_json())
 
     def _trace_failed(self, bid_id: str, exc: Exception) -> None:
         """Count a failed sealing of a trace (an outage is not counted): the reconciler stops after
@@ -151,7 +166,8 @@ class BidProcessor:
         rt = self.rt
         traced = self._seal_trace(bid_id)
         if traced is not None:
-            return Outcome(bid_id, traced, (Stage.ENCRYPTION.value,), f"{traced}: sealed as a trace, not processed")
+            trace_stages = (Stage.ENCRYPTION.value, Stage.ARCHIVE.value)
+            return Outcome(bid_id, traced, trace_stages, f"{traced}: sealed and archived as a trace, not processed")
         with rt.db.session() as s:
             bid = s.get(BidRow, bid_id)
             if bid is None:

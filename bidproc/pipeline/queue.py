@@ -127,8 +127,12 @@ class Pipeline:
             time_limit=6 * 3600 * 1000,
         )
         self.actor = decorate(process_bid)
-        # the opening job, and the archive's hook after it, on the same broker and workers
+        from bidproc.archive import opened  # the post-opening archive job runs on the same workers
+
+        self.archive_opened_actor = opened.declare_actor(rt, self.broker)
+        # the opening job on the same broker and workers; after each opened bid, the archive's job
         self.openings = OpeningJobs(rt, self.broker, self.enqueue)
+        self.openings.on_bid_opened = [lambda bid_id: self.archive_opened_actor.send(bid_id, 0)]
 
     def enqueue(self, bid_id: str) -> None:
         self.actor.send(bid_id)

@@ -15,7 +15,8 @@ from asn1crypto import tsp, x509
 from bidproc.errors import BidprocError, Code
 
 
-def verify_response(response_der: bytes, sha256_digest: bytes, roots_der: Sequence[bytes]) -> datetime:
+def verify_response(response_der: bytes, sha256_digest: bytes, roots_der: Sequence[bytes], *,
+                    algorithm: str = "sha256") -> datetime:
     """The token's time, once checked; raises ``timestamp.invalid`` with the reason otherwise."""
     from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
     from pyhanko_certvalidator import ValidationContext
@@ -23,12 +24,12 @@ def verify_response(response_der: bytes, sha256_digest: bytes, roots_der: Sequen
     try:
         response = tsp.TimeStampResp.load(response_der)
         signed_data = response["time_stamp_token"]["content"]
-        algorithm = signed_data["encap_content_info"]["content"].parsed["message_imprint"]["hash_algorithm"][
+        imprint_algorithm = signed_data["encap_content_info"]["content"].parsed["message_imprint"]["hash_algorithm"][
             "algorithm"].native
     except (ValueError, KeyError, TypeError) as exc:
         raise BidprocError(Code.TIMESTAMP_INVALID, f"not a timestamp response: {exc}") from exc
-    if algorithm != "sha256":
-        raise BidprocError(Code.TIMESTAMP_INVALID, f"timestamp imprint uses {algorithm}, expected sha256")
+    if imprint_algorithm != algorithm:
+        raise BidprocError(Code.TIMESTAMP_INVALID, f"timestamp imprint uses {imprint_algorithm}, expected {algorithm}")
     # Revocation of the TSA certificate is not checked here (no fetching from deep inside the service);
     # the archived token keeps its chain for a full validation later.
     context = ValidationContext(trust_roots=[x509.Certificate.load(r) for r in roots_der], allow_fetching=False,

@@ -13,7 +13,7 @@ from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 
-from bidproc.archive.evidence import signer_for
+from bidproc.archive.evidence import record_stamper, signer_for
 from bidproc.archive.package import version_prefix
 from bidproc.archive.records import EvidenceRecord, hash_tree, root_of, verify_record
 from bidproc.archive.renewal import complete_packages, latest_record, renew_all
@@ -59,7 +59,7 @@ def _sums(rt: Runtime, bid: ArchivedBid) -> bytes:
 def test_records_per_batch_verify_and_survive_renewal(batch: list[ArchivedBid], tmp_path: Path) -> None:
     rt = batch[0].rt
     archive = open_archive(rt.settings)
-    stamp = signer_for(rt).timestamp
+    stamp = record_stamper(rt)
     first = renew_all(archive, stamp, rt.clock(), timedelta(days=365))
     assert len(first.created) == 3 and not first.renewed
     assert complete_packages(archive) == sorted(first.created)
@@ -99,7 +99,7 @@ def test_records_per_batch_verify_and_survive_renewal(batch: list[ArchivedBid], 
 def test_tampering_breaks_the_record(batch: list[ArchivedBid], tmp_path: Path) -> None:
     rt = batch[0].rt
     archive = open_archive(rt.settings)
-    stamp = signer_for(rt).timestamp
+    stamp = record_stamper(rt)
     renew_all(archive, stamp, rt.clock(), timedelta(days=365))
     renew_all(archive, stamp, rt.clock(), timedelta(days=365), force=True)
     own = latest_record(archive, version_prefix(batch[0].prefix, 1))

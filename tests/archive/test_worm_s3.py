@@ -16,7 +16,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from bidproc.archive import worm_s3
-from bidproc.archive.evidence import archive_bid, signer_for
+from bidproc.archive.evidence import archive_bid, record_stamper
 from bidproc.archive.renewal import renew_all
 from bidproc.archive.retrieve import fetch
 from bidproc.archive.verify import verify_package
@@ -144,7 +144,7 @@ def test_archiving_twice_adds_no_version_and_legal_hold(s3_bid: ArchivedBid) -> 
 def test_evidence_records_on_s3(s3_bid: ArchivedBid, tmp_path: Path) -> None:
     rt = s3_bid.rt
     archive = open_archive(rt.settings)
-    summary = renew_all(archive, signer_for(rt).timestamp, rt.clock(), timedelta(days=365))
+    summary = renew_all(archive, record_stamper(rt), rt.clock(), timedelta(days=365))
     assert summary.created == [f"{s3_bid.prefix}/evidence/v1/"]
     record_key = f"{s3_bid.prefix}/evidence/records/v1/0001.ers"
     lock = archive.lock(record_key)
