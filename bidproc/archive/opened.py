@@ -27,6 +27,7 @@ from bidproc.archive.worm import ArchiveStore, open_archive
 from bidproc.desk.unsealing import opened_key
 from bidproc.encryption.stage import SEALED_SUFFIX
 from bidproc.errors import RETRY_POLICY, BidprocError, Code, Retry, wait_delay_seconds
+from bidproc.journal.chain import append
 from bidproc.metadata.models import BidRow, DocumentRow, JournalRow, ReceiptRow, TenderRow
 from bidproc.runtime import Runtime
 
@@ -98,8 +99,12 @@ def archive_opened_bid(rt: Runtime, bid_id: str, *, archive: ArchiveStore | None
         return None
     record = opening_record(rt, bid_id)  # made first: a bid not opened raises before anything is written
     opened: dict[str, Any] = {"record": RECORD, "opened_at": json.loads(record)["bid_opened_at"]}
-    return archive_bid(rt, tender_id, bid_id, body, new_version=True, archive=archive,
-                       generated={RECORD: ("opening-record", lambda: record)}, header_extra={"opening": opened})
+    written = archive_bid(rt, tender_id, bid_id, body, new_version=True, archive=archive,
+                          generated={RECORD: ("opening-record", lambda: record)}, header_extra={"opening": opened})
+    with rt.db.session() as s:  # the audit trail says when the post-opening version was written, and where
+        append(s, actor="archive", action="bid.archived.opened", subject=bid_id, now=rt.clock(),
+               detail={"evidence": written.prefix})
+    return written
 
 
 def declare_actor(rt: Runtime, broker: dramatiq.Broker) -> dramatiq.Actor[[str, int], None]:
