@@ -11,6 +11,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
+from bidproc.cli import usage_error
 from bidproc.errors import BidprocError
 
 
@@ -70,8 +71,7 @@ def _renew(before_days: int, force: bool, algorithm: str | None) -> int:
         summary = renew_all(open_archive(rt.settings), record_stamper(rt), rt.clock(), timedelta(days=before_days),
                             force, algorithm or rt.settings.archive.record_hash_algorithm)
     except BidprocError as exc:
-        print(f"bidproc evidence: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc evidence", exc)
     print(json.dumps({"opened": opened, "created": summary.created, "renewed": summary.renewed,
                       "rehashed": summary.rehashed}, indent=2))
     return 0
@@ -104,8 +104,7 @@ def _retention(bid: str, signed: date | None, works: bool, performance_end: date
             append(s, actor="cli", action="evidence.retention", subject=bid, now=rt.clock(),
                    detail={"until": until.isoformat(), "rule": rule, "extended": extended, "kept": kept})
     except BidprocError as exc:
-        print(f"bidproc evidence: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc evidence", exc)
     print(f"{rule}: until {until.isoformat()}; {extended} objects extended, {kept} already locked longer "
           f"(retention is never shortened)")
     return 0
@@ -129,8 +128,7 @@ def _hold(bid: str, on: bool) -> int:
             append(s, actor="cli", action="evidence.legal_hold", subject=bid, now=rt.clock(),
                    detail={"on": on, "objects": len(keys)})
     except BidprocError as exc:
-        print(f"bidproc evidence: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc evidence", exc)
     print(f"legal hold {'on' if on else 'off'}: {len(keys)} objects ({archive.description})")
     return 0
 
@@ -139,8 +137,7 @@ def _verify(path: Path, roots: frozenset[str], fmt: str) -> int:
     from bidproc.archive.verify import verify_package
 
     if not path.exists():
-        print(f"bidproc evidence: {path} does not exist", file=sys.stderr)
-        return 2
+        return usage_error("bidproc evidence", f"{path} does not exist")
     report = verify_package(path, roots)
     if fmt == "json":
         print(json.dumps({"ok": report.ok, "failures": [{"file": f, "reason": r} for f, r in report.failures],
@@ -176,12 +173,8 @@ def _get(bid: str, out: Path, version: int | None) -> int:
             task = bar.add_task(f"evidence {bid}", total=None)
             names = fetch(open_archive(rt.settings), prefix, out, version,
                           progress=lambda _name, n: bar.advance(task, n))
-    except BidprocError as exc:
-        print(f"bidproc evidence: {exc}", file=sys.stderr)
-        return 2
-    except FileExistsError as exc:
-        print(f"bidproc evidence: {exc}", file=sys.stderr)
-        return 2
+    except (BidprocError, FileExistsError) as exc:
+        return usage_error("bidproc evidence", exc)
     print(f"{len(names)} files written to {out}")
     return 0
 
@@ -211,8 +204,7 @@ def export_main(argv: list[str]) -> int:
         with rt.db.session() as s:
             tender = s.get(TenderRow, args.tender)
             if tender is None:
-                print(f"bidproc export: no tender {args.tender}", file=sys.stderr)
-                return 2
+                return usage_error("bidproc export", f"no tender {args.tender}")
             info = {"id": tender.id, "reference": tender.reference, "title": tender.title}
             originating = args.originating_agency or tender.buyer
             bids = {b.id: bid_prefix(tender.id, b.id)
@@ -223,8 +215,7 @@ def export_main(argv: list[str]) -> int:
             transferring=seda_export.Agency(args.transferring_agency),
             originating=seda_export.Agency(originating))
     except (BidprocError, FileExistsError) as exc:
-        print(f"bidproc export: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc export", exc)
     if args.schemas:
         import zipfile
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from bidproc.cli import usage_error
 from bidproc.errors import BidprocError
 
 
@@ -51,16 +52,13 @@ def _offline(args: argparse.Namespace) -> int:
         key = serialization.load_pem_private_key(Path(args.key).read_bytes(), None)
         cert = x509.load_pem_x509_certificate(Path(args.cert).read_bytes())
     except (OSError, ValueError, TypeError) as exc:
-        print(f"bidproc open: key or certificate not usable: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc open", f"key or certificate not usable: {exc}")
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        print("bidproc open: the key must be RSA or EC", file=sys.stderr)
-        return 2
+        return usage_error("bidproc open", "the key must be RSA or EC")
     source, out = Path(args.input), Path(args.output)
     envelopes = sorted(p for p in source.rglob("*.p7m") if p.is_file())
     if not envelopes:
-        print(f"bidproc open: no .p7m file under {source}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc open", f"no .p7m file under {source}")
     failed = 0
     for envelope in envelopes:
         relative = envelope.relative_to(source).with_suffix("")
@@ -84,13 +82,11 @@ def _online(args: argparse.Namespace) -> int:
 
     api_key = args.key or os.environ.get("BIDPROC_API_KEY")
     if not api_key:
-        print("bidproc open: --key (a buyer's API key) or BIDPROC_API_KEY is required", file=sys.stderr)
-        return 2
+        return usage_error("bidproc open", "--key (a buyer's API key) or BIDPROC_API_KEY is required")
     try:
         shares = [" ".join(Path(f).read_text().split()) for f in args.share]
     except OSError as exc:
-        print(f"bidproc open: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc open", exc)
     with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=120) as http:
         try:
             r = http.post(f"/v1/tenders/{args.tender}/open", json={"shares": shares})
@@ -98,8 +94,7 @@ def _online(args: argparse.Namespace) -> int:
             if r.status_code == 202:  # the bids are decrypted by a job: follow it to its end
                 body = await_opening(http, args.tender)
         except httpx.HTTPError as exc:
-            print(f"bidproc open: {exc}", file=sys.stderr)
-            return 2
+            return usage_error("bidproc open", exc)
     print(json.dumps(body, indent=1))
     return 0 if r.status_code == 202 and body.get("state") == "done" else 1
 

@@ -67,8 +67,10 @@ def test_a_late_bid_whose_enqueue_failed_is_sealed_by_the_reconciler(stack: Stac
     while stack.clock() <= Desk(stack.rt).tender(tenant, t["id"]).deadline:
         time.sleep(0.1)
     # submitted through the desk without the API's enqueue: what a broker outage at submit leaves behind
-    row, _ = Desk(stack.rt).submit(tenant, bid)
-    assert row.status == "late" and row.wrapped_key is not None
+    submitted, _ = Desk(stack.rt).submit(tenant, bid)
+    assert submitted.status == "late"
+    with stack.rt.db.session() as s:
+        assert s.get(BidRow, bid).wrapped_key is not None  # type: ignore[union-attr]  # still the service's key
     stack.start_worker()
     run = _wait_sealed(stack, bid)
     assert run.result is not None and run.result["trace"] is True and run.result["missing"] == []
