@@ -5,7 +5,11 @@ modifications, French rule) and for bare pyhanko ``async_validate_pdf_signature`
 in the same run, and their ratio (target: within 1.5x). With ``--offline`` (the default) every socket
 connect is refused and counted: the count must be 0.
 
-    .venv/bin/python -m bench.verify --count 200
+On a shared, loaded machine a single pair of timings is noise: ``--rounds N`` times both sides N times,
+interleaved, and reports the ratio of the best times (the least disturbed run of each) with the range
+of the per-round ratios. For a load-independent figure, count instructions instead (README, "Benchmarks").
+
+    .venv/bin/python -m bench.verify --count 200 --rounds 3
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--online", action="store_true", help="let validation fetch revocation data")
+    parser.add_argument("--rounds", type=int, default=1, help="time both sides this many times, interleaved")
     args = parser.parse_args(argv)
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,13 +120,15 @@ def main(argv: list[str] | None = None) -> int:
             files = make_corpus(pki, args.count)
             print(f"made {len(files)} signed PDFs in {time.perf_counter() - start:.1f}s", file=sys.stderr)
             policy = ValidationPolicy(trust_anchors=(pki.root_der,), offline=not args.online)
-            if args.online:
-                ours, bare = timed(lambda: bidproc_run(files, policy)), timed(lambda: pyhanko_run(files, pki))
-                attempts: list[Any] = []
-            else:
-                with no_network() as attempts:
-                    ours, bare = timed(lambda: bidproc_run(files, policy)), timed(lambda: pyhanko_run(files, pki))
+            rounds: list[tuple[tuple[float, int, int], tuple[float, int, int]]] = []
+            guard: AbstractContextManager[list[Any]] = nullcontext([]) if args.online else no_network()
+            with guard as attempts:
+                for _ in range(max(1, args.rounds)):
+                    rounds.append((timed(lambda: bidproc_run(files, policy)), timed(lambda: pyhanko_run(files, pki))))
+    ours = min((r[0] for r in rounds), key=lambda t: t[0])
+    bare = min((r[1] for r in rounds), key=lambda t: t[0])
     (t_ours, n_ours, ok_ours), (t_bare, n_bare, ok_bare) = ours, bare
+    ratios = [o[0] / b[0] for o, b in rounds]
     print(
         f"bidproc  : {n_ours} signatures in {t_ours:.2f}s = {n_ours / t_ours:.1f} signatures/s ({ok_ours} TOTAL_PASSED)"
     )
@@ -129,12 +136,21 @@ def main(argv: list[str] | None = None) -> int:
         f"pyhanko  : {n_bare} signatures in {t_bare:.2f}s = {n_bare / t_bare:.1f} signatures/s ({ok_bare} bottom_line)"
     )
     print(f"ratio    : {t_ours / t_bare:.2f}x bare pyhanko validate_pdf_signature (target <= 1.5x)")
+    if len(rounds) > 1:
+        print(f"rounds   : {len(rounds)}, per-round ratios {min(ratios):.2f}x to {max(ratios):.2f}x (best times above)")
     print(f"network  : {len(attempts)} connection attempts during offline validation")
+    expected = sum(1 + i % 5 for i in range(args.count) if i % 2 == 1)  # the B-LT files' signatures
+    stale = [o[2] for o, _ in rounds if o[2] != expected]
+    if stale:
+        print(
+            f"warning  : {expected} B-LT signatures should pass, a round passed {min(stale)}: the test PKI's OCSP "
+            "answers live 10 minutes and went stale during a slow run; use a smaller --count or fewer --rounds"
+        )
     print(
         "note     : offline, B-T signatures carry no revocation data: bidproc says INDETERMINATE/TRY_LATER "
         "(hard fail), bare pyhanko's default soft-fail lets them pass"
     )
-    return 0 if n_ours == n_bare and not attempts else 1
+    return 0 if n_ours == n_bare and not attempts and not stale else 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, BinaryIO, cast
 
 from bidproc.archive.evidence import archive_bid
@@ -94,7 +95,8 @@ def signature_reports(
     )
     poe = tuple((f["sha256"], token_time) for f in received["files"])
     policy = rt.validation_policy(proofs_of_existence=poe)
-    reports: dict[str, ValidationReport] = validate_files(files, policy) if files else {}
+    now = rt.clock()  # one validation time for every file of the bid and its reports
+    reports: dict[str, ValidationReport] = validate_files(files, policy, now) if files else {}
     signed: dict[str, SignedDocument] = {}
     by_name = {d.name: d for d in docs}
     for name, report in reports.items():
@@ -103,7 +105,7 @@ def signature_reports(
         body = json.dumps(report.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8")
         put_encrypted(rt, key, object_key, body)
         forms = ["json"]
-        for fmt, rendered in report_forms(rt, report, files[name], files).items():
+        for fmt, rendered in report_forms(rt, report, files[name], files, now).items():
             put_encrypted(rt, key, report_key(prefix, doc.id, fmt), rendered)
             forms.append(fmt)
         indications = tuple(s.indication.value for s in report.signatures)
@@ -116,21 +118,21 @@ def report_key(prefix: str, doc_id: str, fmt: str) -> str:
     return f"{prefix}/reports/{doc_id}.{fmt}.enc"
 
 
-def report_forms(rt: Runtime, report: ValidationReport, data: bytes, files: dict[str, bytes]) -> dict[str, bytes]:
+def report_forms(
+    rt: Runtime, report: ValidationReport, data: bytes, files: dict[str, bytes], now: datetime
+) -> dict[str, bytes]:
     """The report as a lawyer files it: ETSI XML, French HTML and the PDF sealed by the service.
 
     A form that cannot be rendered (e.g. the PDF engine missing on this machine) is logged and left out
     (``forms`` in the stage's summary says which exist): the verdict itself is in the JSON already.
     """
-    from datetime import UTC, datetime
-
     from bidproc.signature.reports.etsi_xml import render_xml
     from bidproc.signature.reports.html import render_html
     from bidproc.signature.reports.pdf import render_sealed_pdf
     from bidproc.signature.reports.subject import Subject
 
     detached = {n: d for n, d in files.items() if n != report.subject}
-    subject = Subject.of(report, data, datetime.now(UTC), detached)
+    subject = Subject.of(report, data, now, detached)
     out: dict[str, bytes] = {}
     renderers: dict[str, Callable[[], bytes]] = {
         "xml": lambda: render_xml(subject),

@@ -201,8 +201,8 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"bidproc verify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
-    checked = policy.at or datetime.now(UTC)
-    report = validate_file(args.file.name, data, policy, detached)
+    checked = policy.at or datetime.now(UTC)  # the CLI reads the clock once: validation and report time
+    report = validate_file(args.file.name, data, policy, detached, now=checked)
     if args.format in {"xml", "html", "pdf"}:
         try:
             out = _document(args.format, args.lang, report, data, checked, detached)

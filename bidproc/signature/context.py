@@ -48,7 +48,7 @@ REVOCATION = CertRevTrustPolicy(
 
 @dataclass(frozen=True)
 class Context:
-    """What one validation run shares: the policy, its pyhanko spec, one clock reading."""
+    """What one validation run shares: the policy, its pyhanko spec, the validation time (the caller's)."""
 
     policy: ValidationPolicy
     spec: SignatureValidationSpec
@@ -104,8 +104,20 @@ class RunFetcherBackend(AIOHttpFetcherBackend):
         return self._shared
 
 
-def build_context(policy: ValidationPolicy, session: aiohttp.ClientSession | None) -> Context:
-    """pyhanko settings for ``policy``; ``session`` is required online and must be ``None`` offline."""
+def validation_time(policy: ValidationPolicy, now: datetime | None) -> datetime:
+    """The one validation time of a run: the caller's clock reading ``now`` (the pipeline and the CLI read
+    theirs once and pass it down), else the point in time the policy asks for, else the clock, read here
+    once for callers with no clock of their own (tests, benchmarks). Nothing below reads the clock."""
+    if now is not None:
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("validation times must carry a time zone (use UTC)")
+        return now
+    return policy.at or datetime.now(UTC)
+
+
+def build_context(policy: ValidationPolicy, session: aiohttp.ClientSession | None, now: datetime) -> Context:
+    """pyhanko settings for ``policy`` at the validation time ``now``; ``session`` is required online and
+    must be ``None`` offline."""
     anchors = [x509.Certificate.load(der) for der in policy.trust_anchors]
     # Never the OS trust store: an empty anchor list trusts nothing.
     cert_policy = CertValidationPolicySpec(trust_manager=SimpleTrustManager.build(anchors), revinfo_policy=REVOCATION)
@@ -130,17 +142,17 @@ def build_context(policy: ValidationPolicy, session: aiohttp.ClientSession | Non
     spec = SignatureValidationSpec(
         cert_validation_policy=cert_policy, revinfo_gathering_policy=gathering, local_knowledge=knowledge
     )
-    return Context(policy=policy, spec=spec, now=policy.at or datetime.now(UTC))
+    return Context(policy=policy, spec=spec, now=now)
 
 
-def run(policy: ValidationPolicy, work: Callable[[Context], Awaitable[T]]) -> T:
+def run(policy: ValidationPolicy, work: Callable[[Context], Awaitable[T]], now: datetime) -> T:
     """Run ``work`` in a fresh event loop with one explicit HTTP session (none when offline)."""
 
     async def main() -> T:
         if policy.offline:
-            return await work(build_context(policy, None))
+            return await work(build_context(policy, None, now))
         timeout = aiohttp.ClientTimeout(total=policy.fetch_timeout_seconds * 3)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            return await work(build_context(policy, session))
+            return await work(build_context(policy, session, now))
 
     return asyncio.run(main())

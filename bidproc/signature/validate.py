@@ -13,13 +13,13 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bidproc.errors import Code, Warning_
 from bidproc.signature import discover
 from bidproc.signature.cades.asic import manifest_problems
 from bidproc.signature.cades.validator import enveloped_content, load_signed_data, validate_cms
-from bidproc.signature.context import Context, run
+from bidproc.signature.context import Context, run, validation_time
 from bidproc.signature.discover import Found, Kind
 from bidproc.signature.french import with_french_rule
 from bidproc.signature.outcome import indication_for_exception
@@ -34,12 +34,11 @@ NO_DETACHED: Mapping[str, bytes] = {}
 
 
 def _finish(
-    reports: list[SignatureReport], policy: ValidationPolicy, carried: tuple[bytes, ...] = ()
+    reports: list[SignatureReport], policy: ValidationPolicy, now: datetime, carried: tuple[bytes, ...] = ()
 ) -> tuple[SignatureReport, ...]:
     """Every report gets its French-rule verdict (those from error paths too), then its qualification
     and the rule's certificate-category point (trust.assess: one step for PAdES, CAdES and XAdES);
     ``carried`` are the certificates the file carries (candidate intermediates for the trusted lists)."""
-    now = policy.at or datetime.now(UTC)
     ruled = [r if r.french_rule is not None else with_french_rule(r, r.subindication, None) for r in reports]
     extra = policy.extra_certificates + carried
     return tuple(assess(r, policy.trust, now, extra) for r in ruled)
@@ -66,11 +65,13 @@ async def _binary(
         return [SignatureReport(file=name, format=fmt, indication=ind, subindication=sub, errors=(msg,))]
 
 
-def _xades(name: str, data: bytes, policy: ValidationPolicy, files: Mapping[str, bytes]) -> list[SignatureReport]:
+def _xades(
+    name: str, data: bytes, policy: ValidationPolicy, files: Mapping[str, bytes], now: datetime
+) -> list[SignatureReport]:
     from bidproc.signature.xades.validator import validate_xades  # the XAdES helper's module; loaded only for XML
 
     try:
-        return list(validate_xades(name, data, policy, files))
+        return list(validate_xades(name, data, policy, files, now))
     except Exception as exc:
         ind, sub, msg = indication_for_exception(exc)
         return [
@@ -78,13 +79,14 @@ def _xades(name: str, data: bytes, policy: ValidationPolicy, files: Mapping[str,
         ]
 
 
-def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
+def _asic(name: str, data: bytes, policy: ValidationPolicy, now: datetime) -> ValidationReport:
     members = discover.asic_members(data)
     signed = discover.asic_signed_files(members)
     inner = _validate(
         {n: d for n, d in members.items() if n.startswith("META-INF/")} | signed,
         policy,
         lambda n: n.startswith("META-INF/") and "manifest" not in n.lower(),
+        now,
     )
     sigs: list[SignatureReport] = []
     problems: list[str] = []
@@ -107,7 +109,7 @@ def _asic(name: str, data: bytes, policy: ValidationPolicy) -> ValidationReport:
                 carried += _carried(discover.classify(member, content), content, policy)
             except Exception as exc:  # an unreadable member is reported by the inner validation
                 log.debug("no certificates read from %s", member, exc_info=exc)
-    return ValidationReport(subject=name, signatures=_finish(sigs, policy, carried), problems=tuple(problems))
+    return ValidationReport(subject=name, signatures=_finish(sigs, policy, now, carried), problems=tuple(problems))
 
 
 def _uncovered_members(members: Mapping[str, bytes], sigs: list[SignatureReport]) -> list[str]:
@@ -124,13 +126,17 @@ def _uncovered_members(members: Mapping[str, bytes], sigs: list[SignatureReport]
     ]
 
 
-def validate_files(files: Mapping[str, bytes], policy: ValidationPolicy) -> dict[str, ValidationReport]:
-    """File name -> report, for the files that are or carry signatures (detached ones paired across ``files``)."""
-    return _validate(files, policy, lambda _name: True)
+def validate_files(
+    files: Mapping[str, bytes], policy: ValidationPolicy, now: datetime | None = None
+) -> dict[str, ValidationReport]:
+    """File name -> report, for the files that are or carry signatures (detached ones paired across ``files``).
+
+    ``now`` is the validation time, read once by the caller (see :func:`context.validation_time`)."""
+    return _validate(files, policy, lambda _name: True, validation_time(policy, now))
 
 
 def _validate(
-    files: Mapping[str, bytes], policy: ValidationPolicy, wanted: Callable[[str], bool]
+    files: Mapping[str, bytes], policy: ValidationPolicy, wanted: Callable[[str], bool], now: datetime
 ) -> dict[str, ValidationReport]:
     """Reports for the files ``wanted`` selects; every file of ``files`` may be signed data."""
     found: dict[str, Found] = {}
@@ -147,10 +153,10 @@ def _validate(
     async def work(ctx: Context) -> dict[str, list[SignatureReport]]:
         return {n: await _binary(n, files[n], f, ctx, files) for n, f in binary}
 
-    results: dict[str, list[SignatureReport]] = run(policy, work) if binary else {}
+    results: dict[str, list[SignatureReport]] = run(policy, work, now) if binary else {}
     for name, f in found.items():
         if f.kind is Kind.XML:
-            results[name] = _xades(name, files[name], policy, files)
+            results[name] = _xades(name, files[name], policy, files, now)
             partial = [
                 w for s in results[name] for w in s.warnings if w.startswith(Warning_.XML_PARTIALLY_SIGNED.value)
             ]
@@ -160,14 +166,14 @@ def _validate(
     for name, f in found.items():
         if f.kind is Kind.ASIC:
             try:
-                out[name] = _asic(name, files[name], policy)
+                out[name] = _asic(name, files[name], policy, now)
             except Exception as exc:
                 out[name] = ValidationReport(
                     subject=name, problems=(f"{Code.SIGNATURE_UNREADABLE.value}: {type(exc).__name__}: {exc}",)
                 )
         elif results.get(name):
             carried = _carried(f, files[name], policy)
-            out[name] = ValidationReport(subject=name, signatures=_finish(results[name], policy, carried))
+            out[name] = ValidationReport(subject=name, signatures=_finish(results[name], policy, now, carried))
     for name, msgs in problems.items():
         known = out.get(name)
         out[name] = (
@@ -179,10 +185,15 @@ def _validate(
 
 
 def validate_file(
-    name: str, data: bytes, policy: ValidationPolicy, detached: Mapping[str, bytes] = NO_DETACHED
+    name: str,
+    data: bytes,
+    policy: ValidationPolicy,
+    detached: Mapping[str, bytes] = NO_DETACHED,
+    now: datetime | None = None,
 ) -> ValidationReport:
-    """The report for one file; ``detached`` are the other files its signatures may sign."""
-    reports = _validate({**detached, name: data}, policy, lambda n: n == name)
+    """The report for one file; ``detached`` are the other files its signatures may sign; ``now`` as for
+    :func:`validate_files`."""
+    reports = _validate({**detached, name: data}, policy, lambda n: n == name, validation_time(policy, now))
     return reports.get(name) or ValidationReport(subject=name, problems=("no signature found",))
 
 

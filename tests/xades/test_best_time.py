@@ -61,3 +61,17 @@ def test_b_b_best_signature_time_agrees_with_pades(pki: LoopbackPKI, policy: Val
         assert [(t.kind, t.time, t.valid) for t in report.timestamps if t.kind == "deposit"] == [
             ("deposit", deposit, True)
         ], name
+
+
+def test_the_callers_validation_time_is_used_without_a_point_in_time(
+    pki: LoopbackPKI, policy: ValidationPolicy
+) -> None:
+    """``now`` passed by the caller (the pipeline's clock, read once) is the validation time of every
+    format; the policy asks for no point-in-time validation (``at`` stays None)."""
+    later = NOW + timedelta(minutes=7)
+    xml = bytes(etree.tostring(sign_enveloping(etree.fromstring(b"<Offre>100000 EUR</Offre>"), pki.signer)))
+    pdf = pades_b_b(pki.signer, pki.root)
+    assert policy.at is None
+    for name, data in (("offre.xml", xml), ("offre.pdf", pdf)):
+        report = validate_file(name, data, policy, now=later).signatures[0]
+        assert report.level is Level.B_B and report.best_signature_time == later, name

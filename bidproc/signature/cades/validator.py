@@ -18,13 +18,13 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from asn1crypto import cms, core, x509
 from pyhanko.sign.ades.report import AdESPassed
 from pyhanko.sign.general import extract_certificate_info, find_unique_cms_attribute
 from pyhanko.sign.validation import ades, generic_cms
-from pyhanko.sign.validation.policy_decl import SignatureValidationSpec
-from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+from pyhanko.sign.validation.policy_decl import LocalKnowledge, SignatureValidationSpec
 
 from bidproc.errors import Warning_
 from bidproc.signature.cades.archive import (
@@ -39,8 +39,9 @@ from bidproc.signature.cades.format import load_signed_data as load_signed_data 
 from bidproc.signature.cades.ltv import REVOCATION_VALUES as REVOCATION_VALUES  # re-exported (test helpers)
 from bidproc.signature.cades.ltv import RevocationValues as RevocationValues
 from bidproc.signature.cades.ltv import has_revocation_data, lt_knowledge
+from bidproc.signature.cades.pairing import Pairing, digest, pair_detached
 from bidproc.signature.context import Context
-from bidproc.signature.expiry import recheck_expired_signer, validation_data_gap
+from bidproc.signature.decision import Evidence, decide
 from bidproc.signature.french import with_french_rule
 from bidproc.signature.outcome import (
     MalformedSignature,
@@ -48,10 +49,8 @@ from bidproc.signature.outcome import (
     claimed_time,
     embedded_timestamps,
     indication_for_exception,
-    indication_of,
     offline_warning,
     path_errors,
-    refine,
     signer_of,
     timestamp_info,
 )
@@ -85,50 +84,6 @@ def enveloped_content(sd: cms.SignedData) -> bytes | None:
         if content.native is None
         else bytes(content.native if isinstance(content.native, bytes) else content.contents)
     )
-
-
-@dataclass(frozen=True)
-class Pairing:
-    name: str | None
-    data: bytes | None
-    by_digest: bool
-
-
-def _digests(sd: cms.SignedData) -> list[tuple[str, bytes]]:
-    out = []
-    for si in sd["signer_infos"]:
-        try:
-            md = find_unique_cms_attribute(si["signed_attrs"], "message_digest").native
-        except (KeyError, ValueError):
-            continue
-        out.append((si["digest_algorithm"]["algorithm"].native, md))
-    return out
-
-
-def _digest(algorithm: str, data: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-
-    h = hashes.Hash(get_pyca_cryptography_hash(algorithm))
-    h.update(data)
-    return h.finalize()
-
-
-def pair_detached(sig_name: str, sd: cms.SignedData, files: Mapping[str, bytes]) -> Pairing:
-    """The file a detached signature signs: the one whose digest is the signed message digest.
-
-    A file named after the signature (``x.pdf`` for ``x.pdf.p7s``) is only a fallback, used when no
-    file matches the digest, so validation reports the HASH_FAILURE instead of silently pairing.
-    """
-    wanted = _digests(sd)
-    for name, data in files.items():
-        if name == sig_name:
-            continue
-        if any(_digest(algo, data) == md for algo, md in wanted):
-            return Pairing(name, data, True)
-    stem = sig_name.rsplit(".", 1)[0]
-    if stem in files and stem != sig_name:
-        return Pairing(stem, files[stem], False)
-    return Pairing(None, None, False)
 
 
 def level_of(sd: cms.SignedData, si: cms.SignerInfo) -> Level:
@@ -264,18 +219,25 @@ async def validate_cms(
     return reports
 
 
-async def _validate_signer(
-    name: str,
-    sd: cms.SignedData,
-    signature_id: str,
-    ctx: Context,
-    pairing: Pairing | None,
-    signature_file_sha256: str | None = None,
-) -> SignatureReport:
-    """The single signer of ``sd`` (see :func:`signer_view`), validated per EN 319 102-1."""
-    base = SignatureReport(
-        file=name, format=SignatureFormat.CADES, indication=Indication.INDETERMINATE, signature_id=signature_id
-    )
+@dataclass(frozen=True)
+class _Gathered:
+    """What the CMS and the bid files say about one signer, before validation."""
+
+    si: cms.SignerInfo
+    level: Level
+    signed_name: str
+    content: bytes | None  # the signed data (enveloped, or the paired file)
+    raw_digest: bytes | None  # detached: the digest of the paired file
+    poe: datetime | None  # the deposit's proof of existence
+    own_data: LocalKnowledge | None  # the signature's own validation data (cades_ltv)
+    spec: SignatureValidationSpec
+    warnings: tuple[str, ...]
+
+
+def _gather(
+    sd: cms.SignedData, ctx: Context, pairing: Pairing | None, signature_file_sha256: str | None
+) -> _Gathered | str:
+    """The evidence for :func:`_validate_signer`, or why the signed data is missing."""
     warnings: list[str] = []
     si = sd["signer_infos"][0]
     check_digest_algorithm(si["digest_algorithm"]["algorithm"].native)
@@ -285,91 +247,116 @@ async def _validate_signer(
             "verified; level reported without B-LTA"
         )
     raw_digest = None
-    signed_name, content = name, enveloped_content(sd)
+    signed_name, content = "", enveloped_content(sd)
     if pairing is not None:
         if pairing.data is None:
-            return replace(
-                base,
-                subindication=SubIndication.SIGNED_DATA_NOT_FOUND,
-                signer=_cert_signer(sd),
-                level=level_of(sd, si),
-                errors=("no file of the bid has the signed message digest",),
-            )
-        signed_name, content = pairing.name or name, pairing.data
+            return "no file of the bid has the signed message digest"
+        signed_name, content = pairing.name or "", pairing.data
         if not pairing.by_digest:  # paired by name only: validation will say how the file differs
             warnings.append(f"{Warning_.SIGNATURE_DETACHED_PAIRED_BY_NAME.value}: no file has the signed digest")
-        raw_digest = _digest(si["digest_algorithm"]["algorithm"].native, pairing.data)
-    level = level_of(sd, si)
+        raw_digest = digest(si["digest_algorithm"]["algorithm"].native, pairing.data)
     # The deposit proves the signature existed when the file *carrying* it was received: the .p7m/.p7s
     # itself (an enveloping signature's inner document is not in the receipt), or the signed file.
     deposits = [
-        ctx.deposit_poe(digest)
-        for digest in (signature_file_sha256, hashlib.sha256(content).hexdigest() if content is not None else None)
-        if digest is not None
+        ctx.deposit_poe(sha256)
+        for sha256 in (signature_file_sha256, hashlib.sha256(content).hexdigest() if content is not None else None)
+        if sha256 is not None
     ]
     poe = min((t for t in deposits if t is not None), default=None)
-    knowledge = lt_knowledge(sd, si)
-    spec = ctx.spec_for(si["signature"].native, poe, knowledge)
-    fn = ades.ades_basic_validation if level is Level.B_B else ades.ades_with_time_validation
-    with path_errors() as seen:
-        result = await fn(sd, spec, timing_info=ctx.timing(), raw_digest=raw_digest)
-    indication, sub = indication_of(result.ades_subindic)
-    status = result.api_status
-    best = getattr(result, "best_signature_time", None) or poe or ctx.now
-    proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
-    indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
-    signer_cert = status.signing_cert if status is not None else _signer_cert(sd)
-    indication, sub, expiry_error = await recheck_expired_signer(
-        indication,
-        sub,
-        signer_cert,
-        proven,
-        ctx.now,
-        ctx.policy,
-        spec.local_knowledge,
-        [c.chosen for c in sd["certificates"] or []],
-        ctx.spec.revinfo_gathering_policy.fetcher_backend,
+    own_data = lt_knowledge(sd, si)
+    return _Gathered(
+        si=si,
+        level=level_of(sd, si),
+        signed_name=signed_name,
+        content=content,
+        raw_digest=raw_digest,
+        poe=poe,
+        own_data=own_data,
+        spec=ctx.spec_for(si["signature"].native, poe, own_data),
+        warnings=tuple(warnings),
     )
-    # B-LT is reported only when the embedded data alone validates the chain, whatever else is undecided;
-    # a failed signature keeps the level it claims (its data may well be complete: it shows the failure)
-    if level is Level.B_LT and indication is not Indication.TOTAL_FAILED and signer_cert is not None:
-        gap = await validation_data_gap(
-            signer_cert, proven or ctx.now, ctx.policy, knowledge, [c.chosen for c in sd["certificates"] or []]
+
+
+async def _validate_signer(
+    name: str,
+    sd: cms.SignedData,
+    signature_id: str,
+    ctx: Context,
+    pairing: Pairing | None,
+    signature_file_sha256: str | None = None,
+) -> SignatureReport:
+    """The single signer of ``sd`` (see :func:`signer_view`), validated per EN 319 102-1: gather the
+    evidence, validate with pyhanko, decide (:mod:`bidproc.signature.decision`), assemble the report."""
+    base = SignatureReport(
+        file=name, format=SignatureFormat.CADES, indication=Indication.INDETERMINATE, signature_id=signature_id
+    )
+    got = _gather(sd, ctx, pairing, signature_file_sha256)
+    if isinstance(got, str):
+        si = sd["signer_infos"][0]
+        return replace(
+            base,
+            subindication=SubIndication.SIGNED_DATA_NOT_FOUND,
+            signer=_cert_signer(sd),
+            level=level_of(sd, si),
+            errors=(got,),
         )
-        if gap:
-            level = Level.B_T
-            warnings.append(f"{Warning_.SIGNATURE_VALIDATION_DATA_INCOMPLETE.value}: {gap}: level B-T, not B-LT")
-    stamps: list[TimestampInfo] = []
-    if status is not None and getattr(status, "timestamp_validity", None) is not None:
-        stamps.append(timestamp_info("signature", status.timestamp_validity))
-    stamps += embedded_timestamps(si, stamps)
-    archived, problems = await _archive_stamps(sd, si, content, spec, ctx)
-    stamps += archived
-    if poe is not None:
-        stamps.append(TimestampInfo(kind="deposit", time=poe, valid=True, detail="proof of existence given by caller"))
-    if problems:
-        reasons = "; ".join(problems)
-        code = Warning_.CADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value
-        warnings.append(f"{code}: {reasons}; level reported without B-LTA")
-    elif archived and level is Level.B_LT and not has_archive_timestamp(si, frozenset({ARCHIVE_TS_V2})):
-        level = Level.B_LTA  # B-LT material, and every archive timestamp on it verified
+    fn = ades.ades_basic_validation if got.level is Level.B_B else ades.ades_with_time_validation
+    with path_errors() as seen:
+        result = await fn(sd, got.spec, timing_info=ctx.timing(), raw_digest=got.raw_digest)
+    status = result.api_status
+    best = getattr(result, "best_signature_time", None) or got.poe or ctx.now
+    evidence = Evidence(
+        result=result,
+        level=got.level,
+        proven=best if got.level is not Level.B_B or got.poe is not None else None,  # B-B: "now" proves nothing
+        signer_cert=status.signing_cert if status is not None else _signer_cert(sd),
+        knowledge=got.spec.local_knowledge,
+        own_data=got.own_data,
+        signed_certs=[c.chosen for c in sd["certificates"] or []],
+        seen=seen,
+    )
+    decision = await decide(evidence, ctx)
+    stamps, level, archive_warnings = await _timestamps(sd, got, status, decision.level, ctx)
+    indication, sub = decision.indication, decision.subindication
     errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
-    errors = (*errors, expiry_error) if expiry_error else errors
     report = replace(
         base,
         indication=indication,
         subindication=sub,
         level=level,
         signer=signer_of(status.signing_cert) if status is not None else _cert_signer(sd),
-        signing_time=claimed_time(status) or _signing_time_attr(si),
+        signing_time=claimed_time(status) or _signing_time_attr(got.si),
         best_signature_time=best,
         timestamps=tuple(stamps),
-        signed_data=(signed_name,),
-        warnings=(*warnings, *offline_warning(ctx.policy.offline, sub)),
-        errors=errors,
+        signed_data=(got.signed_name or name,),
+        warnings=(*got.warnings, *decision.warnings, *archive_warnings, *offline_warning(ctx.policy.offline, sub)),
+        errors=(*errors, *decision.errors),
     )
     # The French rule's integrity point rests on pyhanko's own message-digest check.
     return with_french_rule(report, sub, getattr(status, "intact", None) if status is not None else None)
+
+
+async def _timestamps(
+    sd: cms.SignedData, got: _Gathered, status: Any, level: Level | None, ctx: Context
+) -> tuple[list[TimestampInfo], Level | None, tuple[str, ...]]:
+    """The signer's timestamps to report, and B-LTA when B-LT material has every archive timestamp verified."""
+    stamps: list[TimestampInfo] = []
+    if status is not None and getattr(status, "timestamp_validity", None) is not None:
+        stamps.append(timestamp_info("signature", status.timestamp_validity))
+    stamps += embedded_timestamps(got.si, stamps)
+    archived, problems = await _archive_stamps(sd, got.si, got.content, got.spec, ctx)
+    stamps += archived
+    if got.poe is not None:
+        stamps.append(
+            TimestampInfo(kind="deposit", time=got.poe, valid=True, detail="proof of existence given by caller")
+        )
+    if problems:
+        reasons = "; ".join(problems)
+        code = Warning_.CADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value
+        return stamps, level, (f"{code}: {reasons}; level reported without B-LTA",)
+    if archived and level is Level.B_LT and not has_archive_timestamp(got.si, frozenset({ARCHIVE_TS_V2})):
+        level = Level.B_LTA  # B-LT material, and every archive timestamp on it verified
+    return stamps, level, ()
 
 
 MAX_SIGNERS = 50  # per CMS: far more than any co-signed bid, bounded work on a hostile file

@@ -1,104 +1,46 @@
 """PAdES: every signature and document timestamp of every revision of a PDF, validated per EN 319 102-1.
 
 pyhanko does the validation (``pyhanko.sign.validation.ades``, chosen by the level the signature
-claims, see :func:`_level`); this module adds what it lacks: the per-revision list of changes after
+claims, see :mod:`.evidence`); the verdict after it is the EN 319 102-1 step shared with CAdES
+(:mod:`bidproc.signature.decision`); this module adds what the PDF needs: the per-revision list of changes after
 each signature (:mod:`.modifications`), naming the known PDF attacks, and the rule that a signature is
 never TOTAL_PASSED when what a reader sees changed after it outside the signer's permissions.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import replace
 from io import BytesIO
 from typing import Any
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, DiffResult, SuspiciousModification
-from pyhanko.sign.fields import MDPPerm, enumerate_sig_fields
-from pyhanko.sign.validation import ades
-from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, read_certification_data
-from pyhanko.sign.validation.policy_decl import PdfSignatureValidationSpec
-from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko.sign.fields import enumerate_sig_fields
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
 
 from bidproc.errors import Warning_
 from bidproc.signature.context import Context
-from bidproc.signature.expiry import recheck_expired_signer, validation_data_gap
+from bidproc.signature.decision import Evidence, decide
 from bidproc.signature.french import with_french_rule
-from bidproc.signature.outcome import (
-    check_digest_algorithm,
-    claimed_time,
-    embedded_timestamps,
-    indication_for_exception,
-    indication_of,
-    offline_warning,
-    path_errors,
-    refine,
-    signer_of,
-    timestamp_info,
-)
-from bidproc.signature.pades import byte_ranges
-from bidproc.signature.pades.levels import (
-    ARCHIVE_DETAIL,
-    archive_stamps,
-    doc_timestamp,
-    embedded_validation_data,
-    pdf_level,
-)
-from bidproc.signature.pades.modifications import modifications_after, name_attacks, signed_revision_text
+from bidproc.signature.outcome import claimed_time, indication_for_exception, offline_warning, path_errors, signer_of
+from bidproc.signature.pades.evidence import PdfFacts, pdf_facts, times, validated
+from bidproc.signature.pades.levels import ARCHIVE_DETAIL
+from bidproc.signature.pades.modifications import signed_revision_text
 from bidproc.signature.pades.rawpdf import raw_signatures
 from bidproc.signature.pades.tail import (
-    changes_after,
     explain_failed,
     hidden_objects,
     parsed_end,
     readable_prefix,
     repointed,
-    signature_baseline,
     signed_end_of,
     tail_modifications,
 )
-from bidproc.signature.report import (
-    Indication,
-    Level,
-    Modification,
-    SignatureFormat,
-    SignatureReport,
-    SubIndication,
-    TimestampInfo,
-)
+from bidproc.signature.report import Indication, Modification, SignatureFormat, SignatureReport, SubIndication
 
 
 def _fields(reader: PdfFileReader) -> list[tuple[str, generic.DictionaryObject]]:
     return [(name, ref.get_object()) for name, _value, ref in enumerate_sig_fields(reader, filled_status=True)]
-
-
-async def _ades(sig: EmbeddedPdfSignature, level: Level, ctx: Context, poe: Any) -> Any:
-    """Run the EN 319 102-1 process matching ``level``.
-
-    ``ades_lta_validation`` reads the DSS and the document timestamps (past validation with POE) but
-    answers NO_POE when no document timestamp follows: B-B uses basic, B-T and B-LT with-time (B-LT
-    with the DSS content as local knowledge), B-LTA the LTA process.
-    """
-    # B-LT without a document timestamp: the DSS / Adobe revocation attribute is the validation data
-    # (pyhanko reads it only inside ades_lta_validation; its readers are private but pinned with 0.38.*)
-    extra = embedded_validation_data(sig) if level is Level.B_LT else None
-    spec = ctx.spec_for(sig.signer_info["signature"].native, poe, extra)
-    if level is Level.B_B:
-        # basic validation builds a plain CMS status whatever status class it is given: no PDF kwargs
-        return await ades.ades_basic_validation(
-            sig.signed_data, spec, timing_info=ctx.timing(), raw_digest=sig.compute_digest()
-        )
-    kwargs: dict[str, Any] = dict(
-        timing_info=ctx.timing(),
-        raw_digest=sig.compute_digest(),
-        extra_status_kwargs=sig.summarise_integrity_info(),
-        status_cls=PdfSignatureStatus,
-    )
-    if level in {Level.B_T, Level.B_LT}:
-        return await ades.ades_with_time_validation(sig.signed_data, spec, **kwargs)
-    return await ades.ades_lta_validation(sig, PdfSignatureValidationSpec(spec), timing_info=ctx.timing())
 
 
 MAX_REVISIONS = 1000  # incremental updates of one PDF
@@ -115,159 +57,78 @@ async def _validate_one(
     ctx: Context,
     tail: tuple[Modification, ...] = (),
 ) -> SignatureReport:
-    is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
-    base = SignatureReport(
+    """Gather the evidence (:mod:`.evidence`), decide (:mod:`..decision`, then the PDF's own gates),
+    assemble the report."""
+    facts = await pdf_facts(data, reader, sig, all_sigs, ctx, tail)
+    result, seen = await validated(sig, facts, ctx)
+    status = result.api_status
+    stamps, best, proven = times(sig, facts, status, result, ctx)
+    signer_cert = status.signing_cert if facts.level is not None and status is not None else None
+    evidence = Evidence(
+        result=result,
+        level=facts.level,
+        proven=proven,
+        signer_cert=signer_cert,
+        knowledge=ctx.spec_for(sig.signer_info["signature"].native, None, facts.embedded).local_knowledge,
+        own_data=facts.embedded,
+        signed_certs=[c.chosen for c in sig.signed_data["certificates"] or []],
+        seen=seen,
+    )
+    decision = await decide(evidence, ctx)
+    indication, sub = _pdf_gates(decision.indication, decision.subindication, status, facts, sig)
+    warnings = [*facts.warnings, *decision.warnings]
+    if facts.range_problems:
+        warnings.append(Warning_.PDF_BYTE_RANGE_INVALID.value)
+    errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
+    errors = (*errors, *decision.errors, *(f"/ByteRange: {p}" for p in facts.range_problems))
+    report = SignatureReport(
         file=name,
         format=SignatureFormat.PADES,
-        indication=Indication.INDETERMINATE,
-        signature_id=str(sig.field_name),
-        signed_data=(signed_revision_text(reader, sig.signed_revision),),
-    )
-    check_digest_algorithm(sig.md_algorithm)  # else pyhanko fails deep inside with an AttributeError
-    sig.compute_integrity_info(diff_policy=DEFAULT_DIFF_POLICY)  # type: ignore[no-untyped-call]
-    doc_ts_revs = [s.signed_revision for s in all_sigs if s.sig_object_type == "/DocTimeStamp"]
-    later = {
-        s.signed_revision: ("document timestamp " if s.sig_object_type == "/DocTimeStamp" else "signature ")
-        + str(s.field_name)
-        for s in all_sigs
-        if s.signed_revision > sig.signed_revision
-    }
-    integrity = sig.summarise_integrity_info()
-    diff = integrity["diff_result"]
-    allowed = bool(integrity["docmdp_ok"]) and isinstance(diff, DiffResult)
-    certification = read_certification_data(reader)
-    annotations_ok = certification is not None and certification.permission is MDPPerm.ANNOTATE
-    mods = modifications_after(reader, sig.signed_revision, later, allowed, annotations_ok) + tail
-    wrapped = sig.coverage is not None and sig.coverage < SignatureCoverageLevel.ENTIRE_REVISION
-    if wrapped and not any(not m.allowed for m in mods):  # e.g. its dictionary redefined: say what changed
-        mods += changes_after(data, *signature_baseline(reader, data, sig))
-    range_problems = byte_ranges.problems(reader, sig, all_sigs[: all_sigs.index(sig)])
-    certifying = [s for s in all_sigs if s.docmdp_level is not None]
-    certified_first = not certifying or min(s.signed_revision for s in all_sigs) == certifying[0].signed_revision
-    warnings = name_attacks(mods, wrapped, sig.docmdp_level is not None, certified_first)
-    subfilter = sig.sig_object.get("/SubFilter")
-    if not is_doc_ts and subfilter != "/ETSI.CAdES.detached":  # e.g. adbe.pkcs7.detached: PDF, not PAdES baseline
-        warnings.append(f"{Warning_.PDF_NOT_PADES_BASELINE.value}: SubFilter {subfilter}")
-    if isinstance(diff, SuspiciousModification):
-        warnings.append(f"{Warning_.PDF_DIFF_ANALYSIS.value}: {diff}")
-    poe = ctx.deposit_poe(hashlib.sha256(data).hexdigest())
-    level = None if is_doc_ts else pdf_level(sig, reader, doc_ts_revs)
-    archive: list[TimestampInfo] = []
-    if not is_doc_ts:
-        archive, archive_warnings = await archive_stamps(sig, all_sigs, ctx)
-        warnings += archive_warnings
-        if level is Level.B_LTA and not any(t.valid for t in archive):
-            # EN 319 142-1 B-LTA is the document timestamp *and* its validation: none held, so the
-            # signature is what its other material makes it (validated as B-LT with the DSS)
-            level = Level.B_LT
-            warnings.append(
-                f"{Warning_.PADES_ARCHIVE_TIMESTAMP_NOT_VALIDATED.value}: no document timestamp validated: level B-LT"
-            )
-    timestamp_only = is_doc_ts and not any(
-        s.sig_object_type != "/DocTimeStamp" and s.signed_revision < sig.signed_revision for s in all_sigs
-    )
-    if timestamp_only:  # reported on its own, and its TSA is no signer (French rule: no signer identity)
-        warnings.append(
-            f"{Warning_.PDF_TIMESTAMP_ONLY.value}: a document timestamp protecting no signature: it proves "
-            "this revision existed at its time; it is not a signature and names no signer"
-        )
-    with path_errors() as seen:
-        if level is None:
-            result, ts_seen = await doc_timestamp(sig, ctx)
-            seen += ts_seen
-        else:
-            result = await _ades(sig, level, ctx, poe)
-            passed = indication_of(result.ades_subindic)[0] is Indication.TOTAL_PASSED
-            if level is Level.B_LTA and not passed and not all(t.valid for t in archive):
-                # pyhanko's LTA process takes the document timestamps as one evidence record: one broken
-                # timestamp drops every proof of existence, and a signature valid today ends NO_POE.
-                # The B-LT process (the DSS, at the validation time) is then the one that can conclude.
-                result = await _ades(sig, Level.B_LT, ctx, poe)
-    indication, sub = indication_of(result.ades_subindic)
-    status = result.api_status
-    stamps: list[TimestampInfo] = []
-    best = getattr(result, "best_signature_time", None) or poe or ctx.now  # B-B: the validation time (§5.3)
-    if is_doc_ts and status is not None:
-        stamps.append(timestamp_info("document", status))
-        best = status.timestamp
-    elif status is not None and getattr(status, "timestamp_validity", None) is not None:
-        stamps.append(timestamp_info("signature", status.timestamp_validity))
-    if not is_doc_ts:
-        stamps += embedded_timestamps(sig.signer_info, stamps)
-    stamps += archive
-    if poe is not None:
-        stamps.append(TimestampInfo(kind="deposit", time=poe, valid=True, detail="proof of existence given by caller"))
-        best = min(best, poe) if best else poe
-    proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
-    indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
-    if level is not None and status is not None:
-        embedded = embedded_validation_data(sig) if level in {Level.B_B, Level.B_LT, Level.B_LTA} else None
-        knowledge = ctx.spec_for(sig.signer_info["signature"].native, None, embedded).local_knowledge
-        indication, sub, expiry_error = await recheck_expired_signer(
-            indication,
-            sub,
-            status.signing_cert,
-            proven,
-            ctx.now,
-            ctx.policy,
-            knowledge,
-            [c.chosen for c in sig.signed_data["certificates"] or []],
-            ctx.spec.revinfo_gathering_policy.fetcher_backend,
-        )
-        extra_errors = (expiry_error,) if expiry_error else ()
-        if level is Level.B_LT and indication is Indication.TOTAL_PASSED and status.signing_cert is not None:
-            gap = await validation_data_gap(
-                status.signing_cert,
-                proven or ctx.now,
-                ctx.policy,
-                knowledge,
-                [c.chosen for c in sig.signed_data["certificates"] or []],
-            )
-            if gap:
-                level = Level.B_T
-                warnings.append(f"{Warning_.SIGNATURE_VALIDATION_DATA_INCOMPLETE.value}: {gap}: level B-T, not B-LT")
-    else:
-        extra_errors = ()
-    ades_sub = sub
-    if range_problems:  # not the signature's own /Contents left out, or another signature's gap too
-        warnings.append(Warning_.PDF_BYTE_RANGE_INVALID.value)
-        if indication is not Indication.TOTAL_FAILED:
-            indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
-    # pyhanko's AdES functions do not look at coverage or DocMDP: gate on the PDF-level bottom line too.
-    if indication is Indication.TOTAL_PASSED:
-        if status is not None and not status.intact:
-            indication, sub = Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE
-        elif status is not None and not status.valid:
-            indication, sub = Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE
-        elif (
-            any(not m.allowed for m in mods)
-            or Warning_.PDF_SIGNATURE_WRAPPING in warnings
-            or (not is_doc_ts and not allowed and sig.coverage != SignatureCoverageLevel.ENTIRE_FILE)
-        ):
-            indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
-        elif getattr(status, "seed_value_ok", True) is False:  # the field's seed value constraints
-            indication, sub = Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
-        elif getattr(status, "bottom_line", True) is False:  # pyhanko's own summary must agree, always
-            indication, sub = Indication.INDETERMINATE, SubIndication.GENERIC
-    elif indication is Indication.INDETERMINATE and any(not m.allowed for m in mods):
-        # whoever signed, the document a reader sees is not the one signed: that is decided already
-        indication, sub = Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
-    errors = (result.failure_msg,) if result.failure_msg and indication is not Indication.TOTAL_PASSED else ()
-    errors = (*errors, *extra_errors, *(f"/ByteRange: {p}" for p in range_problems))
-    report = replace(
-        base,
         indication=indication,
         subindication=sub,
-        level=level,
-        signer=None if timestamp_only else signer_of(sig.signer_cert),
+        level=decision.level,
+        signer=None if facts.timestamp_only else signer_of(sig.signer_cert),
+        signature_id=str(sig.field_name),
         signing_time=claimed_time(status) or sig.self_reported_timestamp,
         best_signature_time=best,
         timestamps=tuple(stamps),
-        modifications=mods,
-        warnings=(*(str(w) for w in warnings), *offline_warning(ctx.policy.offline, sub)),
+        signed_data=(signed_revision_text(reader, sig.signed_revision),),
+        modifications=facts.mods,
+        warnings=(*warnings, *offline_warning(ctx.policy.offline, sub)),
         errors=errors,
     )
-    return with_french_rule(report, ades_sub, status.intact if status is not None else None)
+    return with_french_rule(report, decision.subindication, status.intact if status is not None else None)
+
+
+def _pdf_gates(
+    indication: Indication, sub: SubIndication | None, status: Any, facts: PdfFacts, sig: EmbeddedPdfSignature
+) -> tuple[Indication, SubIndication | None]:
+    """What the PDF adds to the EN 319 102-1 decision: pyhanko's AdES functions do not look at byte
+    ranges, coverage, DocMDP or what changed after signing."""
+    if facts.range_problems:  # not the signature's own /Contents left out, or another signature's gap too
+        if indication is not Indication.TOTAL_FAILED:
+            return Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
+        return indication, sub
+    tampered = any(not m.allowed for m in facts.mods)
+    if indication is Indication.TOTAL_PASSED:
+        if status is not None and not status.intact:
+            return Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE
+        if status is not None and not status.valid:
+            return Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE
+        if (
+            tampered
+            or Warning_.PDF_SIGNATURE_WRAPPING in facts.warnings
+            or (not facts.is_doc_ts and not facts.allowed and sig.coverage != SignatureCoverageLevel.ENTIRE_FILE)
+        ):
+            return Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
+        if getattr(status, "seed_value_ok", True) is False:  # the field's seed value constraints
+            return Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
+        if getattr(status, "bottom_line", True) is False:  # pyhanko's own summary must agree, always
+            return Indication.INDETERMINATE, SubIndication.GENERIC
+    elif indication is Indication.INDETERMINATE and tampered:
+        # whoever signed, the document a reader sees is not the one signed: that is decided already
+        return Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE
+    return indication, sub
 
 
 async def validate_pdf(name: str, data: bytes, ctx: Context) -> list[SignatureReport]:

@@ -214,7 +214,47 @@ def _what_was_signed(
         return _not_found("this signature's xades:SignedProperties are not signed exactly once", signed)
 
     # ds:Manifest references: not part of XML-DSig core validation, verified here (see xades_manifest).
+    checked = _manifest_entries(tree, parts, covered, signed, used, detached, verifier, cert)
+    if isinstance(checked, Core):
+        return checked
+    data_refs += checked
+    if data_refs == 0:
+        return _not_found("the signature signs no data object (only its properties or an empty manifest)", signed)
+    unsigned = uncovered_objects(parts.signature, covered)
+    if unsigned:
+        warning = f"{Warning_.XML_PARTIALLY_SIGNED.value}: not covered by this signature: {', '.join(unsigned)}"
+        why = f"content inside the signature is not what it signs: {', '.join(unsigned)} not covered"
+        return _not_found(why, signed, (warning,))
+    when = properties[0].signed_properties.findtext("xades:SigningTime", None, NS)
+    digested = tuple(
+        ReferenceData(r.get("URI", ""), bytes(result.signed_data), r.get("URI", "") in used)
+        for r, result in zip(references, results, strict=True)
+    )
+    return Core(None, tuple(signed), _parse_time(when), digested, tuple(covered))
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text.strip()) if text else None
+    except ValueError:
+        return None
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _manifest_entries(
+    tree: etree._ElementTree,
+    parts: Parts,
+    covered: list[Covered],
+    signed: list[str],
+    used: dict[str, str],
+    detached: Mapping[str, bytes],
+    verifier: OneSignature,
+    cert: x509.Certificate,
+) -> Core | int:
+    """Verify the references of the signed ds:Manifests, adding what they cover to ``covered`` and
+    ``signed``: the failure, or how many data objects they sign."""
     root = tree.getroot()
+    data_refs = 0
     try:
         entries = manifest_references(signed_manifests(covered, parts.signature))
     except TooManyManifestReferences as exc:
@@ -245,24 +285,4 @@ def _what_was_signed(
         covered.append(covered_by(entry, target, parts.signature))
         if _signature_machinery(target, parts):
             data_refs -= 1  # the signature's own properties or key are no document
-    if data_refs == 0:
-        return _not_found("the signature signs no data object (only its properties or an empty manifest)", signed)
-    unsigned = uncovered_objects(parts.signature, covered)
-    if unsigned:
-        warning = f"{Warning_.XML_PARTIALLY_SIGNED.value}: not covered by this signature: {', '.join(unsigned)}"
-        why = f"content inside the signature is not what it signs: {', '.join(unsigned)} not covered"
-        return _not_found(why, signed, (warning,))
-    when = properties[0].signed_properties.findtext("xades:SigningTime", None, NS)
-    digested = tuple(
-        ReferenceData(r.get("URI", ""), bytes(result.signed_data), r.get("URI", "") in used)
-        for r, result in zip(references, results, strict=True)
-    )
-    return Core(None, tuple(signed), _parse_time(when), digested, tuple(covered))
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(text.strip()) if text else None
-    except ValueError:
-        return None
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+    return data_refs

@@ -1,0 +1,61 @@
+"""What one XAdES validation run shares: the file, the policy, the validation time, one fetcher backend."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+
+from bidproc.signature.policy import ValidationPolicy
+from bidproc.signature.xades.ltv import ValidationData
+
+
+@dataclass(frozen=True)
+class XadesContext:
+    """``now`` is the validation time the caller read once (the pipeline's or the CLI's clock)."""
+
+    name: str
+    data: bytes
+    tree: etree._ElementTree
+    policy: ValidationPolicy
+    detached: Mapping[str, bytes]
+    backend: AIOHttpFetcherBackend | None
+    now: datetime
+
+    def validation_context(self, extra_certs: list[x509.Certificate], embedded: ValidationData) -> ValidationContext:
+        """``embedded``: the signature's own validation data (B-LT), used online and offline alike."""
+        policy = self.policy
+        others = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in extra_certs]
+        others += [asn1_x509.Certificate.load(der) for der in policy.extra_certificates]
+        others += embedded.certificates
+        crls: list[bytes | asn1_crl.CertificateList] = [*policy.extra_crls, *embedded.crls]
+        ocsps: list[bytes | asn1_ocsp.OCSPResponse] = [*policy.extra_ocsps, *embedded.ocsps]
+        return ValidationContext(
+            trust_roots=[asn1_x509.Certificate.load(der) for der in policy.trust_anchors],  # never the OS store
+            other_certs=others,
+            # Not ``now`` unless the caller asked for a point in time (policy.at): a fixed moment makes
+            # certvalidator a point-in-time validation, and revocation data fetched during the validation is
+            # dated after any instant read before it ("too new"). Without one, certvalidator takes the moment
+            # it starts at, as pyhanko's own validation does.
+            moment=policy.at,
+            # Validating as of a past time (policy.at), the only revocation data one can fetch is today's: accept
+            # it as evidence of the status at that time (a certificate not revoked today was not revoked then;
+            # one revoked since is listed with its revocation date). Certificate holds would defeat this.
+            retroactive_revinfo=policy.at is not None,
+            allow_fetching=not policy.offline,
+            # Revocation is always required (online: fetched; offline: embedded or given by the caller), as for
+            # PAdES and CAdES: a certificate whose status nobody checked never passes (INDETERMINATE/TRY_LATER).
+            revocation_mode="hard-fail",
+            crls=crls,
+            ocsps=ocsps,
+            fetcher_backend=self.backend,
+        )
