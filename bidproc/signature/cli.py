@@ -16,6 +16,7 @@ from typing import Any
 
 from asn1crypto import pem
 
+from bidproc.cli import usage_error
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import SignatureReport, ValidationReport
 from bidproc.signature.trust.cli import trust_options
@@ -196,19 +197,16 @@ def main(argv: list[str]) -> int:
         anchors = _anchors(args.trust_anchor) + anchors_from(trust.lists)
         policy = ValidationPolicy(trust_anchors=anchors, at=at, offline=args.offline, trust=trust)
     except UsageError as exc:
-        print(f"bidproc verify: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc verify", exc)
     except OSError as exc:
-        print(f"bidproc verify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc verify", f"cannot read {exc.filename}: {exc.strerror}")
     checked = policy.at or datetime.now(UTC)  # the CLI reads the clock once: validation and report time
     report = validate_file(args.file.name, data, policy, detached, now=checked)
     if args.format in {"xml", "html", "pdf"}:
         try:
             out = _document(args.format, args.lang, report, data, checked, detached)
         except UsageError as exc:
-            print(f"bidproc verify: {exc}", file=sys.stderr)
-            return 2
+            return usage_error("bidproc verify", exc)
         if args.output:
             args.output.write_bytes(out)
         else:

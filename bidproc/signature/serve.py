@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bidproc.cli import usage_error
 from bidproc.errors import BidprocError
 
 
@@ -39,8 +40,7 @@ def main(argv: list[str]) -> int:
 
     for path in [*args.trust_anchor, *args.trusted_list]:
         if not path.is_file():
-            print(f"bidproc verify --serve: cannot read {path}", file=sys.stderr)
-            return 2
+            return usage_error("bidproc verify --serve", f"cannot read {path}")
     try:
         settings = load_settings()
         signature: dict[str, object] = {"offline": args.offline or settings.signature.offline}
@@ -57,8 +57,7 @@ def main(argv: list[str]) -> int:
         install(app)
         app.include_router(verify_router(rt))
     except BidprocError as exc:
-        print(f"bidproc verify --serve: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc verify --serve", exc)
     print(f"bidproc: verification page on http://{args.host}:{args.port}/verify", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

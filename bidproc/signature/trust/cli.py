@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bidproc.cli import usage_error
 from bidproc.errors import BidprocError
 from bidproc.signature.trust.lists import ListStatus
 from bidproc.signature.trust.source import TrustOptions, is_url, load_lists, refresh_online
@@ -111,16 +112,13 @@ def main(argv: list[str]) -> int:
             at = at.replace(tzinfo=UTC)
         if args.action == "refresh":
             if options.lotl is None or not is_url(options.lotl):
-                print("bidproc trust refresh: needs a LOTL URL (--lotl or signature.lotl)", file=sys.stderr)
-                return 2
+                return usage_error("bidproc trust refresh", "needs a LOTL URL (--lotl or signature.lotl)")
             if options.offline:
-                print("bidproc trust refresh: cannot refresh offline", file=sys.stderr)
-                return 2
+                return usage_error("bidproc trust refresh", "cannot refresh offline")
             _, _, refresh_problems = refresh_online(options)
         lists = load_lists(replace(options, offline=True), at)
     except (OSError, ValueError) as exc:
-        print(f"bidproc trust: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("bidproc trust", exc)
     statuses = lists.lists if lists is not None else ()
     if args.format == "json":
         print(json.dumps([_line(s) for s in statuses], indent=2))
