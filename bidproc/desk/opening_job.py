@@ -213,7 +213,6 @@ class OpeningJobs:
             try:
                 open_bid(self.rt, actor, key_id, bid, private, cert, heartbeat=lambda: self._progress(run_id))
                 answer["opened"].append(bid.id)
-                self._hooks(bid.id)
             except BidprocError as exc:
                 answer["failed"].append({"bid": bid.id, "code": exc.code.value, "message": exc.message})
                 with self.rt.db.session() as s:
@@ -234,6 +233,9 @@ class OpeningJobs:
             anchored = None
         self._progress(run_id, state="done", finished_at=self.rt.clock(),
                        result={**answer, "errors": [], "journal_anchored_seq": anchored})
+        # After the tender's own entry, so that what the hooks keep (the archive's opening record) holds it.
+        for bid_id in answer["opened"]:
+            self._hooks(bid_id)
 
     def _backups(self, run_id: str, actor: str, tender_id: str, private: PrivateKey, cert: Any,
                  opened: set[str], unopenable: set[str]) -> list[dict[str, Any]]:

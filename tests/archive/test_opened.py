@@ -23,7 +23,7 @@ from bidproc.archive.worm import LocalArchive, open_archive
 from bidproc.config import ClamdSettings
 from bidproc.errors import BidprocError, Code
 from tests.foundation.stack import Stack, stack_fixture
-from tests.opening.helpers import client, deposit, tender
+from tests.opening.helpers import client, deposit, open_tender, tender
 from tests.services import ROOT
 
 
@@ -62,10 +62,9 @@ def test_the_opened_bid_gets_a_second_version_with_its_hashes_and_the_opening_re
     assert pending.value.code is Code.EVIDENCE_PENDING
 
     stack.clock.offset = timedelta(hours=1, seconds=1)
-    answer = buyer.post(f"/v1/tenders/{t['id']}/open", json={"shares": [t["opening"]["shares"][0]["share"]]})
-    assert answer.status_code == 200 and sorted(answer.json()["opened"]) == sorted([bid, other]), answer.text
-    opened.enqueue(stack.pipeline.broker, bid)  # the call the opening job makes, on the real Redis broker
-    _wait_complete(stack, prefix, 2)
+    run = open_tender(buyer, t["id"], [t["opening"]["shares"][0]["share"]])  # the queued opening job
+    assert run["state"] == "done" and sorted(run["opened"]) == sorted([bid, other]), run
+    _wait_complete(stack, prefix, 2)  # queued by the opening job's hook, run by the worker on Redis
 
     pkg = tmp_path / "v2"
     fetch(open_archive(stack.settings), prefix, pkg, version=2)
@@ -94,11 +93,12 @@ def test_the_opened_bid_gets_a_second_version_with_its_hashes_and_the_opening_re
     time.sleep(3)
     assert sorted(versions(open_archive(stack.settings), prefix)) == [1, 2]
 
-    # A bid whose job never ran (no message here) is caught by the daily `bidproc evidence renew`.
-    assert sorted(versions(open_archive(stack.settings), bid_prefix(t["id"], other))) == [1]
+    # Both opened bids got their version from the opening's hook: the daily `bidproc evidence renew`
+    # (which sweeps opened bids still without one, e.g. a lost message) has nothing left to add.
+    _wait_complete(stack, bid_prefix(t["id"], other), 2)
     renew = subprocess.run([sys.executable, "-m", "bidproc.cli", "evidence", "renew"], env={**os.environ, **stack.env},
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert renew.returncode == 0, renew.stdout + renew.stderr
-    assert json.loads(renew.stdout)["opened"] == [other]
+    assert json.loads(renew.stdout)["opened"] == []
     assert versions(open_archive(stack.settings), bid_prefix(t["id"], other)) == {1: True, 2: True}
     assert opened.sweep_opened(stack.rt) == []
