@@ -28,8 +28,9 @@ def _pushed(data: bytes, pieces: list[int], who: Holder) -> tuple[bytes, str | N
 
 
 @pytest.mark.parametrize("size", [0, 1, 65_537])
-def test_pushed_pieces_open_with_openssl_and_hash_the_plaintext(size: int, tmp_path: Path, main: Holder,
-                                                                 ec_holder: Holder) -> None:
+def test_pushed_pieces_open_with_openssl_and_hash_the_plaintext(
+    size: int, tmp_path: Path, main: Holder, ec_holder: Holder
+) -> None:
     data = os.urandom(size)
     for who in (main, ec_holder):
         envelope, sha = _pushed(data, [7, 0, 4096, 1], who)
