@@ -219,6 +219,7 @@ class OpeningJobs:
                                        heartbeat=lambda: self._progress(run_id)):
                         self._enqueue(bid.id)
                     answer["opened"].append(bid.id)
+                    self._hooks(bid.id)  # the archive's job waits (evidence.pending) for the pipeline's package
                 else:
                     open_bid(self.rt, actor, key_id, bid, private, cert, heartbeat=lambda: self._progress(run_id))
                     answer["opened"].append(bid.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 from minio import Minio
 
+from bidproc.archive.opened import opening_record
 from bidproc.config import ClamdSettings
 from bidproc.encryption.stream import decrypt_bytes
 from bidproc.errors import BidprocError
@@ -170,5 +172,19 @@ def test_strict_bid_is_sealed_from_its_first_byte_and_processed_after_the_openin
             sealing = s.get(StageRunRow, (bid, "encryption"))
             assert sealing is not None and sealing.result is not None and "strict" in sealing.result["skipped"]
         assert journal(stack, "bid.opened", bid)[0].detail["strict"] is True
+        end = time.monotonic() + 90  # the post-opening evidence version waits for the pipeline's first one
+        while time.monotonic() < end and not journal(stack, "bid.archived.opened", bid):
+            time.sleep(0.5)
+        assert journal(stack, "bid.archived.opened", bid), stack.worker_logs()
+        record = json.loads(opening_record(stack.rt, bid))
+        assert {d["name"]: d["sha256"] for d in record["documents"]} == {
+            f["name"]: f["sha256"] for f in receipt["files"]
+        }
+        prefix = f"tenders/{t['id']}/bids/{bid}/"
+        assert all(
+            stack.rt.store.exists(prefix + d[k][len("objects/") :])
+            for d in record["documents"]
+            for k in ("sealed", "opened")
+        )
     finally:
         stack.close()
