@@ -20,6 +20,7 @@ class BidStatus(StrEnum):
 
     DRAFT = "draft"
     SUBMITTED = "submitted"  # receipt issued, waiting for the pipeline
+    SEALED = "sealed"  # strict tender: receipt issued, sealed from the first byte, processed after the opening
     PROCESSING = "processing"
     PROCESSED = "processed"  # every stage done, nothing dangerous found
     QUARANTINED = "quarantined"  # malware found: kept as a trace, never read

@@ -58,9 +58,8 @@ class TenderIn(BaseModel):
         default=None, description='IntakeLimits fields this tender changes, e.g. {"allowed_kinds": ["pdf"]}'
     )
     opening: OpeningIn | None = None
-    # Strict mode ("opening": sealed from the first byte) is not built: asking for it is refused, never
-    # silently downgraded.
-    process_at: Literal["receipt"] = "receipt"
+    # "opening": strict mode, sealed from the first byte and processed after the opening (committee only)
+    process_at: Literal["receipt", "opening"] = "receipt"
 
     @field_validator("deadline")
     @classmethod
@@ -214,7 +213,7 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
         """In committee mode the answer's ``opening.shares`` is the only time the shares are shown."""
         tender_id = str(uuid.uuid4())
         spec = body.opening.model_dump(exclude_none=True) if body.opening else None
-        opening, shares = tender_keys.setup(tender_id, spec)
+        opening, shares = tender_keys.setup(tender_id, spec, body.process_at)
         tender = desk.create_tender(who, body.reference, body.title, body.buyer, body.deadline, body.intake,
                                     tender_id=tender_id, opening=opening)
         answer = _tender_json(tender)

@@ -25,6 +25,7 @@ from bidproc.archive.package import Written, version_prefix, versions
 from bidproc.archive.store import bid_prefix
 from bidproc.archive.worm import ArchiveStore, open_archive
 from bidproc.desk.unsealing import opened_key
+from bidproc.encryption import tender_keys
 from bidproc.encryption.stage import SEALED_SUFFIX
 from bidproc.errors import RETRY_POLICY, BidprocError, Code, Retry, wait_delay_seconds
 from bidproc.journal.chain import append
@@ -59,12 +60,17 @@ def opening_record(rt: Runtime, bid_id: str) -> bytes:
                              and bid_id in (e.detail or {}).get("opened", [])), None)
         journal = [journal_entry(e) for e in (bid_entry, tender_entry) if e is not None]
         prefix = bid_prefix(bid.tender_id, bid.id)
+        strict = tender_keys.is_strict(tender.opening)
+        # strict (desk.strict_opening): the row points at the opened object, the envelope keeps its name
+        places = {d.id: (f"{prefix}/sealed/files/{d.id}{SEALED_SUFFIX}", d.object_key) if strict
+                  else (d.object_key, opened_key(prefix, d.object_key, bid.wrapped_key))
+                  for d in docs if strict or d.object_key.endswith(SEALED_SUFFIX)}
         documents = [{
             "name": d.name, "size": d.size,
             "sha256": d.sha256,  # the opening checked that the envelope opens to exactly these bytes
-            "sealed": "objects/" + d.object_key[len(prefix) + 1:],
-            "opened": "objects/" + opened_key(prefix, d.object_key, bid.wrapped_key)[len(prefix) + 1:],
-        } for d in docs if d.object_key.endswith(SEALED_SUFFIX)]
+            "sealed": "objects/" + places[d.id][0][len(prefix) + 1:],
+            "opened": "objects/" + places[d.id][1][len(prefix) + 1:],
+        } for d in docs if d.id in places]
         body = {"type": "bidproc.opening-record", "bid": bid_id, "tender": bid.tender_id,
                 "bid_opened_at": bid.opened_at.isoformat(),
                 "tender_opened_at": tender.opened_at.isoformat() if tender.opened_at else None,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bidproc.desk.receipt import DepositReceipt, ReceivedFile, issue_receipt, receipt_body
 from bidproc.desk.upload import Upload, begin_upload
 from bidproc.domain import Bid, BidStatus, Receipt, Tender, utc
+from bidproc.encryption import tender_keys
 from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
@@ -132,7 +133,8 @@ class Desk:
                 subject=row.id,
                 now=now,
                 detail={"reference": reference, "deadline": deadline.isoformat(),
-                        "opening": (opening or {}).get("mode")},
+                        "opening": (opening or {}).get("mode"),
+                        "process_at": "opening" if tender_keys.is_strict(opening) else "receipt"},
             )
             return row.value()
 
@@ -187,11 +189,14 @@ class Desk:
         now = self.rt.clock()
         if not bidder.strip():
             raise BidprocError(Code.REQUEST_INVALID, "bidder is empty")
+        wrapped: bytes | None
         _, wrapped = self.rt.service_key.new_data_key()
         with self.rt.db.session() as s:
             tender = self._tender(s, tenant, tender_id)
             if now > tender.deadline:
                 raise BidprocError(Code.DEADLINE_PASSED, "the deadline of this tender has passed")
+            if tender_keys.is_strict(tender.opening):
+                wrapped = None  # strict: its files are sealed as they arrive; the opening gives it a key
             row = BidRow(
                 id=str(uuid.uuid4()),
                 tender_id=tender.id,
@@ -243,7 +248,9 @@ class Desk:
             now_docs += s.execute(select(BackupFileRow.id).where(BackupFileRow.bid_id == bid_id)).scalars()
             if sorted(now_docs) != sorted([d.id for d in docs] + [b.id for b in backups]):
                 raise BidprocError(Code.BID_CHANGED, "a file was added while the bid was being submitted: submit again")
-            bid.status = (BidStatus.LATE if late else BidStatus.SUBMITTED).value
+            # strict: parked, sealed, until the opening (bidproc.desk.strict_opening) hands it to the pipeline
+            waiting = BidStatus.SEALED if tender_keys.is_strict(tender_row.opening) else BidStatus.SUBMITTED
+            bid.status = (BidStatus.LATE if late else waiting).value
             bid.late, bid.upload_ended_at, bid.updated_at = late, received_at, received_at
             s.add(
                 ReceiptRow(

@@ -22,10 +22,10 @@ from bidproc.desk.deposit import Desk, journals_denials
 from bidproc.desk.opening_job import OpeningJobs, run_view
 from bidproc.desk.tenants import Caller
 from bidproc.desk.unsealing import READ_STEP, ObjectReader, opened_key
-from bidproc.domain import Tender, clean_file_name, utc
+from bidproc.domain import BidStatus, Tender, clean_file_name, utc
 from bidproc.encryption import tender_keys
 from bidproc.encryption.committee import combine
-from bidproc.encryption.stage import SEALED_SUFFIX, sealed_key
+from bidproc.encryption.stage import SEALED_SUFFIX, SOURCE_SUFFIX, sealed_key
 from bidproc.encryption.stream import DecryptingReader
 from bidproc.errors import BidprocError, Code
 from bidproc.journal.chain import append
@@ -129,7 +129,7 @@ class OpeningDesk(Desk):
             bid, tender = self._bid(s, caller.tenant, bid_id)
             docs = list(s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid_id)
                                   .order_by(DocumentRow.name)).scalars())
-        if self.rt.clock() <= tender.deadline or bid.opened_at is None:
+        if self.rt.clock() <= tender.deadline or bid.opened_at is None or bid.status == BidStatus.QUARANTINED.value:
             self._refuse(caller, "document.list.refused", bid_id, Code.OPENING_TOO_EARLY,
                          "a bid's file names are shown once it is opened (late and quarantined bids never are)")
         with self.rt.db.session() as s:
@@ -149,9 +149,12 @@ class OpeningDesk(Desk):
     def opened_report(self, caller: Caller, bid_id: str, name: str, fmt: str) -> tuple[int, Iterator[bytes]]:
         """A document's signature report in one form (json, xml, html, pdf), once the bid is opened: it
         was sealed with the bid (who signed an offer says whose offer it is)."""
-        bid, _, doc = self._document(caller, bid_id, name)
+        bid, tender, doc = self._document(caller, bid_id, name)
         prefix = bid_prefix(bid.tender_id, bid.id)
-        sealed = sealed_key(prefix, report_key(prefix, doc.id, fmt))
+        # strict: the report was made after the opening and never sealed (see desk.strict_opening)
+        sealed = report_key(prefix, doc.id, fmt)
+        if not tender_keys.is_strict(tender.opening):
+            sealed = sealed_key(prefix, sealed)
         if not self.rt.store.exists(sealed):
             raise BidprocError(Code.FILE_NOT_FOUND, f"no {fmt} report for {name!r}: it carries no signature")
         detail = {"document": doc.id, "report": fmt, "key_id": caller.key_id}
@@ -162,7 +165,14 @@ class OpeningDesk(Desk):
         if bid.opened_at is None or bid.wrapped_key is None:
             self._refuse(caller, "document.read.refused", bid.id, Code.OPENING_TOO_EARLY,
                          "this bid is not opened (late and quarantined bids never are)", name=name)
-        source = opened_key(bid_prefix(bid.tender_id, bid.id), sealed, bid.wrapped_key)
+        if sealed.endswith(SOURCE_SUFFIX):  # strict: opened before it was processed (desk.strict_opening)
+            if bid.status != BidStatus.PROCESSED.value:  # malware is looked for after the opening
+                self._refuse(caller, "document.read.refused", bid.id, Code.OPENING_TOO_EARLY,
+                             f"this bid is {bid.status}: it is readable once processed (quarantined: never)",
+                             name=name)
+            source = sealed
+        else:
+            source = opened_key(bid_prefix(bid.tender_id, bid.id), sealed, bid.wrapped_key)
         reader = DecryptingReader(self.rt.service_key.unwrap(bid.wrapped_key), StoredObject(self.rt.store, source),
                                   context=source.encode())
         with self.rt.db.session() as s:
@@ -173,10 +183,13 @@ class OpeningDesk(Desk):
     @journals_denials
     def sealed_document(self, caller: Caller, bid_id: str, name: str) -> tuple[int, Iterator[bytes]]:
         """The CMS envelope (DER), for opening offline; refused before the deadline."""
-        _, _, doc = self._document(caller, bid_id, name)
-        if not doc.object_key.endswith(SEALED_SUFFIX):
+        bid, tender, doc = self._document(caller, bid_id, name)
+        key = doc.object_key
+        if tender_keys.is_strict(tender.opening):  # opened since: its envelope as received is still there
+            key = f"{bid_prefix(bid.tender_id, bid.id)}/sealed/files/{doc.id}{SEALED_SUFFIX}"
+        if not key.endswith(SEALED_SUFFIX):
             raise BidprocError(Code.OPENING_TOO_EARLY, "this bid is not sealed (late, or still in the pipeline)")
-        source = StoredObject(self.rt.store, doc.object_key)
+        source = StoredObject(self.rt.store, key)
         with self.rt.db.session() as s:
             append(s, actor=caller.tenant, action="document.sealed.read", subject=bid_id, now=self.rt.clock(),
                    detail={"document": doc.id, "key_id": caller.key_id})

@@ -31,6 +31,7 @@ import dramatiq
 from sqlalchemy import select
 
 from bidproc.desk import backup_opening
+from bidproc.desk.strict_opening import open_strict_bid
 from bidproc.desk.tenants import Caller
 from bidproc.desk.unsealing import open_bid
 from bidproc.domain import BidStatus, Stage
@@ -183,6 +184,8 @@ class OpeningJobs:
                 answer["quarantined"].append(bid.id)  # French rule: a bid with malware is not read
             elif bid.opened_at is not None:
                 answer["opened"].append(bid.id)
+            elif bid.status == BidStatus.SEALED.value:
+                todo.append(bid)  # strict: sealed since its first byte, opened before it is processed
             elif bid.status == BidStatus.FAILED.value:
                 answer["failed"].append({"bid": bid.id, "code": (bid.outcome or {}).get("error", "internal.error"),
                                          "message": "the pipeline failed: sealed as a trace, not opened"})
@@ -211,8 +214,13 @@ class OpeningJobs:
         self._progress(run_id, total=len(todo), result=answer)
         for done, bid in enumerate(todo, start=1):
             try:
-                open_bid(self.rt, actor, key_id, bid, private, cert, heartbeat=lambda: self._progress(run_id))
-                answer["opened"].append(bid.id)
+                if bid.status == BidStatus.SEALED.value:  # strict: opened, then processed by the pipeline
+                    if open_strict_bid(self.rt, actor, key_id, bid, private, cert,
+                                       heartbeat=lambda: self._progress(run_id)):
+                        self._enqueue(bid.id)
+                else:
+                    open_bid(self.rt, actor, key_id, bid, private, cert, heartbeat=lambda: self._progress(run_id))
+                answer["opened"].append(bid.id)  # the archive's job (hooks, below) waits for a strict bid's package
             except BidprocError as exc:
                 answer["failed"].append({"bid": bid.id, "code": exc.code.value, "message": exc.message})
                 with self.rt.db.session() as s:
@@ -270,6 +278,12 @@ class OpeningJobs:
                 except Exception:  # the reconciler enqueues a submitted bid left behind
                     log.warning("could not enqueue the backup copy %s now", replacement, exc_info=True)
         return done
+
+    def _enqueue(self, bid_id: str) -> None:
+        try:
+            self.enqueue_bid(bid_id)
+        except Exception:  # the reconciler enqueues a submitted bid left behind
+            log.warning("could not enqueue the opened strict bid %s now", bid_id, exc_info=True)
 
     def _hooks(self, bid_id: str) -> None:
         for hook in self.on_bid_opened:

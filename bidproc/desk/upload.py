@@ -3,6 +3,10 @@
 The bytes are encrypted chunk by chunk on their way to the object store (under the bid's data key,
 wrapped by the service key, until the encryption stage seals them); the row and the journal entry are
 written once the whole file is in, so a refused or broken upload leaves nothing behind.
+
+In a strict tender (``process_at: opening``) there is no data key: the bytes are sealed (CMS, to the
+tender's opening certificate) as they arrive, into ``<prefix>/sealed/files/<doc>.p7m``, and only their
+SHA-256 and size are kept for the receipt. Nothing the service holds opens them before the opening.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from cryptography import x509
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bidproc.archive.store import bid_prefix
 from bidproc.domain import BidStatus, Document, clean_file_name
+from bidproc.encryption import tender_keys
+from bidproc.encryption.envelope import Sealer
+from bidproc.encryption.stage import SEALED_SUFFIX
 from bidproc.encryption.stream import Encryptor
 from bidproc.errors import BidprocError, Code
 from bidproc.journal.chain import append
@@ -45,17 +53,24 @@ def begin_upload(desk: Desk, tenant: str, bid_id: str, name: str, *, backup: boo
         most = desk.rt.settings.api.max_files_per_bid
         if (count or 0) >= most:
             raise BidprocError(Code.BID_TOO_MANY_FILES, f"a bid (and its backup copy) holds at most {most} files")
+        doc_id = str(uuid.uuid4())
+        prefix = bid_prefix(tender.id, bid.id)
+        if tender_keys.is_strict(tender.opening):
+            if backup:  # its crypto-shredding needs a key of its own: not built for strict tenders
+                raise BidprocError(Code.REQUEST_INVALID, "a strict tender (process_at: opening) takes no backup copy")
+            certs = tender_keys.certificates(tender.opening or {})
+            return Upload(desk, tenant, bid_id, doc_id, name, f"{prefix}/sealed/files/{doc_id}{SEALED_SUFFIX}",
+                          None, certs=certs)
         if bid.wrapped_key is None:  # a draft always has its key; be explicit rather than assert
             raise BidprocError(Code.BID_ALREADY_SUBMITTED, "this bid is sealed")
         key = desk.rt.service_key.unwrap(bid.wrapped_key)
-        doc_id = str(uuid.uuid4())
-        object_key = f"{bid_prefix(tender.id, bid.id)}/{'backup' if backup else 'files'}/{doc_id}.enc"
+        object_key = f"{prefix}/{'backup' if backup else 'files'}/{doc_id}.enc"
     return Upload(desk, tenant, bid_id, doc_id, name, object_key, key, backup)
 
 
 @dataclass
 class Upload:
-    """One file streaming in: encrypted chunk by chunk on its way to the object store."""
+    """One file streaming in: encrypted chunk by chunk (sealed, in a strict tender) on its way to the store."""
 
     desk: Desk
     tenant: str
@@ -63,13 +78,19 @@ class Upload:
     doc_id: str
     name: str
     object_key: str
-    data_key: bytes
+    data_key: bytes | None  # None: sealed to ``certs`` instead (strict tender)
     backup: bool = False
+    certs: list[x509.Certificate] | None = None
 
     def __post_init__(self) -> None:
         self._stack = contextlib.ExitStack()
         writer = self._stack.enter_context(self.desk.rt.store.open_writer(self.object_key))
-        self._encryptor = Encryptor(self.data_key, writer.write, context=self.object_key.encode())
+        self._encryptor: Encryptor | Sealer
+        if self.certs is not None:
+            self._encryptor = Sealer(writer, self.certs)
+        else:
+            assert self.data_key is not None
+            self._encryptor = Encryptor(self.data_key, writer.write, context=self.object_key.encode())
         self._limit = self.desk.rt.settings.api.max_file_bytes
 
     def write(self, data: bytes) -> None:
@@ -81,7 +102,12 @@ class Upload:
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
 
     def commit(self) -> Document:
-        self._sha256 = self._encryptor.finish()
+        if isinstance(self._encryptor, Sealer):
+            digest = self._encryptor.finish().sha256
+            assert digest is not None  # the sealer was made with digest=True: the receipt needs it
+            self._sha256 = digest
+        else:
+            self._sha256 = self._encryptor.finish()
         self._stack.close()  # the object is now complete under its final key
         rt = self.desk.rt
         try:

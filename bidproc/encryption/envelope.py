@@ -81,12 +81,16 @@ class UnsealInfo:
     sha256: str | None
 
 
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
 class _CountingWriter:
-    def __init__(self, dst: BinaryIO) -> None:
+    def __init__(self, dst: _Sink) -> None:
         self._dst = dst
         self.count = 0
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes) -> None:
         self._dst.write(data)
         self.count += len(data)
 
@@ -109,6 +113,55 @@ def _digest(enabled: bool) -> _Digest:
     return hashlib.sha256() if enabled else _NoDigest()
 
 
+class Sealer:
+    """Push-mode sealing: bytes are written in as they arrive (an upload), the envelope goes to ``sink``.
+
+    The same layout as :func:`seal` (which is built on it); nothing but the envelope ever leaves it, so a
+    caller that writes what it receives here from the first byte never stores plaintext. Call
+    :meth:`finish` once, at the end; an abandoned ``Sealer`` leaves an envelope without its tag, which
+    nothing opens.
+    """
+
+    def __init__(self, sink: _Sink, recipients: Sequence[x509.Certificate], *, digest: bool = True) -> None:
+        cek, nonce = os.urandom(32), os.urandom(NONCE_LEN)
+        infos = recipient_infos_der(list(recipients), cek)
+        algorithm = _ContentAlgorithm({"algorithm": _AES256_GCM,
+                                       "parameters": {"aes_nonce": nonce, "aes_icvlen": TAG_LEN}}).dump()
+        self._out = _CountingWriter(sink)
+        self._out.write(ber.header(ber.SEQUENCE, INDEFINITE) + _OID_AUTH_ENVELOPED
+                        + ber.header(ber.CTX0_CONSTRUCTED, INDEFINITE) + ber.header(ber.SEQUENCE, INDEFINITE)
+                        + ber.tlv(ber.INTEGER, b"\x00") + infos
+                        + ber.header(ber.SEQUENCE, INDEFINITE) + _OID_DATA + algorithm
+                        + ber.header(ber.CTX0_CONSTRUCTED, INDEFINITE))
+        self._encryptor = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
+        # Python cannot wipe ``cek`` (immutable bytes): only the cipher object holds it from here on.
+        del cek
+        self._sha = _digest(digest)
+        self._recipients = tuple(c.fingerprint(hashes.SHA256()).hex() for c in recipients)
+        self.size = 0
+        self._finished = False
+
+    def write(self, plain: bytes | memoryview) -> None:
+        if self._finished:
+            raise ValueError("sealer already finished")
+        if not len(plain):
+            return  # an empty OCTET STRING chunk would be valid BER, but there is no need to write one
+        self._sha.update(plain)
+        self.size += len(plain)
+        ciphertext = self._encryptor.update(plain)  # GCM is a stream mode: as many bytes out as in
+        self._out.write(ber.header(ber.OCTET_STRING, len(ciphertext)))
+        self._out.write(ciphertext)
+
+    def finish(self) -> SealInfo:
+        if self._finished:
+            raise ValueError("sealer already finished")
+        self._finished = True
+        self._encryptor.finalize()
+        self._out.write(EOC + EOC + ber.tlv(ber.OCTET_STRING, self._encryptor.tag) + EOC + EOC + EOC)
+        return SealInfo(size=self.size, sha256=self._sha.hexdigest(), sealed_size=self._out.count,
+                        recipients=self._recipients)
+
+
 def seal(src: BinaryIO, dst: BinaryIO, recipients: Sequence[x509.Certificate],
          *, chunk_size: int = DEFAULT_CHUNK, digest: bool = True) -> SealInfo:
     """Encrypts ``src`` to every certificate in ``recipients`` (any one private key opens it).
@@ -118,19 +171,7 @@ def seal(src: BinaryIO, dst: BinaryIO, recipients: Sequence[x509.Certificate],
     """
     if not 1024 <= chunk_size <= 64 << 20:
         raise ValueError("chunk_size must be between 1 KiB and 64 MiB")
-    cek, nonce = os.urandom(32), os.urandom(NONCE_LEN)
-    infos = recipient_infos_der(list(recipients), cek)
-    algorithm = _ContentAlgorithm({"algorithm": _AES256_GCM,
-                                   "parameters": {"aes_nonce": nonce, "aes_icvlen": TAG_LEN}}).dump()
-    out = _CountingWriter(dst)
-    out.write(ber.header(ber.SEQUENCE, INDEFINITE) + _OID_AUTH_ENVELOPED
-              + ber.header(ber.CTX0_CONSTRUCTED, INDEFINITE) + ber.header(ber.SEQUENCE, INDEFINITE)
-              + ber.tlv(ber.INTEGER, b"\x00") + infos
-              + ber.header(ber.SEQUENCE, INDEFINITE) + _OID_DATA + algorithm
-              + ber.header(ber.CTX0_CONSTRUCTED, INDEFINITE))
-    encryptor = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
-    sha = _digest(digest)
-    size = 0
+    sealer = Sealer(dst, recipients, digest=digest)
     view = memoryview(bytearray(chunk_size))
     readinto = getattr(src, "readinto", None)  # files and BytesIO: no per-chunk allocation
     while True:
@@ -142,17 +183,8 @@ def seal(src: BinaryIO, dst: BinaryIO, recipients: Sequence[x509.Certificate],
             n = len(plain)
         if not n:
             break
-        sha.update(plain)
-        size += n
-        ciphertext = encryptor.update(plain)  # GCM is a stream mode: as many bytes out as in
-        out.write(ber.header(ber.OCTET_STRING, len(ciphertext)))
-        out.write(ciphertext)
-    encryptor.finalize()
-    out.write(EOC + EOC + ber.tlv(ber.OCTET_STRING, encryptor.tag) + EOC + EOC + EOC)
-    # Python cannot wipe ``cek`` (immutable bytes); it is dropped here and never leaves this frame.
-    del cek
-    return SealInfo(size=size, sha256=sha.hexdigest(), sealed_size=out.count,
-                    recipients=tuple(c.fingerprint(hashes.SHA256()).hex() for c in recipients))
+        sealer.write(plain)
+    return sealer.finish()
 
 
 def seal_bytes(data: bytes, recipients: Sequence[x509.Certificate]) -> bytes:

@@ -88,6 +88,12 @@ def run(rt: Runtime, actor: str, bid_id: str, key: bytes | None, content_hash: s
         # A tender created before sealing existed (schema 0003): nothing to seal to. Said, not hidden.
         _complete(rt, actor, bid_id, content_hash, {"skipped": "the tender has no opening key"}, {}, destroy=False)
         return True
+    if tender_keys.is_strict(opening):
+        # Strict: sealed from its first byte, processed only once opened; readable by authorised people
+        # from then on, as any opened bid: sealing it again would only hide it from the buyer's read paths.
+        _complete(rt, actor, bid_id, content_hash, {"skipped": "strict: opened before it was processed"}, {},
+                  destroy=False)
+        return True
     if key is None:
         raise BidprocError(Code.INTERNAL_ERROR, "the bid's data key is gone but it is not sealed")
     certs = tender_keys.certificates(opening)
@@ -164,6 +170,9 @@ def remove_leftovers(rt: Runtime, bid_id: str, prefix: str) -> int:
         bid = s.get(BidRow, bid_id)
         if bid is None or (bid.wrapped_key is not None and bid.opened_at is None):
             return 0  # not sealed (or sealing skipped): the sources are the bid
+        tender = s.get(TenderRow, bid.tender_id)
+        if tender is not None and tender_keys.is_strict(tender.opening):
+            return 0  # strict, opened before it was processed: its service-key objects are the bid
     removed = 0
     for source in _sources(rt, prefix, backup=True):
         rt.store.delete(source)

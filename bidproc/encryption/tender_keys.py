@@ -7,6 +7,11 @@ Two modes, chosen when the tender is created:
 - ``recipients``: the buyer's own encryption certificates (a main one and a backup); any one private key
   opens, on the buyer's machine; bidproc never holds a private key and cannot open at all.
 
+Strict mode (``process_at: "opening"``, committee only): a bid's files are sealed to the tender's
+certificate from their first byte (:mod:`bidproc.desk.upload`) and processed only once opened
+(:mod:`bidproc.desk.strict_opening`). Recipients mode cannot be strict: bidproc never holds the private
+key, so it could never open the files to check them.
+
 Default when a tender names no ``opening``: a committee of one member (``buyer``), k = 1. Its one
 share is given once, in the 201 answer; bidproc keeps nothing that opens the bids without it. Fail
 closed: a platform that loses the share loses the bids, rather than bidproc being able to read them.
@@ -37,10 +42,24 @@ def _pem_certificate(text: str, what: str) -> x509.Certificate:
         raise BidprocError(Code.REQUEST_INVALID, f"{what} is not a PEM certificate") from None
 
 
-def setup(tender_id: str, spec: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[dict[str, str]]]:
+ProcessAt = Literal["receipt", "opening"]
+
+
+def is_strict(stored: Mapping[str, Any] | None) -> bool:
+    """Strict mode: the tender's bids are sealed from their first byte and processed after the opening."""
+    return stored is not None and stored.get("process_at") == "opening"
+
+
+def setup(tender_id: str, spec: Mapping[str, Any] | None,
+          process_at: ProcessAt = "receipt") -> tuple[dict[str, Any], list[dict[str, str]]]:
     """What the tender row stores, and the shares to give once (empty in recipients mode)."""
     spec = dict(spec or {"mode": "committee", "threshold": 1, "members": [DEFAULT_MEMBER]})
     mode = spec.get("mode")
+    if process_at == "opening" and mode != "committee":
+        raise BidprocError(Code.REQUEST_INVALID,
+                           "process_at 'opening' (strict mode) needs opening.mode 'committee': in recipients mode "
+                           "bidproc never holds the private key, so it could never open the bids to check them "
+                           "(malware scan, signature verification) after the opening")
     if mode == "recipients":
         pems = list(spec.get("certificates") or [])
         if not 1 <= len(pems) <= MAX_RECIPIENTS:
@@ -65,7 +84,10 @@ def setup(tender_id: str, spec: Mapping[str, Any] | None) -> tuple[dict[str, Any
         else:
             assert share.sealed is not None
             shares.append({"member": share.member, "sealed_share": base64.b64encode(share.sealed).decode()})
-    return {"mode": "committee", "key": made.key.to_dict()}, shares
+    stored: dict[str, Any] = {"mode": "committee", "key": made.key.to_dict()}
+    if process_at == "opening":
+        stored["process_at"] = "opening"
+    return stored, shares
 
 
 def certificates(stored: Mapping[str, Any]) -> list[x509.Certificate]:
@@ -95,6 +117,7 @@ def public_view(stored: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if stored["mode"] == "committee":
         key = committee_key(stored)
         view |= {"threshold": key.threshold, "members": list(key.members)}
+    view["process_at"] = "opening" if is_strict(stored) else "receipt"
     return view
 
 

@@ -174,6 +174,8 @@ class BidProcessor:
                 return Outcome(bid_id, "missing", note="no such bid")
             if BidStatus(bid.status).final or bid.status == BidStatus.DRAFT.value:
                 return Outcome(bid_id, bid.status, note="nothing to do")
+            if bid.status == BidStatus.SEALED.value:  # strict: nothing readable until the opening enqueues it
+                return Outcome(bid_id, bid.status, note="sealed: processed after the opening")
             if bid.status == BidStatus.SUBMITTED.value:
                 bid.status = BidStatus.PROCESSING.value
                 bid.updated_at = rt.clock()

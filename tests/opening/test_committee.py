@@ -125,7 +125,7 @@ def _forged(share: str) -> str:
 def test_opening_requests_that_cannot_be_honoured_are_refused(stack: Stack) -> None:
     platform = client(stack, "ville", "platform")
     base = {"reference": "R-strict", "title": "t", "buyer": "b", "deadline": "2099-01-01T00:00:00Z"}
-    for body in ({**base, "process_at": "opening"},  # strict mode is not built: never silently downgraded
+    for body in ({**base, "process_at": "openning"},  # a misspelt mode: never silently downgraded
                  {**base, "opening": {**COMMITTEE, "treshold": 3}},  # a misspelt field
                  {**base, "opening": {**COMMITTEE, "threshold": 1}},  # 1 of 3: everyone alone could open
                  {**base, "opening": {**COMMITTEE, "threshold": 4}},
