@@ -42,7 +42,8 @@ T = TypeVar("T")
 # fetched more than a second later (a slow run, a bid with many files) is issued after it. Without this,
 # certvalidator drops such an answer as "too new" and falls back on an older CRL, which may predate the
 # revocation: a revoked signer then passed. A status issued later is evidence of the status at the
-# validation time (a revocation carries its own date, compared with that time), as in expiry.py.
+# validation time, as in expiry.py: "good" later means good then; a revocation carries its own date
+# (certvalidator compares it with a point-in-time validation's time; at "now" any revocation counts).
 REVOCATION = CertRevTrustPolicy(
     RevocationCheckingPolicy(
         ee_certificate_rule=RevocationCheckingRule.CRL_OR_OCSP_REQUIRED,

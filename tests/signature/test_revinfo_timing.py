@@ -6,23 +6,31 @@
    such an answer for "too new" and dropped it, and the issuing CA's CRL, issued before the revocation
    (the test PKI's CRL for "revoked-before" is from t0 - 3 days, the revocation from t0 - 1 day), then
    said "good": a revoked co-signer came out TOTAL_PASSED whenever more than a second passed between the
-   clock reading and its OCSP fetch (a loaded machine). The tests pin that lag: the validation time is
-   set in the past, so the fetched answer is always after it.
+   clock reading and its OCSP fetch (a loaded machine). The tests pin that lag two ways: a validation
+   time set in the past (point in time), and a second PKI whose OCSP responder's clock runs ahead (the
+   production path, validation at "now"; an OCSP responder a few seconds fast does the same).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from asn1crypto import crl
+from certomancer.integrations.animator import Animator, AnimatorArchStore
+from werkzeug.serving import make_server
 
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, SubIndication
 from bidproc.signature.validate import validate_file, validate_files
-from tests.pki import TestPKI
-from tests.signature.signing import fetch_crl, sign_cms
+from tests.pki import TestPKI, build_pki
+from tests.services import free_port
+from tests.signature.signing import fetch_crl, make_pdf, sign_cms, sign_pdf
 from tests.signature.test_cades_multi import co_sign
+from tests.signature.test_revoked_no_poe import _xades_signed_by
 
 BID = b"Offre du groupement: lot 4, prix 61 200 EUR HT"
 LAGS = (timedelta(seconds=2), timedelta(minutes=5))  # between the clock reading and the OCSP fetch
@@ -63,3 +71,42 @@ def test_revoked_pades_signer_fails_with_a_lag_too(pki: TestPKI, signed: dict[st
     at = datetime.now(UTC) - LAGS[-1]
     sig = validate_file("offre.pdf", signed["revoked-before"], policy(pki, at=at)).signatures[0]
     assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+
+
+@pytest.fixture(scope="module")
+def fast_ocsp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPKI]:
+    """A PKI of its own whose OCSP responder answers as of 5 s from now (its other services keep time)."""
+    port = free_port()
+    built = build_pki(tmp_path_factory.mktemp("pki-fast-ocsp"), port, free_port())
+    animator = Animator(AnimatorArchStore({built.arch.arch_label: built.arch}), with_web_ui=False)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if "/ocsp/" in str(environ.get("PATH_INFO", "")):
+            environ["HTTP_X_CERTOMANCER_FAKE_TIME"] = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+        return animator(environ, start_response)
+
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="certomancer-fast-ocsp", daemon=True)
+    thread.start()
+    try:
+        yield built
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+def test_ocsp_answers_dated_after_now_still_count_for_every_format(fast_ocsp: TestPKI) -> None:
+    pki = fast_ocsp
+    p7s = co_sign(sign_cms(BID, pki), sign_cms(BID, pki, label="revoked-before"))
+    ok, revoked = validate_files({"offre.p7s": p7s, "offre.txt": BID}, policy(pki))["offre.p7s"].signatures
+    assert (ok.indication, ok.subindication) == (Indication.TOTAL_PASSED, None), ok.errors
+    assert (revoked.indication, revoked.subindication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+    pdf = sign_pdf(make_pdf(), pki, label="revoked-before")
+    sig = validate_file("offre.pdf", pdf, policy(pki)).signatures[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+    # XAdES B-B (no timestamp): revoked, nothing proves the signature existed before: REVOKED_NO_POE
+    xml = validate_file("offre.xml", _xades_signed_by(pki, "revoked-before"), policy(pki)).signatures[0]
+    assert (xml.indication, xml.subindication) == (Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE), xml.errors
+    good = validate_file("offre.xml", _xades_signed_by(pki, "signer"), policy(pki)).signatures[0]
+    assert good.indication is Indication.TOTAL_PASSED, good.errors
