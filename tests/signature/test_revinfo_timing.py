@@ -9,6 +9,8 @@
    clock reading and its OCSP fetch (a loaded machine). The tests pin that lag two ways: a validation
    time set in the past (point in time), and a second PKI whose OCSP responder's clock runs ahead (the
    production path, validation at "now"; an OCSP responder a few seconds fast does the same).
+2. A proof of existence before the signing certificate's notBefore: the signature provably existed
+   before its certificate was valid, TOTAL_FAILED/NOT_YET_VALID (EN 319 102-1 §5.5.4 4)b)).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from certomancer.integrations.animator import Animator, AnimatorArchStore
 from werkzeug.serving import make_server
 
 from bidproc.signature.policy import ValidationPolicy
-from bidproc.signature.report import Indication, SubIndication
-from bidproc.signature.validate import validate_file, validate_files
+from bidproc.signature.report import Indication, Level, RuleOutcome, SignatureReport, SubIndication
+from bidproc.signature.validate import content_sha256, validate_file, validate_files
 from tests.pki import TestPKI, build_pki
 from tests.services import free_port
-from tests.signature.signing import fetch_crl, make_pdf, sign_cms, sign_pdf
+from tests.signature.cms_craft import add_signed_data_revinfo
+from tests.signature.signing import fetch_crl, fetch_ocsp, make_pdf, sign_cms, sign_pdf
 from tests.signature.test_cades_multi import co_sign
 from tests.signature.test_revoked_no_poe import _xades_signed_by
 
@@ -110,3 +113,67 @@ def test_ocsp_answers_dated_after_now_still_count_for_every_format(fast_ocsp: Te
     assert (xml.indication, xml.subindication) == (Indication.INDETERMINATE, SubIndication.REVOKED_NO_POE), xml.errors
     good = validate_file("offre.xml", _xades_signed_by(pki, "signer"), policy(pki)).signatures[0]
     assert good.indication is Indication.TOTAL_PASSED, good.errors
+
+
+# --- proof of existence before the certificate -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def b_lt(pki: TestPKI) -> bytes:
+    """A CAdES B-LT .p7m (the signer's OCSP answer and the root's CRL embedded): validates offline."""
+    now = datetime.now(UTC)
+    p7m = sign_cms(BID, pki, detached=False)
+    return add_signed_data_revinfo(p7m, [fetch_ocsp(pki, "signer", now)], [fetch_crl(pki, "root", now)])
+
+
+def _issued(pki: TestPKI) -> datetime:
+    issued: datetime = pki.cert("signer")["tbs_certificate"]["validity"]["not_before"].native
+    return issued
+
+
+def _with_deposit(pki: TestPKI, name: str, data: bytes, when: datetime) -> SignatureReport:
+    deposit = ((content_sha256(data), when),)
+    report = validate_file(name, data, policy(pki, offline=True, proofs_of_existence=deposit))
+    assert not report.problems and len(report.signatures) == 1
+    return report.signatures[0]
+
+
+def test_cades_deposit_before_the_certificate_is_not_yet_valid(pki: TestPKI, b_lt: bytes) -> None:
+    early = _issued(pki) - timedelta(days=1)
+    sig = _with_deposit(pki, "offre.txt.p7m", b_lt, early)
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID)
+    assert sig.best_signature_time == early  # the deposit counts (pyhanko's with-time process ignores it)
+    assert sig.level is Level.B_LT  # a failed signature keeps the level its data shows
+    assert sig.french_rule is not None and not sig.french_rule.bottom_line
+    assert sig.french_rule.certificate_valid_at_signing_time is RuleOutcome.FAILED
+
+
+def test_cades_deposit_after_the_certificate_is_the_best_signature_time(pki: TestPKI, b_lt: bytes) -> None:
+    after = _issued(pki) + timedelta(days=1)
+    sig = _with_deposit(pki, "offre.txt.p7m", b_lt, after)
+    assert (sig.indication, sig.subindication, sig.level) == (Indication.TOTAL_PASSED, None, Level.B_LT), sig.errors
+    assert sig.best_signature_time == after
+    assert [t.time for t in sig.timestamps if t.kind == "deposit"] == [after]
+
+
+@pytest.mark.parametrize("level", ["B-B", "B-LT"])
+def test_pades_deposit_before_the_certificate_is_not_yet_valid(
+    pki: TestPKI, signed: dict[str, bytes], level: str
+) -> None:
+    early = _issued(pki) - timedelta(seconds=1)
+    deposit = ((content_sha256(signed[level]), early),)
+    sig = validate_file("offre.pdf", signed[level], policy(pki, proofs_of_existence=deposit)).signatures[0]
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID)
+    assert sig.best_signature_time == early
+
+
+def test_xades_deposit_before_the_certificate_is_not_yet_valid(pki: TestPKI) -> None:
+    xml = _xades_signed_by(pki, "signer")
+    for when, expected in (
+        (_issued(pki) - timedelta(seconds=1), (Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID)),
+        (_issued(pki) + timedelta(days=1), (Indication.TOTAL_PASSED, None)),
+    ):
+        deposit = ((content_sha256(xml), when),)
+        sig = validate_file("offre.xml", xml, policy(pki, proofs_of_existence=deposit)).signatures[0]
+        assert (sig.indication, sig.subindication) == expected, sig.errors
+        assert sig.best_signature_time == when

@@ -315,7 +315,8 @@ async def _validate_signer(
         result = await fn(sd, spec, timing_info=ctx.timing(), raw_digest=raw_digest)
     indication, sub = indication_of(result.ades_subindic)
     status = result.api_status
-    best = getattr(result, "best_signature_time", None) or poe or ctx.now
+    # pyhanko's with-time process ignores a provided POE (its LTA process reads them): the earlier one, as PAdES
+    best = min((t for t in (getattr(result, "best_signature_time", None), poe) if t is not None), default=ctx.now)
     proven = best if level is not Level.B_B or poe is not None else None  # B-B: "now" proves nothing
     indication, sub = refine(indication, sub, status, proven, getattr(result, "signature_not_before_time", None), seen)
     signer_cert = status.signing_cert if status is not None else _signer_cert(sd)
