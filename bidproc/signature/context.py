@@ -38,11 +38,18 @@ T = TypeVar("T")
 
 # EN 319 102-1 needs revocation status for the signer and every CA under the anchor: no soft-fail.
 # OCSP or CRL, whichever is available (TS 119 172 "eithercheck").
+# Retroactive: the validation time is read once, before anything is fetched, so every OCSP response
+# fetched more than a second later (a slow run, a bid with many files) is issued after it. Without this,
+# certvalidator drops such an answer as "too new" and falls back on an older CRL, which may predate the
+# revocation: a revoked signer then passed. A status issued later is evidence of the status at the
+# validation time, as in expiry.py: "good" later means good then; a revocation carries its own date
+# (certvalidator compares it with a point-in-time validation's time; at "now" any revocation counts).
 REVOCATION = CertRevTrustPolicy(
     RevocationCheckingPolicy(
         ee_certificate_rule=RevocationCheckingRule.CRL_OR_OCSP_REQUIRED,
         intermediate_ca_cert_rule=RevocationCheckingRule.CRL_OR_OCSP_REQUIRED,
-    )
+    ),
+    retroactive_revinfo=True,
 )
 
 

@@ -72,6 +72,8 @@ def refine(
     - revocation data that could not be obtained: TRY_LATER (pyhanko: CERTIFICATE_CHAIN_GENERAL_FAILURE);
     - REVOKED_NO_POE when the earliest proof of existence (``best``: a timestamp or the deposit, never
       just "now") is not before the revocation: TOTAL_FAILED/REVOKED, no later proof can save it;
+    - a proof of existence (``best``) before the signer certificate's notBefore: TOTAL_FAILED/NOT_YET_VALID
+      (EN 319 102-1 §5.5.4 4)b): the signature provably existed before its certificate was valid);
     - a signer certificate that expired before the best signature time: pyhanko's with-time process
       lets it pass (it only checks "not yet valid"); without a proof of existence before expiry it is
       INDETERMINATE/OUT_OF_BOUNDS_NO_POE, and TOTAL_FAILED/EXPIRED when a content timestamp proves the
@@ -90,6 +92,8 @@ def refine(
         if decided is not None:
             return decided
     cert = getattr(status, "signing_cert", None)
+    if _predates_certificate(indication, sub, details is not None, cert, best):
+        return Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID
     if indication is Indication.TOTAL_PASSED and cert is not None:
         not_after = cert["tbs_certificate"]["validity"]["not_after"].native
         if not_before is not None and not_before > not_after:
@@ -97,6 +101,34 @@ def refine(
         if best is not None and best > not_after:
             return Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE
     return indication, sub
+
+
+# EN 319 102-1 §5.5.4 4)a)-d): after these answers of the basic validation (and after PASSED), a proof of
+# existence before the signing certificate's notBefore is FAILED/NOT_YET_VALID. pyhanko's with-time
+# process checks it only after OUT_OF_BOUNDS_NO_POE (and answers INDETERMINATE there).
+_ISSUANCE_DECIDES = frozenset(
+    {
+        SubIndication.REVOKED_NO_POE,
+        SubIndication.OUT_OF_BOUNDS_NO_POE,
+        SubIndication.OUT_OF_BOUNDS_NOT_REVOKED,
+        SubIndication.NOT_YET_VALID,
+    }
+)
+
+
+def _predates_certificate(
+    indication: Indication, sub: SubIndication | None, revocation_known: bool, cert: Any, best: datetime | None
+) -> bool:
+    """Whether the proof of existence ``best`` is before ``cert``'s notBefore where that decides (above).
+    A REVOKED_NO_POE reaching this was revoked after ``best`` (:func:`refine` decided the others)."""
+    if cert is None or best is None:
+        return False
+    if not (indication is Indication.TOTAL_PASSED or sub in _ISSUANCE_DECIDES):
+        return False
+    if sub is SubIndication.REVOKED_NO_POE and not revocation_known:
+        return False
+    issued: datetime = cert["tbs_certificate"]["validity"]["not_before"].native
+    return best < issued
 
 
 def revoked_verdict(revoked_at: datetime, best: datetime | None) -> tuple[Indication, SubIndication] | None:

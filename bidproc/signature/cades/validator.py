@@ -304,7 +304,8 @@ async def _validate_signer(
     with path_errors() as seen:
         result = await fn(sd, got.spec, timing_info=ctx.timing(), raw_digest=got.raw_digest)
     status = result.api_status
-    best = getattr(result, "best_signature_time", None) or got.poe or ctx.now
+    # pyhanko's with-time process ignores a provided POE (its LTA process reads them): the earlier one, as PAdES
+    best = min((t for t in (getattr(result, "best_signature_time", None), got.poe) if t is not None), default=ctx.now)
     evidence = Evidence(
         result=result,
         level=got.level,

@@ -47,10 +47,10 @@ class XadesContext:
             # dated after any instant read before it ("too new"). Without one, certvalidator takes the moment
             # it starts at, as pyhanko's own validation does.
             moment=policy.at,
-            # Validating as of a past time (policy.at), the only revocation data one can fetch is today's: accept
-            # it as evidence of the status at that time (a certificate not revoked today was not revoked then;
-            # one revoked since is listed with its revocation date). Certificate holds would defeat this.
-            retroactive_revinfo=policy.at is not None,
+            # Data issued after the validation time shows the status then (a revocation lists its date; holds
+            # would defeat this). At "now" too: an OCSP answer dated >1 s after this context's clock reading was
+            # dropped as "too new", and an older CRL predating the revocation passed a revoked signer.
+            retroactive_revinfo=True,
             allow_fetching=not policy.offline,
             # Revocation is always required (online: fetched; offline: embedded or given by the caller), as for
             # PAdES and CAdES: a certificate whose status nobody checked never passes (INDETERMINATE/TRY_LATER).

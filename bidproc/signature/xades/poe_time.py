@@ -74,11 +74,24 @@ REVOKED_AFTER = Warning_.CERTIFICATE_REVOKED_AFTER_SIGNING.value
 EXPIRED_AFTER = Warning_.CERTIFICATE_EXPIRED_AFTER_SIGNING.value
 
 
+NOT_YET_VALID = (Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID, "signed before the certificate was valid")
+
+
 @dataclass(frozen=True)
 class Chain:
     outcome: tuple[Indication, SubIndication | None, str] | None
     french: RuleOutcome
     warnings: tuple[str, ...] = ()
+
+
+def _issuance_decides(op: Any, best: datetime) -> bool:
+    """Whether a proof of existence before notBefore makes it FAILED/NOT_YET_VALID (EN 319 102-1 §5.5.4
+    4)a)i, 4)b)): a passing chain, or one revoked only after ``best``; OUT_OF_BOUNDS is judged in place."""
+    sub = op.error_subindic
+    if sub is None:
+        return True
+    details = op.revo_details
+    return bool(sub.name == "REVOKED_NO_POE" and details is not None and best < details.revocation_date)
 
 
 def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed: datetime | None) -> Chain:
@@ -88,6 +101,8 @@ def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed:
     is no proof, but a signer who claims to have signed after expiry or revocation cannot pass either.
     """
     sub = op.error_subindic
+    if best is not None and best < cert.not_valid_before_utc and _issuance_decides(op, best):
+        return Chain(NOT_YET_VALID, RuleOutcome.FAILED)
     if sub is None:
         return Chain(None, RuleOutcome.PASSED)
     name = sub.name
@@ -111,10 +126,7 @@ def judge_chain(op: Any, cert: x509.Certificate, best: datetime | None, claimed:
         before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
         if best is not None:
             if best < before:
-                return Chain(
-                    (Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID, "signed before the certificate was valid"),
-                    RuleOutcome.FAILED,
-                )
+                return Chain(NOT_YET_VALID, RuleOutcome.FAILED)
             if best <= after:  # like pyhanko: revocation of an expired certificate cannot be checked any more
                 return Chain(
                     None, RuleOutcome.PASSED, (f"{EXPIRED_AFTER}: expired {after.isoformat()}",)
