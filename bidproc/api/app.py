@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from bidproc import __version__
 from bidproc.api.archivist import archivist_router
 from bidproc.api.auth import Reader, Tenant
-from bidproc.api.guards import BodyLimit, FailureThrottle, UploadRate, UploadSlots, next_chunk
+from bidproc.api.guards import BodyLimit, FailureThrottle, UploadRate, UploadSlots, idle_bounded
 from bidproc.api.handlers import COMMON_ERRORS, install
 from bidproc.api.health import readiness
 from bidproc.api.metrics import Metrics, RequestMetrics
@@ -28,6 +29,7 @@ from bidproc.api.opening import opening_router
 from bidproc.desk.deposit import Desk, Upload
 from bidproc.domain import utc
 from bidproc.encryption import tender_keys
+from bidproc.encryption.stream import DEFAULT_CHUNK as CHUNK
 from bidproc.errors import BidprocError, Code
 from bidproc.logs import CorrelationMiddleware
 from bidproc.metadata.models import TenderRow
@@ -36,7 +38,9 @@ from bidproc.quotas import stored_bytes
 from bidproc.runtime import Runtime
 
 log = logging.getLogger(__name__)
-UPLOAD_BUFFER = 1 << 20  # hand the encryptor 1 MiB at a time: fewer thread hops, memory stays flat
+# Hand the encryptor one chunk at a time: fewer thread hops, memory stays flat, and a piece of exactly
+# one chunk is sealed without a copy.
+UPLOAD_BUFFER = CHUNK
 
 
 def _printable(value: str) -> str:
@@ -88,19 +92,30 @@ class BidIn(BaseModel):
     bidder: Text = Field(min_length=1, max_length=500)
 
 
-async def _stream_into(request: Request, up: Upload, idle_seconds: float, budget: int | None = None) -> None:
-    """Receive on the event loop while a thread encrypts and writes: the two overlap on two cores.
+def _split(parts: list[bytes | memoryview], over: int) -> tuple[list[bytes | memoryview], list[bytes | memoryview]]:
+    """The pieces of one chunk, and the ``over`` bytes of the last piece beyond it (views, no copy)."""
+    if not over:
+        return parts, []
+    last = memoryview(parts[-1])
+    cut = len(last) - over  # > 0: the pieces before the last one held less than a chunk
+    return [*parts[:-1], last[:cut]], [last[cut:]]
 
-    The queue is bounded, so a slow disk slows the client down instead of filling memory.
+
+async def _stream_into(request: Request, up: Upload, idle_seconds: float, budget: int | None = None) -> None:
+    """Receive on the event loop while a thread hashes, encrypts and writes: the two overlap on two cores.
+
+    The loop only collects the pieces the server hands it (no copy) and cuts them at exact chunk
+    boundaries (views); the thread joins each chunk once and the encryptor seals it as it is. The queue
+    is bounded, so a slow disk slows the client down instead of filling memory.
     """
-    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+    pieces: queue.Queue[list[bytes | memoryview] | None] = queue.Queue(maxsize=8)
     failure: list[BaseException] = []
 
     def drain() -> None:
-        while (piece := pieces.get()) is not None:
+        while (parts := pieces.get()) is not None:
             if not failure:
                 try:
-                    up.write(piece)
+                    up.write(b"".join(parts))  # one copy per chunk (none for a single bytes piece)
                 except BaseException as exc:  # re-raised on the event loop below
                     failure.append(exc)
 
@@ -119,26 +134,31 @@ async def _stream_into(request: Request, up: Upload, idle_seconds: float, budget
         finally:
             loop.call_soon_threadsafe(finished)
 
+    async def hand_over(parts: list[bytes | memoryview]) -> None:
+        try:
+            pieces.put_nowait(parts)
+        except queue.Full:  # the disk or the encryption is behind: wait off the loop
+            await run_in_threadpool(pieces.put, parts)
+
     threading.Thread(target=run, name="upload-writer", daemon=True).start()
-    buffer = bytearray()
     try:
-        stream = request.stream()
-        received = 0
-        while (chunk := await next_chunk(stream, idle_seconds)) is not None:
-            received += len(chunk)
-            if budget is not None and received > budget:
-                raise BidprocError(Code.QUOTA_STORAGE, "this platform's storage quota is used up")
-            buffer += chunk
-            if len(buffer) >= UPLOAD_BUFFER:
+        parts: list[bytes | memoryview] = []
+        held = received = 0  # held < UPLOAD_BUFFER between chunks
+        async with contextlib.aclosing(idle_bounded(request.stream(), idle_seconds)) as chunks:
+            async for chunk in chunks:
+                received += len(chunk)
+                if budget is not None and received > budget:
+                    raise BidprocError(Code.QUOTA_STORAGE, "this platform's storage quota is used up")
+                parts.append(chunk)
+                held += len(chunk)
+                while held >= UPLOAD_BUFFER and not failure:
+                    whole, parts = _split(parts, held - UPLOAD_BUFFER)
+                    held -= UPLOAD_BUFFER
+                    await hand_over(whole)
                 if failure:
                     break
-                try:
-                    pieces.put_nowait(bytes(buffer))
-                except queue.Full:
-                    await run_in_threadpool(pieces.put, bytes(buffer))
-                buffer.clear()
-        if not failure:
-            await run_in_threadpool(pieces.put, bytes(buffer))
+        if not failure and parts:
+            await hand_over(parts)
     finally:
         await run_in_threadpool(pieces.put, None)
         await done
