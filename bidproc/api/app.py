@@ -103,6 +103,7 @@ def _split(parts: list[bytes | memoryview], over: int) -> tuple[list[bytes | mem
 
 async def _stream_into(request: Request, up: Upload, idle_seconds: float, budget: int | None = None) -> None:
     """Receive on the event loop while a thread hashes, encrypts and writes: the two overlap on two cores.
+    The thread starts with the first full chunk; a file smaller than one is written in one hop at its end.
 
     The loop only collects the pieces the server hands it (no copy) and cuts them at exact chunk
     boundaries (views); the thread joins each chunk once and the encryptor seals it as it is. The queue
@@ -134,13 +135,17 @@ async def _stream_into(request: Request, up: Upload, idle_seconds: float, budget
         finally:
             loop.call_soon_threadsafe(finished)
 
+    started: list[threading.Thread] = []
+
     async def hand_over(parts: list[bytes | memoryview]) -> None:
+        if not started:
+            started.append(threading.Thread(target=run, name="upload-writer", daemon=True))
+            started[0].start()
         try:
             pieces.put_nowait(parts)
         except queue.Full:  # the disk or the encryption is behind: wait off the loop
             await run_in_threadpool(pieces.put, parts)
 
-    threading.Thread(target=run, name="upload-writer", daemon=True).start()
     try:
         parts: list[bytes | memoryview] = []
         held = received = 0  # held < UPLOAD_BUFFER between chunks
@@ -157,11 +162,14 @@ async def _stream_into(request: Request, up: Upload, idle_seconds: float, budget
                     await hand_over(whole)
                 if failure:
                     break
-        if not failure and parts:
+        if not started:  # under one chunk (most files of a bid): no thread of its own, one hop
+            await run_in_threadpool(up.write, b"".join(parts))
+        elif not failure and parts:
             await hand_over(parts)
     finally:
-        await run_in_threadpool(pieces.put, None)
-        await done
+        if started:
+            await run_in_threadpool(pieces.put, None)
+            await done
     if failure:
         raise failure[0]
 

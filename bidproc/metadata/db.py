@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bidproc.errors import BidprocError, Code
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_SECONDS = 30  # how long a transaction waits for SQLite's single writer before it is an outage
 
 
 class Database:
@@ -26,7 +28,7 @@ class Database:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False}
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except Exception as exc:
@@ -37,6 +39,12 @@ class Database:
             # head); BEGIN IMMEDIATE takes the write lock up front (SQLAlchemy's documented recipe).
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer and every transaction here begins IMMEDIATE. Its busy handler retries by
+        # sleeping (up to 100 ms a time), so a receipt waited on the pipeline's sleeps more than on its
+        # work: the threads of this process queue on a lock instead, handed over as soon as a transaction
+        # ends. Other processes on the same file still meet SQLite's lock and busy_timeout.
+        self._writer = threading.RLock() if url.startswith("sqlite") else None
+        self.busy_seconds: float = SQLITE_BUSY_SECONDS
 
     def migrate(self) -> None:
         """Bring the schema to the latest revision (idempotent)."""
@@ -53,6 +61,8 @@ class Database:
         The database unreachable (stopped, restarting, a dropped connection; SQLite locked past its busy
         timeout) is ``database.unavailable``: an outage, answered 503 and waited out, not an internal error.
         """
+        if self._writer is not None and not self._writer.acquire(timeout=self.busy_seconds):
+            raise BidprocError(Code.DATABASE_UNAVAILABLE, "the database is unavailable: busy for too long")
         try:
             with self._sessions() as session, session.begin():
                 yield session
@@ -60,6 +70,9 @@ class Database:
             if not _unreachable(exc):
                 raise
             raise BidprocError(Code.DATABASE_UNAVAILABLE, f"the database is unavailable: {exc.orig}") from exc
+        finally:
+            if self._writer is not None:
+                self._writer.release()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -82,5 +95,5 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the API read while a worker writes; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cursor.close()
