@@ -162,6 +162,9 @@ class Figures:
         is the whole run's CPU time per bid (N / that), not the workers' alone."""
         if not self.cpu or not self.done:
             return "CPU: not measured"
+        if self.done < self.receipts:
+            return (f"CPU: {sum(self.cpu.values()):.0f} s over the run; not per bid, the pipeline had not drained"
+                    f" ({self.done} of {self.receipts} final)")
         total = sum(self.cpu.values())
         parts = ", ".join(f"{k} {v / self.done * 1000:.0f}" for k, v in sorted(self.cpu.items(), key=lambda kv: -kv[1]))
         return (f"CPU ms per finished bid: {parts}; all {total / self.done * 1000:.0f} ms per bid, i.e. at most"

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bidproc.errors import BidprocError, Code
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "bidproc_read_only"  # an execution option of the engine behind Database.reading
 SQLITE_BUSY_SECONDS = 30  # how long a transaction waits for SQLite's single writer before it is an outage
 
 
@@ -37,8 +38,11 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # SQLite's deferred transactions can deadlock two writers that both read first (the journal
             # head); BEGIN IMMEDIATE takes the write lock up front (SQLAlchemy's documented recipe).
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            # Transactions that only read (Database.reading) begin deferred: WAL lets them run beside the writer.
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql(
+                "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         # SQLite has one writer and every transaction here begins IMMEDIATE. Its busy handler retries by
         # sleeping (up to 100 ms a time), so a receipt waited on the pipeline's sleeps more than on its
         # work: the threads of this process queue on a lock instead, handed over as soon as a transaction
@@ -64,18 +68,32 @@ class Database:
         if self._writer is not None and not self._writer.acquire(timeout=self.busy_seconds):
             raise BidprocError(Code.DATABASE_UNAVAILABLE, "the database is unavailable: busy for too long")
         try:
-            with self._sessions() as session, session.begin():
+            with _outage(), self._sessions() as session, session.begin():
                 yield session
-        except OperationalError as exc:
-            if not _unreachable(exc):
-                raise
-            raise BidprocError(Code.DATABASE_UNAVAILABLE, f"the database is unavailable: {exc.orig}") from exc
         finally:
             if self._writer is not None:
                 self._writer.release()
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads: on SQLite it does not queue for the single writer (checks a
+        request makes before its work, e.g. an upload's or a submit's first look at the bid). Nothing may
+        be written in it; what must hold when writing is checked again in the writing transaction."""
+        with _outage(), self._readers() as session:
+            yield session  # closing the session ends its transaction: nothing to commit
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _outage() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if not _unreachable(exc):
+            raise
+        raise BidprocError(Code.DATABASE_UNAVAILABLE, f"the database is unavailable: {exc.orig}") from exc
 
 
 def _unreachable(exc: OperationalError) -> bool:

@@ -144,7 +144,8 @@ def test_sqlite_denied_access_is_quick_and_journalled(tmp_path: Path) -> None:
 
 def test_sqlite_transactions_of_one_process_queue_and_a_long_wait_is_an_outage(tmp_path: Path) -> None:
     """Threads of one process take SQLite's single writer in turn (a lock, not SQLite's sleeping busy
-    handler); one that waits longer than the busy bound gets ``database.unavailable``, never a hang."""
+    handler); one that waits longer than the busy bound gets ``database.unavailable``, never a hang; a
+    transaction that only reads runs beside the writer."""
     import threading
 
     from sqlalchemy import text
@@ -169,6 +170,8 @@ def test_sqlite_transactions_of_one_process_queue_and_a_long_wait_is_an_outage(t
     first = threading.Thread(target=long_transaction)
     first.start()
     assert holding.wait(10)
+    with db.reading() as s:  # a reader goes beside the writer (WAL), it does not queue behind it
+        assert s.execute(text("SELECT 1")).scalar() == 1
     db.busy_seconds = 0.2
     with pytest.raises(BidprocError) as err, db.session() as s:
         s.execute(text("SELECT 1"))
