@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import select
 
-from bidproc.api.app import UPLOAD_BUFFER, _split
+from bidproc.api.upload import UPLOAD_BUFFER, split_chunk
 from bidproc.encryption.stream import decrypt_bytes
 from bidproc.metadata.models import BidRow, DocumentRow
 from tests.foundation.stack import Stack
@@ -16,10 +16,10 @@ from tests.foundation.stack import Stack
 
 def test_split_cuts_one_chunk_off_without_copying() -> None:
     parts: list[bytes | memoryview] = [b"a" * 3, b"b" * 10]
-    whole, rest = _split(parts, 4)  # 13 held, a chunk of 9 wanted
+    whole, rest = split_chunk(parts, 4)  # 13 held, a chunk of 9 wanted
     assert b"".join(whole) == b"aaa" + b"b" * 6 and b"".join(rest) == b"bbbb"
     assert isinstance(rest[0], memoryview) and rest[0].obj is parts[1]  # a view of the client's piece
-    assert _split(parts, 0) == (parts, [])
+    assert split_chunk(parts, 0) == (parts, [])
 
 
 def test_an_upload_cut_anywhere_is_stored_whole(stack: Stack) -> None:
