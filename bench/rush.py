@@ -61,6 +61,37 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) of each named process with its live descendants and reaped children: the
+    intake sandboxes, clamd's threads, PostgreSQL's backends all count to what started them."""
+    table: dict[int, tuple[int, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            table[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / tick)
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+
+    named = set(roots.values())  # the bench's own children (the API, workers, moto) count as themselves
+
+    def tree(pid: int) -> float:
+        return table.get(pid, (0, 0.0))[1] + sum(tree(c) for c in children.get(pid, []) if c not in named)
+
+    return {name: tree(pid) for name, pid in roots.items()}
+
+
+def pid_in(pidfile: Path) -> int:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return -1  # not running: counts nothing
+
+
 def bids_by_status(text: str) -> dict[str, int]:
     return {m[1]: int(float(m[2])) for m in re.finditer(r'^bidproc_bids\{status="([^"]+)"\} (\S+)$', text, re.M)}
 
@@ -98,6 +129,7 @@ class Figures:
     backlog: list[tuple[float, int, int]] = field(default_factory=list)
     per_worker: list[int] = field(default_factory=list)
     rss: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each process (tree) during the run
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -123,7 +155,22 @@ class Figures:
             f" bids finished by each worker: {self.per_worker}",
             f"backlog over time (s: bids waiting/finished): {curve}",
             f"peak RSS: {rss}",
+            self.cpu_line(),
         ]
+
+    def cpu_line(self) -> str:
+        """Where the machine's time went: what bounds the throughput of any number of workers on N cores
+        is the whole run's CPU time per bid (N / that), not the workers' alone."""
+        if not self.cpu or not self.done:
+            return "CPU: not measured"
+        if self.done < self.receipts:
+            return (f"CPU: {sum(self.cpu.values()):.0f} s over the run; not per bid, the pipeline had not drained"
+                    f" ({self.done} of {self.receipts} final)")
+        total = sum(self.cpu.values())
+        parts = ", ".join(f"{k} {v / self.done * 1000:.0f}" for k, v in sorted(self.cpu.items(), key=lambda kv: -kv[1]))
+        return (f"CPU ms per finished bid: {parts}; all {total / self.done * 1000:.0f} ms per bid, i.e. at most"
+                f" {2 * self.done / total:.2f} bids/s on 2 whole cores; the run got {total / self.drained_seconds:.2f}"
+                f" cores on average (load average at the end {os.getloadavg()[0]:.1f})")
 
 
 def signed_pdfs() -> tuple[bytes, ...]:
@@ -132,7 +179,9 @@ def signed_pdfs() -> tuple[bytes, ...]:
 
 
 def measure(fig: Figures, base_url: str, key: str, plans: list[workload.BidPlan], args: argparse.Namespace,
-            drain_seconds: float) -> None:
+            drain_seconds: float, processes: dict[str, int] | None = None) -> None:
+    roots = {**(processes or {}), "bench client": os.getpid()}
+    before = cpu_seconds(roots)
     platform = workload.Platform(base_url, key, give_up_seconds=60)
     tender = platform.new_tender(f"RUSH-{fig.name}-{time.time()}")
     backlog = Backlog(base_url)
@@ -150,6 +199,8 @@ def measure(fig: Figures, base_url: str, key: str, plans: list[workload.BidPlan]
             break
         time.sleep(0.5)
     fig.drained_seconds, fig.done = time.monotonic() - start, done
+    after = cpu_seconds(roots)
+    fig.cpu = {k: after[k] - before[k] for k in roots}
     backlog.halt.set()
     fig.backlog = backlog.samples
 
@@ -171,7 +222,7 @@ def embedded(tmp: Path, plans: list[workload.BidPlan], args: argparse.Namespace)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(up, base, tmp / "up.log")
-        measure(fig, base, key, plans, args, args.drain)
+        measure(fig, base, key, plans, args, args.drain, {"up": up.pid, "clamd": pid_in(clamd.rundir / "clamd.pid")})
         fig.rss = {f"up pid {up.pid}": peak_rss_mb(up.pid)}
         fig.per_worker = [finished_by(tmp / "up.log")]
     finally:
@@ -198,7 +249,12 @@ def production(tmp: Path, plans: list[workload.BidPlan], args: argparse.Namespac
             topo.start_worker(args.threads)
         for w in topo.workers:
             topo.wait_ready(w)
-        measure(fig, topo.base_url, topo.key("rush"), plans, args, args.drain)
+        assert topo.api is not None
+        measure(fig, topo.base_url, topo.key("rush"), plans, args, args.drain,
+                {"api": topo.api.pid, **{f"worker {i}": w.pid for i, w in enumerate(topo.workers)},
+                 "clamd": pid_in(clamd.rundir / "clamd.pid"), "postgres": pid_in(pg.dir / "data" / "postmaster.pid"),
+                 "redis": pid_in(redis.pidfile), "s3 (moto)": s3._moto.pid,
+                 "s3 relay": s3._relay.pid if s3._relay else -1})
         assert topo.api is not None
         fig.rss = {"api": peak_rss_mb(topo.api.pid)} | {
             f"worker {i}": peak_rss_mb(w.pid) for i, w in enumerate(topo.workers)}

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import queue
-import threading
 import unicodedata
 import uuid
 from datetime import datetime
@@ -20,13 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from bidproc import __version__
 from bidproc.api.archivist import archivist_router
 from bidproc.api.auth import Reader, Tenant
-from bidproc.api.guards import BodyLimit, FailureThrottle, UploadRate, UploadSlots, next_chunk
+from bidproc.api.guards import BodyLimit, FailureThrottle, UploadRate, UploadSlots
 from bidproc.api.handlers import COMMON_ERRORS, install
 from bidproc.api.health import readiness
 from bidproc.api.metrics import Metrics, RequestMetrics
 from bidproc.api.opening import opening_router
+from bidproc.api.upload import stream_into
 from bidproc.desk.deposit import Desk
-from bidproc.desk.upload import Upload
 from bidproc.domain import Tender, utc
 from bidproc.encryption import tender_keys
 from bidproc.errors import BidprocError, Code
@@ -36,7 +33,6 @@ from bidproc.quotas import stored_bytes
 from bidproc.runtime import Runtime
 
 log = logging.getLogger(__name__)
-UPLOAD_BUFFER = 1 << 20  # hand the encryptor 1 MiB at a time: fewer thread hops, memory stays flat
 
 
 def _printable(value: str) -> str:
@@ -85,64 +81,6 @@ class OpeningIn(BaseModel):
 
 class BidIn(BaseModel):
     bidder: Text = Field(min_length=1, max_length=500)
-
-
-async def _stream_into(request: Request, up: Upload, idle_seconds: float, budget: int | None = None) -> None:
-    """Receive on the event loop while a thread encrypts and writes: the two overlap on two cores.
-
-    The queue is bounded, so a slow disk slows the client down instead of filling memory.
-    """
-    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-    failure: list[BaseException] = []
-
-    def drain() -> None:
-        while (piece := pieces.get()) is not None:
-            if not failure:
-                try:
-                    up.write(piece)
-                except BaseException as exc:  # re-raised on the event loop below
-                    failure.append(exc)
-
-    # A thread of the upload's own, not one of the shared executor's: a slow client must not hold a
-    # pool thread that other requests need (uploads are capped by the semaphore instead).
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-
-    def finished() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    def run() -> None:
-        try:
-            drain()
-        finally:
-            loop.call_soon_threadsafe(finished)
-
-    threading.Thread(target=run, name="upload-writer", daemon=True).start()
-    buffer = bytearray()
-    try:
-        stream = request.stream()
-        received = 0
-        while (chunk := await next_chunk(stream, idle_seconds)) is not None:
-            received += len(chunk)
-            if budget is not None and received > budget:
-                raise BidprocError(Code.QUOTA_STORAGE, "this platform's storage quota is used up")
-            buffer += chunk
-            if len(buffer) >= UPLOAD_BUFFER:
-                if failure:
-                    break
-                try:
-                    pieces.put_nowait(bytes(buffer))
-                except queue.Full:
-                    await run_in_threadpool(pieces.put, bytes(buffer))
-                buffer.clear()
-        if not failure:
-            await run_in_threadpool(pieces.put, bytes(buffer))
-    finally:
-        await run_in_threadpool(pieces.put, None)
-        await done
-    if failure:
-        raise failure[0]
 
 
 def _tender_json(tender: Tender) -> dict[str, Any]:
@@ -247,7 +185,7 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
                     raise BidprocError(Code.QUOTA_STORAGE, "this platform's storage quota is used up")
             up = await run_in_threadpool(lambda: desk.begin_upload(who, bid_id, name, backup=backup))
             try:
-                await _stream_into(request, up, api.upload_idle_seconds, budget)
+                await stream_into(request, up, api.upload_idle_seconds, budget)
             except BaseException as exc:
                 await run_in_threadpool(up.abort, exc)
                 raise

@@ -10,7 +10,7 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -205,11 +205,23 @@ class FailureThrottle:
             return not was_over and len(recent) >= self.max_failures
 
 
-async def next_chunk(stream: AsyncIterator[bytes], idle_seconds: float) -> bytes | None:
-    """The next piece of an upload, or None at its end; ``request.timeout`` when it idles too long."""
+async def idle_bounded(stream: AsyncIterator[bytes], idle_seconds: float) -> AsyncGenerator[bytes, None]:
+    """The pieces of an upload; ``request.timeout`` when the client sends nothing for ``idle_seconds``.
+
+    One timeout rescheduled per piece, armed only while waiting for the client (the time the caller
+    spends on a piece is not the client's idling). ``asyncio.wait_for`` per piece made a task for each
+    64 KiB received: a good part of the event loop's work on a large upload.
+    """
+    loop = asyncio.get_running_loop()
     try:
-        return await asyncio.wait_for(anext(stream), idle_seconds)
-    except StopAsyncIteration:
-        return None
+        async with asyncio.timeout(None) as idle:
+            while True:
+                idle.reschedule(loop.time() + idle_seconds)
+                try:
+                    chunk = await anext(stream)
+                except StopAsyncIteration:
+                    return
+                idle.reschedule(None)
+                yield chunk
     except TimeoutError:
         raise BidprocError(Code.REQUEST_TIMEOUT, f"no data received for {idle_seconds:g} s: upload abandoned") from None

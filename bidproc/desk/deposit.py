@@ -226,8 +226,8 @@ class Desk:
         the configured TSA is down the embedded one stamps the receipt, which says so: an outage never
         turns an on-time bid into a late one.
         """
-        with self.rt.db.session() as s:
-            bid, tender_row = self._bid(s, tenant, bid_id, lock=True)
+        with self.rt.db.reading() as s:  # a first look; the writing transaction below checks it all again
+            bid, tender_row = self._bid(s, tenant, bid_id)
             if bid.status != BidStatus.DRAFT.value:
                 raise BidprocError(Code.BID_ALREADY_SUBMITTED, f"bid is already {bid.status}")
             docs = s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid_id)).scalars().all()

@@ -39,7 +39,7 @@ def begin_upload(desk: Desk, tenant: str, bid_id: str, name: str, *, backup: boo
     """Check that the file may be added now; the upload then streams in (:class:`Upload`)."""
     name = clean_file_name(name)
     table: type[DocumentRow] | type[BackupFileRow] = BackupFileRow if backup else DocumentRow
-    with desk.rt.db.session() as s:
+    with desk.rt.db.reading() as s:  # does not queue for SQLite's writer; checked again when recorded (_record)
         bid, tender = desk._bid(s, tenant, bid_id)
         if bid.status != BidStatus.DRAFT.value:
             raise BidprocError(Code.BID_ALREADY_SUBMITTED, "files can only be added to a bid not yet submitted")

@@ -21,6 +21,7 @@ import hashlib
 import io
 import os
 import struct
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -65,35 +66,50 @@ class Encryptor:
         self._aead = _file_key(data_key, salt, context)
         self._chunk = chunk_size
         self._sink = sink
-        self._buffer = bytearray()
+        # Plaintext not yet sealed, as the pieces written (no copy): a piece of exactly one chunk, as the
+        # API hands over, is sealed straight from the caller's bytes; others are joined once per chunk.
+        self._pending: deque[bytes | memoryview] = deque()
+        self._pending_len = 0
         self._index = 0
         self._sha = hashlib.sha256()
         self.size = 0
         self._finished = False
         sink(self._header)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._finished:
             raise ValueError("encryptor already finished")
+        if not data:
+            return
+        if not isinstance(data, bytes):
+            data = bytes(data)  # kept until sealed: the caller may reuse a mutable buffer
         self._sha.update(data)
         self.size += len(data)
-        self._buffer += data
+        self._pending.append(data)
+        self._pending_len += len(data)
         # Keep at least one byte back: the final chunk must be sealed with the final flag.
-        if len(self._buffer) > self._chunk:
-            full = (len(self._buffer) - 1) // self._chunk
-            view = memoryview(self._buffer)
-            try:
-                for i in range(full):  # sealed straight from the buffer, no intermediate copies
-                    self._seal(view[i * self._chunk : (i + 1) * self._chunk], final=False)
-            finally:
-                view.release()
-            del self._buffer[: full * self._chunk]
+        while self._pending_len > self._chunk:
+            self._seal(self._take(self._chunk), final=False)
+
+    def _take(self, n: int) -> bytes | memoryview:
+        """The first ``n`` pending bytes: a view when one piece holds them, else one join."""
+        parts: list[bytes | memoryview] = []
+        need = n
+        while need:
+            piece = self._pending.popleft()
+            if len(piece) > need:
+                view = memoryview(piece)
+                piece, rest = view[:need], view[need:]
+                self._pending.appendleft(rest)
+            parts.append(piece)
+            need -= len(piece)
+        self._pending_len -= n
+        return parts[0] if len(parts) == 1 else b"".join(parts)  # b"" for the empty final chunk
 
     def finish(self) -> str:
         """Seal the last chunk; returns the plaintext's SHA-256 (hex)."""
         if not self._finished:
-            self._seal(bytes(self._buffer), final=True)
-            self._buffer.clear()
+            self._seal(self._take(self._pending_len), final=True)
             self._finished = True
         return self._sha.hexdigest()
 

@@ -72,8 +72,13 @@ class JournalCheck:
 
 
 def verify(session: Session) -> JournalCheck:
-    """Recompute the whole chain; say where it breaks."""
-    prev, count, expected_seq = GENESIS, 0, 1
+    """Recompute the whole chain; say where it breaks.
+
+    The head is read first: on a running service (PostgreSQL, read committed) entries appended while the
+    chain is read come after it, and must not look like a head pointing past deleted entries.
+    """
+    head = session.get(JournalHeadRow, 1)
+    prev, count, expected_seq, at_head = GENESIS, 0, 1, None
     for row in session.execute(select(JournalRow).order_by(JournalRow.seq).execution_options(yield_per=1000)).scalars():
         count += 1
         if row.seq != expected_seq:
@@ -82,8 +87,9 @@ def verify(session: Session) -> JournalCheck:
             return JournalCheck(False, count, prev, row.seq, "previous-hash link does not match")
         if entry_hash(row.seq, row.at, row.actor, row.action, row.subject, row.detail, row.prev_hash) != row.hash:
             return JournalCheck(False, count, prev, row.seq, "entry content does not match its hash")
+        if head is not None and row.seq == head.seq:
+            at_head = row.hash
         prev, expected_seq = row.hash, expected_seq + 1
-    head = session.get(JournalHeadRow, 1)
-    if head is not None and head.seq > 0 and (head.seq != count or head.hash != prev):
+    if head is not None and head.seq > 0 and (head.seq > count or at_head != head.hash):
         return JournalCheck(False, count, prev, head.seq, "entries after the last one were deleted")
     return JournalCheck(True, count, prev)

@@ -8,6 +8,7 @@ checked (status granted, our digest, our nonce) before anyone relies on it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class LocalTSA:
         return self._pki.chain_pem(self._pki.tsa)
 
 
+@functools.cache  # one class, made on first use (pyhanko is imported only when a token is asked for)
 def _policy_stamper_class() -> Any:
     from asn1crypto import cms, core
     from cryptography.hazmat.primitives import hashes

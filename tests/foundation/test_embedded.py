@@ -141,3 +141,47 @@ def test_sqlite_denied_access_is_quick_and_journalled(tmp_path: Path) -> None:
         assert [(d.actor, d.subject) for d in denied] == [(b, bid.id), (b, bid.id), (b, tender.id), (a, no_such_bid)]
     finally:
         rt.close()
+
+
+def test_sqlite_transactions_of_one_process_queue_and_a_long_wait_is_an_outage(tmp_path: Path) -> None:
+    """Threads of one process take SQLite's single writer in turn (a lock, not SQLite's sleeping busy
+    handler); one that waits longer than the busy bound gets ``database.unavailable``, never a hang; a
+    transaction that only reads runs beside the writer."""
+    import threading
+
+    from sqlalchemy import text
+
+    from bidproc.metadata.db import Database
+
+    db = Database(f"sqlite:///{tmp_path}/one-writer.db")
+    holding, release, order = threading.Event(), threading.Event(), list[str]()
+
+    def long_transaction() -> None:
+        with db.session() as s:
+            s.execute(text("SELECT 1"))
+            holding.set()
+            release.wait(10)
+            order.append("first")
+
+    def queued() -> None:
+        with db.session() as s:
+            s.execute(text("SELECT 1"))
+            order.append("second")
+
+    first = threading.Thread(target=long_transaction)
+    first.start()
+    assert holding.wait(10)
+    with db.reading() as s:  # a reader goes beside the writer (WAL), it does not queue behind it
+        assert s.execute(text("SELECT 1")).scalar() == 1
+    db.busy_seconds = 0.2
+    with pytest.raises(BidprocError) as err, db.session() as s:
+        s.execute(text("SELECT 1"))
+    assert err.value.code is Code.DATABASE_UNAVAILABLE
+    db.busy_seconds = 30
+    second = threading.Thread(target=queued)
+    second.start()
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert order == ["first", "second"]
+    db.dispose()

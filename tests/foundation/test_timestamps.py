@@ -75,3 +75,39 @@ def test_tsa_down_at_submit_falls_back_to_the_embedded_tsa(stack: Stack, tmp_pat
         assert proc.returncode == 0, proc.stderr
     finally:
         rt.close()
+
+
+def test_local_tsa_signs_with_its_loaded_key_what_pyhanko_would(stack: Stack, tmp_path: Path) -> None:
+    """The embedded TSA signs with the key it loaded once (pyhanko's stamper re-parsed it per token): the
+    token must still verify with openssl and carry the same signed attributes as pyhanko's own path."""
+    from asn1crypto import tsp
+
+    from bidproc.timestamps.tsa import LOCAL_TSA_POLICY, LocalTSA, _policy_stamper_class
+    from bidproc.timestamps.verify import verify_response
+
+    data, now = b'{"receipt": "bytes"}\n', datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    tsa = LocalTSA(stack.rt.local_pki)
+    stamp = tsa.timestamp(hashlib.sha256(data).digest(), now)
+    assert stamp.time == now
+    verify_response(stamp.response_der, hashlib.sha256(data).digest(), stack.rt.tsa_roots)
+    (tmp_path / "r.json").write_bytes(data)
+    (tmp_path / "r.tsr").write_bytes(stamp.response_der)
+    (tmp_path / "tsa.pem").write_bytes(stack.rt.local_pki.chain_pem(stack.rt.local_pki.tsa))
+    proc = subprocess.run(["openssl", "ts", "-verify", "-data", "r.json", "-in", "r.tsr", "-CAfile", "tsa.pem"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def signed_attributes(response_der: bytes) -> dict[str, object]:
+        token = tsp.TimeStampResp.load(response_der)["time_stamp_token"]["content"]
+        info = token["encap_content_info"]["content"].parsed
+        assert info["policy"].dotted == LOCAL_TSA_POLICY
+        return {a["type"].native: a["values"].native for a in token["signer_infos"][0]["signed_attrs"]}
+
+    # pyhanko's own signing path (the key parsed from DER) for the same request time
+    stamper = _policy_stamper_class()(tsa_cert=tsa._cert, tsa_key=tsa._key_info, fixed_dt=now)
+    _, request = stamper.request_cms(hashlib.sha256(data).digest(), "sha256")
+    theirs = signed_attributes(stamper.request_tsa_response(request).dump())
+    mine = signed_attributes(stamp.response_der)
+    assert set(mine) == set(theirs) == {"content_type", "signing_time", "signing_certificate", "message_digest"}
+    assert {k: v for k, v in mine.items() if k != "message_digest"} == {
+        k: v for k, v in theirs.items() if k != "message_digest"}  # the digest covers a fresh serial and nonce

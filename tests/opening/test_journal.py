@@ -49,3 +49,28 @@ def test_edit_delete_and_reorder_are_each_detected_and_located(stack: Stack) -> 
     sql("UPDATE journal SET seq = 5 WHERE seq = -4")
     ok, at, reason = _check(stack)
     assert not ok and at == 4 and "link" in reason
+
+
+def test_entries_appended_while_verifying_are_not_a_broken_chain(stack: Stack) -> None:
+    """On a running service (read committed) entries are appended while the chain is read: verify reads
+    the head first, so entries after it are later ones, not a head pointing past deleted entries (the
+    head is set back here to what a verify that began before the append read). Deleting the last entries
+    is still detected."""
+    platform = client(stack, "ville", "platform")
+    tender(stack, platform)
+    dsn = f"host=127.0.0.1 user=postgres dbname={stack.db_name}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        before = conn.execute("SELECT seq, hash FROM journal_head").fetchone()
+        assert before is not None
+        tender(stack, platform)  # appended after the head was read
+        conn.execute("UPDATE journal_head SET seq = %s, hash = %s", before)
+        result = _check(stack)
+        assert result[0], result
+        last = conn.execute("SELECT max(seq) FROM journal").fetchone()
+        assert last is not None and last[0] > before[0]
+        conn.execute("UPDATE journal_head SET seq = %s, hash = (SELECT hash FROM journal WHERE seq = %s)",
+                     (last[0], last[0]))
+        assert _check(stack)[0]
+        conn.execute("DELETE FROM journal WHERE seq = %s", (last[0],))
+    ok, at, reason = _check(stack)
+    assert not ok and at == last[0] and "deleted" in reason, (at, reason)
