@@ -103,7 +103,7 @@ def _policy_stamper_class() -> Any:
     from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
     class PolicyTimeStamper(DummyTimeStamper):
-        def __init__(self, *, loaded_key: RSAPrivateKey, **kwargs: Any) -> None:
+        def __init__(self, *, loaded_key: RSAPrivateKey | None = None, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._loaded = loaded_key
 
@@ -117,6 +117,8 @@ def _policy_stamper_class() -> Any:
             """pyhanko's, signing with the key loaded once: pyhanko re-parses the DER key for every token,
             and cryptography checks an RSA key's consistency on each load (~200 ms for 3072 bits, against
             ~2 ms for the signature). Same signed attributes as pyhanko 0.x's DummyTimeStamper."""
+            if self._loaded is None:  # no key object given: pyhanko's own path
+                return super()._sign_tst_info(tst_info_data, md_algorithm, dt)
             md = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
             md.update(tst_info_data)
             attribute: Callable[[str, Any], Any] = simple_cms_attribute  # untyped in pyhanko

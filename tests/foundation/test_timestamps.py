@@ -104,7 +104,7 @@ def test_local_tsa_signs_with_its_loaded_key_what_pyhanko_would(stack: Stack, tm
         return {a["type"].native: a["values"].native for a in token["signer_infos"][0]["signed_attrs"]}
 
     # pyhanko's own signing path (the key parsed from DER) for the same request time
-    stamper = _policy_stamper_class()(tsa_cert=tsa._cert, tsa_key=tsa._key_info, fixed_dt=now)
+    stamper = _policy_stamper_class()(tsa_cert=tsa._cert, tsa_key=tsa._key, fixed_dt=now)
     _, request = stamper.request_cms(hashlib.sha256(data).digest(), "sha256")
     theirs = signed_attributes(stamper.request_tsa_response(request).dump())
     mine = signed_attributes(stamp.response_der)
