@@ -21,20 +21,13 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
+from bidproc.archive.worm_rules import Lock, _check_key, _refuse_shorter, _same_or_refuse
 from bidproc.config import Settings
 from bidproc.errors import BidprocError, Code
-
-
-@dataclass(frozen=True)
-class Lock:
-    mode: str | None  # "COMPLIANCE" on S3; None when the store has no retention (local)
-    retain_until: datetime | None
-    legal_hold: bool
 
 
 class ArchiveStore(Protocol):
@@ -69,21 +62,6 @@ class ArchiveStore(Protocol):
         ...
 
     def set_legal_hold(self, key: str, on: bool) -> None: ...
-
-
-def _check_key(key: str) -> str:
-    parts = key.split("/")
-    if not key or key.startswith("/") or any(p in {"", ".", ".."} or p.startswith(".") for p in parts):
-        raise BidprocError(Code.REQUEST_INVALID, f"invalid archive key {key!r}")
-    return key
-
-
-def _refuse_shorter(key: str, current: datetime | None, wanted: datetime) -> None:
-    # The contract (real S3 and MinIO in COMPLIANCE mode) refuses this; moto_server does not, so the
-    # refusal lives here too and is tested against this code, not against the server.
-    if current is not None and wanted < current:
-        raise BidprocError(Code.STORAGE_IMMUTABLE, f"{key}: retention cannot be shortened "
-                                                   f"from {current.isoformat()} to {wanted.isoformat()}")
 
 
 class LocalArchive:
@@ -173,16 +151,6 @@ class LocalArchive:
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         self._write_lock(key, {**self._lock_record(key), "legal_hold": on})
-
-
-def _same_or_refuse(key: str, archived: str | None, chunks: Iterable[bytes]) -> str:
-    """An object is already under ``key``: the same bytes again are fine, other bytes are refused."""
-    digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)
-    if digest.hexdigest() != archived:
-        raise BidprocError(Code.STORAGE_IMMUTABLE, f"{key} is archived with other content")
-    return archived
 
 
 @functools.lru_cache(maxsize=4)

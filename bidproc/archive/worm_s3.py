@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO, cast
 
-from bidproc.archive.worm import Lock, _check_key, _refuse_shorter, _same_or_refuse
+from bidproc.archive.worm_rules import Lock, _check_key, _refuse_shorter, _same_or_refuse
 from bidproc.errors import BidprocError, Code
 
 SINGLE_PUT_MAX = 16 << 20  # up to this size an object is sent in one PUT (retention set atomically with it)

@@ -23,7 +23,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from bidproc.signature.policy import ValidationPolicy
 from bidproc.signature.report import Indication, Qualification, RuleOutcome, SignatureReport
 from bidproc.signature.trust.assess import TrustSettings
-from bidproc.signature.trust.lists import Document, TrustedLists, load
+from bidproc.signature.trust.documents import Document
+from bidproc.signature.trust.lists import TrustedLists, load
 from bidproc.signature.validate import validate_file
 from tests.pki import TestPKI
 from tests.trust.builder import NOW, QTST, Key, Service, lotl, make_cert, national_list, qc_statements, sign_list

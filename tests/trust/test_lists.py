@@ -9,7 +9,8 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 from lxml import etree
 
-from bidproc.signature.trust.lists import Document, SignatureState, TrustedLists, load
+from bidproc.signature.trust.documents import Document, SignatureState
+from bidproc.signature.trust.lists import TrustedLists, load
 from bidproc.signature.trust.qualify import cert_status
 from tests.services import SHARED
 from tests.trust.builder import NOW, Service, make_cert, national_list, qc_statements, sign_list, unsigned

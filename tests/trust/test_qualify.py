@@ -194,7 +194,8 @@ def test_timestamp_qualified_only_when_valid_and_listed(world: World) -> None:
     lo = sign_list(lotl([("FR", "https://tl.example/fr.xml", [world.tlso])]), world.lotl_signer)
     from asn1crypto import x509 as asn1_x509
 
-    from bidproc.signature.trust.lists import Document, load
+    from bidproc.signature.trust.documents import Document
+    from bidproc.signature.trust.lists import load
 
     lists = load(Document("l", lo), [Document("f", fr)], NOW, [asn1_x509.Certificate.load(world.lotl_signer.der)])
     leaf = make_cert("Jean Dupont", issuer=world.qca, qc=qc_statements(sscd=True))

@@ -16,9 +16,9 @@ from pyhanko.sign.validation.qualified.tsp import QcCertType
 from bidproc.errors import Warning_
 from bidproc.signature.french import with_category
 from bidproc.signature.report import Qualification, RuleOutcome, SignatureReport
+from bidproc.signature.trust.authorities import AuthorityIndex
 from bidproc.signature.trust.lists import TrustedLists
 from bidproc.signature.trust.qualify import (
-    AuthorityIndex,
     CertStatus,
     cert_status,
     paths_to,

@@ -20,7 +20,7 @@ import aiohttp
 from asn1crypto import x509
 from pyhanko.sign.validation.qualified import eutl_parse
 
-from bidproc.signature.trust.lists import Document, ListStatus, SignatureState, _check
+from bidproc.signature.trust.documents import Document, ListStatus, SignatureState, _check
 from bidproc.signature.trust.pivots import bootstrap, pivot_urls
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from bidproc.cli import usage_error
 from bidproc.errors import BidprocError
-from bidproc.signature.trust.lists import ListStatus
+from bidproc.signature.trust.documents import ListStatus
 from bidproc.signature.trust.source import TrustOptions, is_url, load_lists, refresh_online
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from asn1crypto import x509
 from pyhanko.sign.validation.qualified import eutl_parse
 
-from bidproc.signature.trust.lists import Document, ListStatus, SignatureState, _check, _header, _with
+from bidproc.signature.trust.documents import Document, ListStatus, SignatureState, _check, _header, _with
 
 MAX_PIVOTS = 32
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

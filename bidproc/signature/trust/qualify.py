@@ -9,21 +9,20 @@ the certificate is checked, not only names), turning the outcome into the report
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from asn1crypto import x509
-from cryptography import x509 as cx509
 from pyhanko.sign.ades import qualified_asn1
 from pyhanko.sign.validation.qualified.assess import QualificationAssessor
 from pyhanko.sign.validation.qualified.q_status import QualificationResult
 from pyhanko.sign.validation.qualified.tsp import CA_QC_URI, QTST_URI, QcCertType, QualifiedServiceInformation
-from pyhanko_certvalidator.authority import Authority, AuthorityWithCert, TrustAnchor
+from pyhanko_certvalidator.authority import TrustAnchor
 from pyhanko_certvalidator.path import ValidationPath
 
 from bidproc.signature.report import Indication, Qualification
+from bidproc.signature.trust.authorities import AuthorityIndex, _issued_by, _name_key
 from bidproc.signature.trust.lists import TrustedLists
 
 MAX_DEPTH = 4  # intermediate CAs between the signer and a listed service, at most
@@ -40,44 +39,6 @@ class CertStatus:
     qscd: bool
     listed: bool  # issued under a service of a loaded trusted list
     reasons: tuple[str, ...]
-
-
-@lru_cache(maxsize=4096)
-def _verifies(cert_der: bytes, issuer_der: bytes) -> bool:
-    """The issuer's key verifies the certificate's signature (cached: a bid's signers repeat)."""
-    try:
-        cx509.load_der_x509_certificate(cert_der).verify_directly_issued_by(cx509.load_der_x509_certificate(issuer_der))
-    except Exception:  # InvalidSignature, unsupported key or malformed certificate: not issued by it
-        return False
-    return True
-
-
-@lru_cache(maxsize=8192)
-def _name_key_of(der: bytes) -> str:
-    return str(x509.Name.load(der).hashable)
-
-
-def _name_key(name: x509.Name) -> str:
-    """RFC 5280 name comparison key (asn1crypto's ``hashable``: normalised, and slow: cached by DER)."""
-    return _name_key_of(name.dump())
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Names match and the issuer's key verifies the certificate's signature."""
-    return _name_key(cert.issuer) == _name_key(issuer.subject) and _verifies(cert.dump(), issuer.dump())
-
-
-class AuthorityIndex:
-    """Listed authorities by subject name, so a lookup is one dict access instead of a scan."""
-
-    def __init__(self, authorities: Iterable[Authority]) -> None:
-        self.by_subject: dict[str, list[AuthorityWithCert]] = {}
-        for auth in authorities:
-            if isinstance(auth, AuthorityWithCert):
-                self.by_subject.setdefault(_name_key(auth.certificate.subject), []).append(auth)
-
-    def issuers_of(self, cert: x509.Certificate) -> list[AuthorityWithCert]:
-        return [a for a in self.by_subject.get(_name_key(cert.issuer), ()) if _issued_by(cert, a.certificate)]
 
 
 def paths_to(

@@ -14,7 +14,8 @@ from asn1crypto import pem, x509
 
 from bidproc.signature.trust.assess import TrustSettings
 from bidproc.signature.trust.cache import ListCache, cached, cached_pivots, http_fetch, refresh, stale
-from bidproc.signature.trust.lists import Document, TrustedLists, load
+from bidproc.signature.trust.documents import Document
+from bidproc.signature.trust.lists import TrustedLists, load
 
 
 def is_url(value: str) -> bool:
