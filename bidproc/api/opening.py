@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from bidproc.archive.contract import ContractDesk
 from bidproc.archive.retention import ContractKind, RetentionPolicy
 from bidproc.desk.opening import OpeningDesk
 from bidproc.desk.opening_job import OpeningJobs
-from bidproc.domain import utc
+from bidproc.domain import Tender, utc
 from bidproc.errors import BidprocError, Code
 from bidproc.runtime import Runtime
 
@@ -54,7 +55,7 @@ def _binary(media_type: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
 
 
-def opening_router(rt: Runtime, tender_json: Any, jobs: OpeningJobs) -> APIRouter:
+def opening_router(rt: Runtime, tender_json: Callable[[Tender], dict[str, Any]], jobs: OpeningJobs) -> APIRouter:
     desk = OpeningDesk(rt, jobs)
     contracts = ContractDesk(rt)
     router = APIRouter(tags=["opening"])
@@ -72,8 +73,8 @@ def opening_router(rt: Runtime, tender_json: Any, jobs: OpeningJobs) -> APIRoute
         if body.contract is not None:
             c = body.contract
             row = contracts.set_contract(who, tender_id, RetentionPolicy(c.kind, c.signed, c.performance_end))
-        result: dict[str, Any] = tender_json(row)
-        return result
+        assert row is not None  # one of the two was given (checked above)
+        return tender_json(row)
 
     @router.post("/v1/tenders/{tender_id}/open", status_code=202)
     def open_tender(tender_id: str, body: OpenIn, who: Buyer) -> dict[str, Any]:

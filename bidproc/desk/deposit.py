@@ -24,6 +24,7 @@ from bidproc.errors import BidprocError, Code
 from bidproc.intake.limits import IntakeLimits
 from bidproc.journal.chain import append
 from bidproc.metadata.models import BackupFileRow, BidRow, DocumentRow, JournalRow, ReceiptRow, StageRunRow, TenderRow
+from bidproc.pipeline.outcomes import SignatureOutcome
 from bidproc.runtime import Runtime
 from bidproc.timestamps.tsa import LocalTSA, TimestampAuthority
 
@@ -318,8 +319,9 @@ class Desk:
             self._journal_read(s, tenant, bid_id, "bid.status.read")
             runs = {r.stage: r.result or {} for r in s.execute(
                 select(StageRunRow).where(StageRunRow.bid_id == bid_id)).scalars()}
-            signatures = {name: {"bottom_line": r.get("bottom_line"), "indications": r.get("indications", [])}
-                          for name, r in runs.get("signature", {}).get("reports", {}).items()}
+            signed = SignatureOutcome.from_json(runs.get("signature", {})).reports
+            signatures = {name: {"bottom_line": r.bottom_line, "indications": list(r.indications)}
+                          for name, r in signed.items()}
             return {
                 "id": bid.id,
                 "tender": tender.id,

@@ -65,6 +65,12 @@ class SignedDocument:
         return {"object_key": self.object_key, "forms": list(self.forms), "bottom_line": self.bottom_line,
                 "indications": list(self.indications)}
 
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> SignedDocument:
+        """The stored form read back (rows written before report forms existed have no ``forms``)."""
+        return cls(str(stored.get("object_key", "")), tuple(stored.get("forms", ("json",))),
+                   bool(stored.get("bottom_line")), tuple(stored.get("indications", ())))
+
 
 @dataclass(frozen=True)
 class SignatureOutcome:
@@ -78,6 +84,14 @@ class SignatureOutcome:
     def not_read(cls) -> SignatureOutcome:
         """French rule: a bid in which malware was found is not read any further."""
         return cls(skipped=Code.MALWARE_DETECTED)
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> SignatureOutcome:
+        """A ``stage_runs`` row's result read back (empty when the stage has not run)."""
+        if stored.get("skipped"):
+            return cls(skipped=Code(stored["skipped"]))
+        return cls({name: SignedDocument.from_json(r) for name, r in (stored.get("reports") or {}).items()},
+                   tuple(stored.get("skipped_too_large", ())))
 
     def to_json(self) -> dict[str, Any]:
         if self.skipped is not None:

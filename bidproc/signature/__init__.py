@@ -1,5 +1,7 @@
 """Signature discovery and validation (PAdES, CAdES, XAdES) under ETSI EN 319 102-1.
 
+Flow: api -> desk -> pipeline -> intake -> [signature] -> encryption -> archive.
+
 Entry points (the pipeline and ``bidproc verify`` use nothing else):
 
 - :func:`bidproc.signature.validate.validate_files` ``(files, policy, now) -> {name: ValidationReport}``:
