@@ -39,3 +39,15 @@ def test_refusals_and_skips_keep_their_stored_form() -> None:
     assert signed.to_json() == {"skipped_too_large": ["huge.pdf"], "reports": {"offre.pdf": {
         "object_key": "k.json.enc", "forms": ["json", "xml"], "bottom_line": True, "indications": ["TOTAL_PASSED"]}}}
     assert ArchiveOutcome(7, "archive/t/b/v1").to_json() == {"objects": 7, "evidence": "archive/t/b/v1"}
+
+
+def test_the_signature_outcome_reads_back_what_it_stored() -> None:
+    done = SignatureOutcome({"offre.pdf": SignedDocument("t/b/reports/d.json.enc", ("json", "xml"), False,
+                                                         ("TOTAL_FAILED",))}, ("big.pdf",))
+    assert SignatureOutcome.from_json(json.loads(json.dumps(done.to_json()))) == done
+    assert SignatureOutcome.from_json(SignatureOutcome.not_read().to_json()) == SignatureOutcome.not_read()
+    assert SignatureOutcome.from_json({}) == SignatureOutcome()  # the stage has not run
+    # a row written before the report forms existed
+    old = SignatureOutcome.from_json({"reports": {"a.p7s": {"object_key": "k", "bottom_line": True,
+                                                            "indications": ["TOTAL_PASSED"]}}})
+    assert old.reports["a.p7s"] == SignedDocument("k", ("json",), True, ("TOTAL_PASSED",))
