@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -105,9 +104,9 @@ def _reports(rt: Runtime, name: str, data: bytes, detached: dict[str, bytes], la
     from bidproc.signature.reports.subject import Subject
     from bidproc.signature.validate import validate_file
 
-    at = datetime.now(UTC)
-    report = validate_file(name, data, rt.validation_policy(at=at), detached)
-    subject = Subject.of(report, data, at, detached)
+    now = rt.clock()  # one reading: the validation time (as the pipeline's, not a point in the past) and the report's
+    report = validate_file(name, data, rt.validation_policy(), detached, now=now)
+    subject = Subject.of(report, data, now, detached)
     pdf = render_sealed_pdf(subject, lang, rt.local_pki, rt.tsa, tsa_roots=rt.tsa_roots)
     return {
         "report_html": render_html(subject, lang),
