@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
+from bidproc.archive import durable
 from bidproc.config import Settings
 from bidproc.errors import BidprocError, Code
 
@@ -81,8 +82,8 @@ class LocalStore:
                         yield writer
                     finally:
                         writer.close()
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temp, final)
+                durable.make_parents(final)
+                durable.replace(temp, final)  # with its directory's fsync: the name survives a power loss
             except OSError as exc:
                 # A full or failing disk (the last buffered flush, the close, the directory) is an outage of
                 # the store: refused before any receipt (503), or waited out by the pipeline.
