@@ -21,16 +21,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_parents(path: Path) -> None:
-    """``mkdir -p`` of ``path``'s parent, fsyncing the directory that holds each new one."""
+def make_dirs(directory: Path) -> None:
+    """``mkdir -p directory``, fsyncing the directory that holds each new one."""
     missing: list[Path] = []
-    parent = path.parent
-    while not parent.is_dir():
-        missing.append(parent)
-        parent = parent.parent
-    for directory in reversed(missing):
-        directory.mkdir(exist_ok=True)  # another writer may have made it: its entry is synced again, harmless
-        fsync_dir(directory.parent)
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)  # another writer may have made it: its entry is synced again, harmless
+        fsync_dir(new.parent)
 
 
 def replace(temp: Path, final: Path) -> None:

@@ -64,8 +64,7 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        (root / ".incoming").mkdir(exist_ok=True)
+        durable.make_dirs(root / ".incoming")
 
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
@@ -82,7 +81,7 @@ class LocalStore:
                         yield writer
                     finally:
                         writer.close()
-                durable.make_parents(final)
+                durable.make_dirs(final.parent)
                 durable.replace(temp, final)  # with its directory's fsync: the name survives a power loss
             except OSError as exc:
                 # A full or failing disk (the last buffered flush, the close, the directory) is an outage of

@@ -73,8 +73,7 @@ class LocalArchive:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        (root / ".locks").mkdir(exist_ok=True)
+        durable.make_dirs(root / ".locks")
 
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
@@ -98,7 +97,7 @@ class LocalArchive:
         temp = final.with_name(f".{final.name}.part")
         try:
             with _outage(f"writing {key}"):
-                durable.make_parents(final)
+                durable.make_dirs(final.parent)
                 sha256 = _write_synced(temp, chunks, key, size)
                 temp.chmod(stat.S_IRUSR | stat.S_IRGRP)
                 self._write_lock(key, {"sha256": sha256, "retain_until": retain_until.isoformat(),
