@@ -6,7 +6,9 @@ Real PostgreSQL, real dropped connections: the backend serving the upload's tran
 - before the COMMIT reaches the server: the server rolled back, so the upload answers database.unavailable,
   removes its object, and the client's retry of the same file is accepted (not file.duplicate);
 - after the server committed, before its answer came back (the driver's commit is wrapped to do this, the
-  one point of the test that is staged): the upload answers success, and the stored bytes are the file.
+  one point of the test that is staged): the upload answers success, and the stored bytes are the file;
+- the same, with the database then refusing connections while the upload looks for its row: the answer is
+  database.unavailable and the object is kept, so the row is found with its bytes once the database is back.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ def _terminate(pid: int) -> None:
         assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
 
 
+def _refuse_connections(desk: Desk, refuse: bool) -> None:
+    """The database down for bidproc: new connections refused, those open terminated."""
+    name = desk.rt.db.engine.url.database
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if refuse else "true"}')
+        if refuse:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
 def _drop_once(desk: Desk, when: str) -> Callable[[], None]:
     """Drop the upload's connection at its COMMIT (``before`` the server sees it, or ``after`` it committed)."""
     engine = desk.rt.db.engine
@@ -73,6 +84,10 @@ def _drop_once(desk: Desk, when: str) -> Callable[[], None]:
 
     def do_commit(dbapi_connection: Any) -> None:
         original(dbapi_connection)  # committed on the server
+        if not fired and when == "after, staying down":
+            fired.append(0)
+            _refuse_connections(desk, True)
+            dbapi_connection.cursor().execute("SELECT 1")
         if not fired:
             fired.append(dbapi_connection.dbapi_connection.info.backend_pid)  # a pool's proxy
             _terminate(fired[0])
@@ -131,3 +146,21 @@ def test_connection_dropped_after_commit_answers_success_and_keeps_the_bytes(des
     with pytest.raises(BidprocError) as again:
         d.begin_upload(tenant, bid_id, "offre.pdf")
     assert again.value.code is Code.FILE_DUPLICATE  # the same file again is a duplicate, and rightly so
+
+
+def test_database_down_after_commit_keeps_the_object_and_answers_retry(desk: tuple[Desk, str, str]) -> None:
+    """The row saved, then the database down while the upload looks for it: the answer is a wait, and the
+    object stays, so the row the database kept has its bytes once it is back."""
+    d, tenant, bid_id = desk
+    upload = d.begin_upload(tenant, bid_id, "offre.pdf")
+    upload.write(DATA)
+    undo = _drop_once(d, "after, staying down")
+    try:
+        with pytest.raises(BidprocError) as raised:
+            upload.commit()
+    finally:
+        undo()
+        _refuse_connections(d, False)
+    assert raised.value.code is Code.DATABASE_UNAVAILABLE and RETRY_POLICY[raised.value.code] is Retry.WAIT
+    [row] = _rows(d, bid_id)  # the database is back: it kept the row...
+    assert row.id == upload.doc_id and _stored_plaintext(d, bid_id, row.object_key) == DATA  # ...and its bytes
