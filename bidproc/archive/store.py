@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
+from bidproc.archive import durable
 from bidproc.config import Settings
 from bidproc.errors import BidprocError, Code
 
@@ -63,8 +64,7 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        (root / ".incoming").mkdir(exist_ok=True)
+        durable.make_dirs(root / ".incoming")
 
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
@@ -81,8 +81,8 @@ class LocalStore:
                         yield writer
                     finally:
                         writer.close()
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temp, final)
+                durable.make_dirs(final.parent)
+                durable.replace(temp, final)  # with its directory's fsync: the name survives a power loss
             except OSError as exc:
                 # A full or failing disk (the last buffered flush, the close, the directory) is an outage of
                 # the store: refused before any receipt (503), or waited out by the pipeline.

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
+from bidproc.archive import durable
 from bidproc.archive.worm_rules import Lock, _check_key, _refuse_shorter, _same_or_refuse
 from bidproc.config import Settings
 from bidproc.errors import BidprocError, Code
@@ -72,8 +73,7 @@ class LocalArchive:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        (root / ".locks").mkdir(exist_ok=True)
+        durable.make_dirs(root / ".locks")
 
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
@@ -86,33 +86,25 @@ class LocalArchive:
         return cast(dict[str, str | bool], json.loads(path.read_text())) if path.exists() else {}
 
     def _write_lock(self, key: str, record: dict[str, str | bool]) -> None:
-        path, temp = self._lock_path(key), self._lock_path(key).with_suffix(".tmp")
-        temp.write_text(json.dumps(record, sort_keys=True))
-        os.replace(temp, path)
+        with _outage(f"retention record of {key}"):
+            durable.write_file(self._lock_path(key), json.dumps(record, sort_keys=True).encode())
 
     def put(self, key: str, chunks: Iterable[bytes], size: int, retain_until: datetime, *,
             listed_absent: bool = False) -> str:
         final = self._path(key)  # checked whatever the caller listed: a file system keeps no versions
         if final.exists():
             return _same_or_refuse(key, self.sha256(key), chunks)
-        final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{final.name}.part")
-        digest, written = hashlib.sha256(), 0
-        with temp.open("wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-                digest.update(chunk)
-                written += len(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        sha256 = digest.hexdigest()
-        if written != size:
-            temp.unlink()
-            raise BidprocError(Code.STORAGE_INTEGRITY, f"{key}: {written} bytes written, {size} announced")
-        temp.chmod(stat.S_IRUSR | stat.S_IRGRP)
-        self._write_lock(key, {"sha256": sha256, "retain_until": retain_until.isoformat(), "legal_hold": False})
-        os.link(temp, final)  # fails if another writer got there first: never replaces a file
-        temp.unlink()
+        try:
+            with _outage(f"writing {key}"):
+                durable.make_dirs(final.parent)
+                sha256 = _write_synced(temp, chunks, key, size)
+                temp.chmod(stat.S_IRUSR | stat.S_IRGRP)
+                self._write_lock(key, {"sha256": sha256, "retain_until": retain_until.isoformat(),
+                                       "legal_hold": False})
+                durable.link(temp, final)  # fails if another writer got there first: never replaces a file
+        finally:
+            temp.unlink(missing_ok=True)  # whatever failed (a full disk, a lie on the size), no partial object
         return sha256
 
     def exists(self, key: str) -> bool:
@@ -151,6 +143,30 @@ class LocalArchive:
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         self._write_lock(key, {**self._lock_record(key), "legal_hold": on})
+
+
+def _write_synced(temp: Path, chunks: Iterable[bytes], key: str, size: int) -> str:
+    digest, written = hashlib.sha256(), 0
+    with temp.open("wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+            digest.update(chunk)
+            written += len(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if written != size:
+        raise BidprocError(Code.STORAGE_INTEGRITY, f"{key}: {written} bytes written, {size} announced")
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _outage(what: str) -> Iterator[None]:
+    """A full or failing disk (ENOSPC, EDQUOT, EIO on a write, an fsync, a link) is an outage of the
+    archive: ``storage.unavailable``, waited out by the pipeline, never an unexpected error."""
+    try:
+        yield
+    except OSError as exc:
+        raise BidprocError(Code.STORAGE_UNAVAILABLE, f"{what}: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=4)

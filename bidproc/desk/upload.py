@@ -12,6 +12,7 @@ SHA-256 and size are kept for the receipt. Nothing the service holds opens them 
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,10 @@ from bidproc.metadata.models import BackupFileRow, DocumentRow
 
 if TYPE_CHECKING:
     from bidproc.desk.deposit import Desk
+
+# Pauses (seconds) before each look for the row after an ambiguous commit: a dropped connection is often
+# back at once (a pool's next connection, a restarted proxy); the request does not wait longer than this.
+SETTLE_PAUSES = (0.0, 0.2, 1.0)
 
 
 def begin_upload(desk: Desk, tenant: str, bid_id: str, name: str, *, backup: bool = False) -> Upload:
@@ -112,12 +117,38 @@ class Upload:
         rt = self.desk.rt
         try:
             return self._record(rt.clock()).value()
+        except BidprocError as exc:
+            if exc.code is not Code.DATABASE_UNAVAILABLE:
+                rt.store.delete(self.object_key)  # a definite refusal (bid no longer a draft): nothing kept
+                raise
+            # The connection dropped, perhaps during COMMIT: the row may be saved. Deleting the object now
+            # could leave a row without its bytes (and a retry answered file.duplicate), so ask first.
+            return self._settle(exc)
         except BaseException as exc:
             # No row, no object: a refused or failed upload leaves nothing behind under the bid.
             rt.store.delete(self.object_key)
             if isinstance(exc, IntegrityError):
                 raise BidprocError(Code.FILE_DUPLICATE, f"file {self.name!r} is already in this bid") from exc
             raise
+
+    def _settle(self, outage: BidprocError) -> Document:
+        """After an ambiguous commit: the row saved is a success; the row absent, the object goes and the
+        client retries (``database.unavailable``). The database still down: the object is kept (an
+        orphan at worst, never a row without its bytes) and the client retries."""
+        for pause in SETTLE_PAUSES:
+            time.sleep(pause)
+            try:
+                with self.desk.rt.db.reading() as s:
+                    row = s.get(BackupFileRow, self.doc_id) if self.backup else s.get(DocumentRow, self.doc_id)
+                    if row is not None:
+                        return row.value()
+            except BidprocError as down:
+                if down.code is not Code.DATABASE_UNAVAILABLE:
+                    raise
+                continue
+            self.desk.rt.store.delete(self.object_key)
+            raise outage
+        raise outage
 
     def _record(self, now: datetime) -> DocumentRow | BackupFileRow:
         with self.desk.rt.db.session() as s:
