@@ -22,6 +22,8 @@ command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
 # The verification page is tested in a real browser: Debian's Chromium and its driver (Selenium).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# The durability test watches the local stores' fsync of directories with strace.
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
