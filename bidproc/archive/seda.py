@@ -51,6 +51,8 @@ FORMATS: dict[str, tuple[str, str, str | None]] = {  # suffix -> (literal, MIME 
     ".ers": ("RFC 4998 evidence record", "application/octet-stream", None),
     ".enc": ("bidproc encrypted object", "application/octet-stream", None),
     "SHA256SUMS": ("Plain text", "text/plain", "x-fmt/111"),
+    ".SHA384SUMS": ("Plain text", "text/plain", "x-fmt/111"),  # evidence-record.SHA384SUMS (renewal.py)
+    ".SHA512SUMS": ("Plain text", "text/plain", "x-fmt/111"),
 }
 
 
