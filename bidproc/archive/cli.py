@@ -189,10 +189,14 @@ def export_main(argv: list[str]) -> int:
     seda.add_argument("--transferring-agency", default="BIDPROC", help="identifier of the transferring service")
     seda.add_argument("--originating-agency", help="identifier of the producer (default: the tender's buyer)")
     seda.add_argument("--schemas", type=Path, help="directory with catalog.xml and seda-2.2/: validate first")
+    seda.add_argument("--awarded", action="append", default=[], metavar="BID",
+                      help="a bid awarded the contract (repeatable): the others get FinalAction Destroy; "
+                           "without it, every bid gets Keep")
     args = parser.parse_args(argv)
     from sqlalchemy import select
 
     from bidproc.archive import seda as seda_export
+    from bidproc.archive.retention import policy_of
     from bidproc.archive.store import bid_prefix
     from bidproc.archive.worm import open_archive
     from bidproc.config import load_settings
@@ -209,11 +213,15 @@ def export_main(argv: list[str]) -> int:
             originating = args.originating_agency or tender.buyer
             bids = {b.id: bid_prefix(tender.id, b.id)
                     for b in s.execute(select(BidRow).where(BidRow.tender_id == tender.id)).scalars()}
+            appraisal = seda_export.AppraisalPolicy(policy_of(tender.contract), rt.settings.archive,
+                                                    frozenset(args.awarded))
+        if unknown := sorted(set(args.awarded) - set(bids)):
+            return usage_error("bidproc export", f"not bids of tender {args.tender}: {', '.join(unknown)}")
         count = seda_export.export_tender(
             open_archive(rt.settings), info, bids, args.out, now=rt.clock(),
             archival=seda_export.Agency(args.archival_agency),
             transferring=seda_export.Agency(args.transferring_agency),
-            originating=seda_export.Agency(originating))
+            originating=seda_export.Agency(originating), appraisal=appraisal)
     except (BidprocError, FileExistsError) as exc:
         return usage_error("bidproc export", exc)
     if args.schemas:

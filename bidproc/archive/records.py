@@ -5,12 +5,17 @@ asn1crypto has no ERS module, so the ASN.1 below is RFC 4998 §3 / Appendix A wr
 written too, since no maintained Python library implements them. The timestamps themselves are
 ordinary RFC 3161 tokens, checked with pyhanko.
 
-What a record covers: the hash of one package version's ``SHA256SUMS`` (which lists every other
-file of the package). Timestamp renewal (§5.2) adds to the last chain an archive timestamp over the
-hash of the previous one's ``timeStamp``; hash-tree renewal (§5.3, when an algorithm weakens) starts a
-new chain whose first archive timestamp covers ``H(H(data) + H(ArchiveTimeStampSequence so far))``
-with the new algorithm H, re-hashing the data itself. Many records are renewed in one batch under
-one tree. Every archive timestamp of a chain uses the chain's algorithm, its token's imprint too.
+What a record covers: one data object per hash algorithm, given by the caller (``DataFor``). For a
+package version that is, under SHA-256, its ``SHA256SUMS`` (which lists every other file of the
+package); under a stronger algorithm H, the ``sha512sum -c``-style list of H(file) of *every* file of
+the package (renewal.py builds it, verify.py recomputes it from the files), so that a chain under H
+binds the files themselves, not a list that binds them with the weaker SHA-256 only (RFC 4998 §5.3:
+the new tree's leaves are the data objects hashed with the new algorithm). Timestamp renewal (§5.2)
+adds to the last chain an archive timestamp over the hash of the previous one's ``timeStamp``;
+hash-tree renewal (§5.3, when an algorithm weakens) starts a new chain whose first archive timestamp
+covers ``H(H(data_H) + H(ArchiveTimeStampSequence so far))`` with the new algorithm H. Many records
+are renewed in one batch under one tree. Every archive timestamp of a chain uses the chain's
+algorithm, its token's imprint too.
 """
 
 from __future__ import annotations
@@ -129,6 +134,7 @@ def root_of(leaf: bytes, reduced: Sequence[Sequence[bytes]], algorithm: str = "s
 
 
 Timestamper = Callable[[bytes, str], bytes]  # (digest, its algorithm) -> TimeStampResp (DER)
+DataFor = Callable[[str], bytes]  # hash algorithm -> the data object a chain under it covers
 
 
 def _ats(token: cms.ContentInfo, reduced: Sequence[Sequence[bytes]], algorithm: str) -> ArchiveTimeStamp:
@@ -235,8 +241,10 @@ def last_tsa_expiry(record_der: bytes) -> datetime | None:
     return None
 
 
-def verify_record(record_der: bytes, data: bytes, roots: Sequence[asn1_x509.Certificate]) -> RecordCheck:
+def verify_record(record_der: bytes, data: bytes | DataFor, roots: Sequence[asn1_x509.Certificate]) -> RecordCheck:
     """Does the record prove that ``data`` existed, unchanged, since its first archive timestamp?
+
+    ``data`` is the data object, or a function giving it per chain algorithm (see the module's doc).
 
     Each timestamp is checked at the time of the one after it (the last one now): an expired TSA
     certificate is fine as long as a later timestamp covered its token while it was still valid. A
@@ -258,8 +266,9 @@ def verify_record(record_der: bytes, data: bytes, roots: Sequence[asn1_x509.Cert
     for k, (chain, algorithm) in enumerate(zip(chains, algorithms, strict=True)):
         if algorithm not in ALGORITHMS:
             return RecordCheck(False, f"archive timestamp {n + 1} uses an unsupported hash algorithm")
-        covered = _h(data, algorithm) if k == 0 else _rehashed_leaf(
-            data, ArchiveTimeStampSequence(chains[:k]), algorithm)
+        obj = data if isinstance(data, bytes) else data(algorithm)
+        covered = _h(obj, algorithm) if k == 0 else _rehashed_leaf(
+            obj, ArchiveTimeStampSequence(chains[:k]), algorithm)
         for j, ats in enumerate(chain):
             if (ats["digest_algorithm"]["algorithm"].native if ats["digest_algorithm"].native else "sha256") \
                     != algorithm:

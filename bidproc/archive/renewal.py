@@ -5,17 +5,22 @@ renewal is a new object: the store never overwrites), locked until the package's
 ``bidproc evidence renew`` runs this: every complete package version without a record gets one (one
 hash tree and one timestamp for the whole batch), and every record whose newest timestamp's TSA
 certificate expires within ``before`` is renewed (again one tree for the batch). A record whose newest
-chain uses a weaker algorithm than ``algorithm`` gets a hash-tree renewal instead (RFC 4998 §5.3: the
-package's ``SHA256SUMS`` re-hashed, a new chain); an algorithm is never downgraded.
+chain uses a weaker algorithm than ``algorithm`` gets a hash-tree renewal instead (RFC 4998 §5.3: a new
+chain under the stronger algorithm); an algorithm is never downgraded. The data object a chain under
+SHA-256 covers is the package's ``SHA256SUMS``; under a stronger algorithm H it is the list of H(file)
+of every file of the package (``data_object``: every file re-read and re-hashed, so the new chain
+binds the files themselves even once SHA-256 weakens), stored beside the record as
+``<seq>.SHA512SUMS`` (``sha512sum -c`` format) so that a verifier can name the file that changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bidproc.archive.package import COMPLETE_MARKER
+from bidproc.archive.package import COMPLETE_MARKER, sums_text
 from bidproc.archive.records import (
     ALGORITHMS,
     Timestamper,
@@ -60,6 +65,24 @@ def _read(archive: ArchiveStore, key: str) -> bytes:
         return fh.read()
 
 
+def listing_name(algorithm: str) -> str:
+    return f"{algorithm.upper()}SUMS"
+
+
+def data_object(archive: ArchiveStore, package: str, algorithm: str) -> bytes:
+    """What a chain under ``algorithm`` covers for this package version (see the module's doc)."""
+    if algorithm == "sha256":
+        return _read(archive, package + "SHA256SUMS")
+    entries = []
+    for key in sorted(archive.keys(package)):
+        digest = hashlib.new(algorithm)
+        with archive.open(key) as fh:
+            while piece := fh.read(1 << 20):
+                digest.update(piece)
+        entries.append((key[len(package):], digest.hexdigest()))
+    return sums_text(entries)
+
+
 def _retention(archive: ArchiveStore, package: str) -> datetime:
     manifest = json.loads(_read(archive, package + "manifest.json"))
     return datetime.fromisoformat(manifest["retention"]["until"])
@@ -90,23 +113,33 @@ def renew_all(archive: ArchiveStore, timestamp: Timestamper, now: datetime, befo
         if force or expiry is None or expiry - now < before:
             due.setdefault(current, []).append((package, latest))
     if fresh:
-        datas = [_read(archive, p + "SHA256SUMS") for p in fresh]
-        for package, der in zip(fresh, new_records(datas, timestamp, algorithm), strict=True):
+        datas = [data_object(archive, p, algorithm) for p in fresh]
+        for package, data, der in zip(fresh, datas, new_records(datas, timestamp, algorithm), strict=True):
+            _put_listing(archive, records_prefix(package) + "0001", data, algorithm, _retention(archive, package))
             _put(archive, records_prefix(package) + "0001.ers", der, _retention(archive, package))
             summary.created.append(package)
     for batch in due.values():
         _put_next(archive, batch, renew([der for _, (_, der) in batch], timestamp), summary.renewed)
     if weaker:
-        datas = [_read(archive, p + "SHA256SUMS") for p, _ in weaker]
+        datas = [data_object(archive, p, algorithm) for p, _ in weaker]
         _put_next(archive, weaker, renew_hash_tree([der for _, (_, der) in weaker], datas, timestamp, algorithm),
-                  summary.rehashed)
+                  summary.rehashed, [(d, algorithm) for d in datas])
     return summary
 
 
+def _put_listing(archive: ArchiveStore, stem: str, data: bytes, algorithm: str, until: datetime) -> None:
+    if algorithm != "sha256":  # SHA256SUMS is in the package already
+        _put(archive, f"{stem}.{listing_name(algorithm)}", data, until)
+
+
 def _put_next(archive: ArchiveStore, batch: list[tuple[str, tuple[str, bytes]]], renewed: list[bytes],
-              done: list[str]) -> None:
-    """Each renewed record as the next ``000N.ers`` beside its predecessor (never overwriting it)."""
-    for (package, (key, _)), der in zip(batch, renewed, strict=True):
+              done: list[str], listings: list[tuple[bytes, str]] | None = None) -> None:
+    """Each renewed record as the next ``000N.ers`` beside its predecessor (never overwriting it), with
+    the data object its new chain covers when that is a new-algorithm list."""
+    for i, ((package, (key, _)), der) in enumerate(zip(batch, renewed, strict=True)):
         seq = int(key.rsplit("/", 1)[1].split(".")[0]) + 1
-        _put(archive, records_prefix(package) + f"{seq:04d}.ers", der, _retention(archive, package))
+        stem, until = records_prefix(package) + f"{seq:04d}", _retention(archive, package)
+        if listings:
+            _put_listing(archive, stem, *listings[i], until)
+        _put(archive, stem + ".ers", der, until)
         done.append(package)

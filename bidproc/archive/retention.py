@@ -32,20 +32,31 @@ class RetentionPolicy:
     contract_signed: date | None = None
     performance_end: date | None = None
 
+    def term(self, received_at: datetime, settings: ArchiveSettings) -> Term:
+        """Which rule applies: its name, its duration and the moment it counts from."""
+        if self.kind is ContractKind.WORKS and self.performance_end is not None:
+            return Term("works", settings.works_retention_years, _midnight(self.performance_end),
+                        f"the end of performance {self.performance_end}")
+        if self.kind is ContractKind.SUPPLIES_SERVICES and self.contract_signed is not None:
+            return Term("bids", settings.bid_retention_years, _midnight(self.contract_signed),
+                        f"contract signature {self.contract_signed}")
+        return Term("default", settings.default_retention_years, received_at,
+                    "the receipt (contract dates not known at archive time)")
+
     def retain_until(self, received_at: datetime, settings: ArchiveSettings) -> tuple[datetime, str]:
         """The retention date and the rule that gave it (written into the manifest)."""
-        if self.kind is ContractKind.WORKS and self.performance_end is not None:
-            until = _years_after(_midnight(self.performance_end), settings.works_retention_years)
-            rule = f"works: {settings.works_retention_years} years from the end of performance {self.performance_end}"
-        elif self.kind is ContractKind.SUPPLIES_SERVICES and self.contract_signed is not None:
-            until = _years_after(_midnight(self.contract_signed), settings.bid_retention_years)
-            rule = f"bids: {settings.bid_retention_years} years from contract signature {self.contract_signed}"
-        else:
-            until = _years_after(received_at, settings.default_retention_years)
-            rule = (f"default: {settings.default_retention_years} years from the receipt "
-                    f"(contract dates not known at archive time)")
+        term = self.term(received_at, settings)
         # Whole seconds: S3 retention dates carry no fraction, and a later read must compare equal.
-        return until.astimezone(UTC).replace(microsecond=0), rule
+        until = _years_after(term.start, term.years).astimezone(UTC).replace(microsecond=0)
+        return until, f"{term.name}: {term.years} years from {term.start_text}"
+
+
+@dataclass(frozen=True)
+class Term:
+    name: str  # "works", "bids" or "default"
+    years: int
+    start: datetime
+    start_text: str
 
 
 def _midnight(day: date) -> datetime:

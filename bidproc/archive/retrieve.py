@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bidproc.archive.package import version_prefix, versions
-from bidproc.archive.renewal import latest_record
-from bidproc.archive.verify import RECORD
+from bidproc.archive.renewal import latest_record, records_prefix
+from bidproc.archive.verify import RECORD, RECORD_PREFIX
 from bidproc.archive.worm import ArchiveStore
 from bidproc.errors import BidprocError, Code
 
@@ -33,6 +33,10 @@ def package_files(archive: ArchiveStore, bid_prefix: str, version: int | None = 
     record = latest_record(archive, prefix)
     if record is not None:  # the newest RFC 4998 record, a proof beside SHA256SUMS's
         keys[RECORD] = record[0]
+        # The new-algorithm file lists its later chains cover (one per algorithm: never re-hashed twice).
+        for key in sorted(archive.keys(records_prefix(prefix))):
+            if key.endswith("SUMS") and key <= record[0]:
+                keys[RECORD_PREFIX + key.rsplit(".", 1)[1]] = key
     return dict(sorted(keys.items()))
 
 

@@ -1,8 +1,19 @@
 """SEDA 2.2 ArchiveTransfer: a tender's evidence packages as one transfer ZIP for an archive system (Vitam).
 
 ``manifest.xml`` describes: one ArchiveUnit for the tender (RecordGrp), one per bid (File) carrying
-the appraisal rule from the package's retention, one per file of the package (Item) pointing at its
-BinaryDataObject (SHA-512, size, format). The files themselves follow under ``content/<bid>/...``.
+its appraisal rule, one per file of the package (Item) pointing at its BinaryDataObject (SHA-512,
+size, format).
+
+The appraisal rule comes from the tender's retention policy as it stands at export time (its
+contract dates, ``tenders.contract``), not from the package's manifest, whose rule was frozen when
+the package was written (usually the default, the dates not known yet): rule ``BIDPROC-<RULE>-<N>Y``
+(the duration lives in the archive system's rule referential), start date the contract signature
+(bids), the end of performance (works) or the receipt (dates not known). The final action follows
+French practice for public procurement (Code de la commande publique R2184-12/13 and the archives'
+management tables for marchés publics): the offers not retained are destroyed at the end of their
+DUA (``Destroy``); the awarded bid is a piece of the contract, which the archive service sorts and
+keeps (``Keep``). While the award is not known (``AppraisalPolicy.awarded`` empty) every bid gets
+``Keep``: never a destruction decided on missing facts. The files themselves follow under ``content/<bid>/...``.
 Built with lxml; :func:`validate` checks it against the SEDA 2.2 XSDs offline, through the local
 catalog (schemas import each other by URL).
 """
@@ -13,15 +24,17 @@ import hashlib
 import json
 import uuid
 import zipfile
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
+from bidproc.archive.retention import RetentionPolicy
 from bidproc.archive.retrieve import package_files
 from bidproc.archive.worm import ArchiveStore
+from bidproc.config import ArchiveSettings
 from bidproc.errors import BidprocError, Code
 
 NS = "fr:gouv:culture:archivesdefrance:seda:v2.2"
@@ -38,6 +51,8 @@ FORMATS: dict[str, tuple[str, str, str | None]] = {  # suffix -> (literal, MIME 
     ".ers": ("RFC 4998 evidence record", "application/octet-stream", None),
     ".enc": ("bidproc encrypted object", "application/octet-stream", None),
     "SHA256SUMS": ("Plain text", "text/plain", "x-fmt/111"),
+    ".SHA384SUMS": ("Plain text", "text/plain", "x-fmt/111"),  # evidence-record.SHA384SUMS (renewal.py)
+    ".SHA512SUMS": ("Plain text", "text/plain", "x-fmt/111"),
 }
 
 
@@ -45,6 +60,21 @@ FORMATS: dict[str, tuple[str, str, str | None]] = {  # suffix -> (literal, MIME 
 class Agency:
     identifier: str
     name: str = ""
+
+
+@dataclass(frozen=True)
+class AppraisalPolicy:
+    """What decides the bids' appraisal rules in a transfer (see the module's doc)."""
+
+    retention: RetentionPolicy
+    settings: ArchiveSettings
+    awarded: frozenset[str] = field(default_factory=frozenset)  # bid ids; empty: the award is not known
+
+    def rule(self, bid_id: str, received_at: datetime) -> tuple[str, date, str]:
+        """(rule identifier, start date, final action) of one bid."""
+        term = self.retention.term(received_at, self.settings)
+        final = "Destroy" if self.awarded and bid_id not in self.awarded else "Keep"
+        return f"BIDPROC-{term.name.upper()}-{term.years}Y", term.start.date(), final
 
 
 def _fmt(path: str) -> tuple[str, str, str | None]:
@@ -75,7 +105,7 @@ def _digest(archive: ArchiveStore, key: str) -> tuple[str, int]:
 
 def manifest_xml(tender: dict[str, str], packages: list[tuple[str, dict[str, Any], dict[str, str]]],
                  archive: ArchiveStore, *, archival: Agency, transferring: Agency, originating: Agency,
-                 now: datetime) -> tuple[bytes, list[tuple[str, str]]]:
+                 now: datetime, appraisal: AppraisalPolicy) -> tuple[bytes, list[tuple[str, str]]]:
     """The ArchiveTransfer document and the (zip path, archive key) of every binary object it lists.
 
     ``packages``: (bid id, its manifest.json, the package's files: name -> archive key).
@@ -127,11 +157,12 @@ def manifest_xml(tender: dict[str, str], packages: list[tuple[str, dict[str, Any
     for n, (bid_id, manifest, items) in enumerate(units, 1):
         unit = _el(top, "ArchiveUnit", id=f"AU-bid-{n}")
         management = _el(unit, "Management")
-        appraisal = _el(management, "AppraisalRule")
+        rule = _el(management, "AppraisalRule")
         received = datetime.fromisoformat(manifest["received_at"])
-        _el(appraisal, "Rule", _rule_id(manifest["retention"]))
-        _el(appraisal, "StartDate", received.date().isoformat())
-        _el(appraisal, "FinalAction", "Keep")  # the archive service decides; never a silent destruction
+        rule_id, start, final = appraisal.rule(bid_id, received)
+        _el(rule, "Rule", rule_id)
+        _el(rule, "StartDate", start.isoformat())
+        _el(rule, "FinalAction", final)
         body = _el(unit, "Content")
         _el(body, "DescriptionLevel", "File")
         _el(body, "Title", f"Pli de {manifest.get('bidder') or 'inconnu'}")
@@ -153,15 +184,9 @@ def manifest_xml(tender: dict[str, str], packages: list[tuple[str, dict[str, Any
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True), files
 
 
-def _rule_id(retention: dict[str, str]) -> str:
-    # An appraisal rule identifier the archive system's rule referential is expected to hold.
-    years = retention["rule"].split(":", 1)[1].split()[0] if ":" in retention["rule"] else "0"
-    kind = retention["rule"].split(":", 1)[0].upper().replace(" ", "-")
-    return f"BIDPROC-{kind}-{years}Y"
-
-
 def export_tender(archive: ArchiveStore, tender: dict[str, str], bid_prefixes: dict[str, str], out: Path, *,
-                  archival: Agency, transferring: Agency, originating: Agency, now: datetime) -> int:
+                  archival: Agency, transferring: Agency, originating: Agency, now: datetime,
+                  appraisal: AppraisalPolicy) -> int:
     """Write the transfer ZIP; return how many bids it holds (bids without a package are left out)."""
     packages = []
     for bid_id, bid_prefix in sorted(bid_prefixes.items()):
@@ -173,7 +198,7 @@ def export_tender(archive: ArchiveStore, tender: dict[str, str], bid_prefixes: d
             raise
         packages.append((bid_id, json.loads(_read(archive, names["manifest.json"])), names))
     document, files = manifest_xml(tender, packages, archive, archival=archival, transferring=transferring,
-                                   originating=originating, now=now)
+                                   originating=originating, now=now, appraisal=appraisal)
     with zipfile.ZipFile(out, "x", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         zf.writestr("manifest.xml", document)
         for uri, key in files:

@@ -28,6 +28,7 @@ from bidproc.errors import BidprocError
 from bidproc.timestamps.verify import verify_response
 
 RECORD = "evidence-record.ers"  # optional: the RFC 4998 record of the package, added by `evidence get`
+RECORD_PREFIX = "evidence-record."  # the record and the SHA512SUMS-style lists its later chains cover
 REQUIRED = ("manifest.json", "manifest.json.p7s", "certs/seal-chain.pem", "certs/tsa-chain.pem", *PROOFS)
 MAX_READ_WHOLE = 64 << 20  # manifest, sums, chains, seals, tokens, record: read whole, so bounded
 SUMS_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
@@ -131,7 +132,7 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
     if not report.ok:
         return report
     hashes = {n: _hashes(files, n) for n in names}
-    for name in (*REQUIRED, RECORD):
+    for name in (*REQUIRED, *(n for n in names if n.startswith(RECORD_PREFIX))):
         if name in hashes and hashes[name][0] > MAX_READ_WHOLE:
             report.fail(name, f"larger than {MAX_READ_WHOLE} bytes: not a file bidproc writes")
     if not report.ok:
@@ -174,7 +175,9 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
     if RECORD in present:
         from bidproc.archive.records import verify_record
 
-        check = verify_record(_read(files, RECORD), sums, anchors["certs/tsa-chain.pem"])
+        _check_listings(files, hashes, report)
+        check = verify_record(_read(files, RECORD), lambda algo: _data_object(files, hashes, sums, algo),
+                              anchors["certs/tsa-chain.pem"])
         if check.ok:
             report.notes.append(f"evidence record: SHA256SUMS unchanged since {check.times[0].isoformat()} "
                                 f"({len(check.times)} archive timestamps)")
@@ -194,15 +197,63 @@ def _check_sums(sums: bytes, hashes: dict[str, tuple[int, str, str]], report: Re
             continue
         listed[match.group(2)] = match.group(1)
     for name, digest in listed.items():
-        if name in PROOFS or name == RECORD:
+        if name in PROOFS or name.startswith(RECORD_PREFIX):
             report.fail(name, "SHA256SUMS lists one of its own proofs")
         elif name not in hashes:
             report.fail(name, "listed in SHA256SUMS but missing from the package")
         elif hashes[name][1] != digest:
             report.fail(name, "SHA-256 differs from SHA256SUMS (altered)")
     for name in hashes:
-        if name not in listed and name not in PROOFS and name != RECORD:
+        if name not in listed and name not in PROOFS and not name.startswith(RECORD_PREFIX):
             report.fail(name, "not listed in SHA256SUMS (added after sealing)")
+
+
+def _digests(files: PackageFiles, hashes: dict[str, tuple[int, str, str]], algorithm: str) -> dict[str, str]:
+    """Every package file's hash under ``algorithm`` (the record and its lists aside)."""
+    out = {}
+    for name, (_, sha256, sha512) in hashes.items():
+        if name.startswith(RECORD_PREFIX):
+            continue
+        if algorithm in {"sha256", "sha512"}:
+            out[name] = sha256 if algorithm == "sha256" else sha512
+        else:
+            digest = hashlib.new(algorithm)
+            for piece in files.chunks(name):
+                digest.update(piece)
+            out[name] = digest.hexdigest()
+    return out
+
+
+def _data_object(files: PackageFiles, hashes: dict[str, tuple[int, str, str]], sums: bytes, algorithm: str) -> bytes:
+    """What a record chain under ``algorithm`` covers (renewal.data_object), recomputed from the files."""
+    if algorithm == "sha256":
+        return sums
+    from bidproc.archive.package import sums_text
+
+    return sums_text(sorted(_digests(files, hashes, algorithm).items()))
+
+
+def _check_listings(files: PackageFiles, hashes: dict[str, tuple[int, str, str]], report: Report) -> None:
+    """Name each file that differs from a stronger-algorithm list a record chain covers (the chain
+    itself only says its data object changed; the record check below still decides)."""
+    for listing in (n for n in hashes if n.startswith(RECORD_PREFIX) and n.endswith("SUMS")):
+        algorithm = listing[len(RECORD_PREFIX):-len("SUMS")].lower()
+        if algorithm not in {"sha384", "sha512"}:
+            report.fail(listing, "not a hash list bidproc writes")
+            continue
+        listed = {}
+        for line in _read(files, listing).decode("utf-8", "replace").splitlines():
+            digest, _, name = line.partition("  ")
+            listed[name] = digest
+        actual = _digests(files, hashes, algorithm)
+        for name in sorted(set(listed) | set(actual)):
+            if name not in actual:
+                report.fail(name, f"listed in {listing} but missing from the package")
+            elif name not in listed:
+                report.fail(name, f"not listed in {listing} (added after the hash-tree renewal)")
+            elif listed[name] != actual[name]:
+                report.fail(name, f"{algorithm.upper()} differs from {listing}, which the record's "
+                                  f"{algorithm.upper()} chain covers (altered)")
 
 
 def _check_manifest(data: bytes, hashes: dict[str, tuple[int, str, str]], report: Report) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from bidproc.archive.records import (
     record_algorithm,
     verify_record,
 )
-from bidproc.archive.renewal import latest_record, renew_all
+from bidproc.archive.renewal import data_object, latest_record, renew_all
 from bidproc.archive.retrieve import fetch
 from bidproc.archive.verify import RECORD, verify_package
 from bidproc.archive.worm import open_archive
@@ -55,6 +56,11 @@ def _sums(rt: Runtime, bid: ArchivedBid) -> bytes:
         return fh.read()
 
 
+def _data(rt: Runtime, bid: ArchivedBid) -> Callable[[str], bytes]:
+    """The data object per chain algorithm: SHA256SUMS, then every file re-hashed under SHA-512."""
+    return lambda algorithm: data_object(open_archive(rt.settings), version_prefix(bid.prefix, 1), algorithm)
+
+
 def test_sha512_hash_tree_renewal_verifies_and_binds_the_previous_chains(pair: list[ArchivedBid],
                                                                           tmp_path: Path) -> None:
     rt = pair[0].rt
@@ -73,9 +79,11 @@ def test_sha512_hash_tree_renewal_verifies_and_binds_the_previous_chains(pair: l
         token = chains[1][0]["time_stamp"]["content"]["encap_content_info"]["content"].parsed
         assert token["message_imprint"]["hash_algorithm"]["algorithm"].native == "sha512"
         assert len(token["message_imprint"]["hashed_message"].native) == 64
-        check = verify_record(der, _sums(rt, bid), roots)
+        check = verify_record(der, _data(rt, bid), roots)
         assert check.ok, check.reason
         assert len(check.times) == 2 and check.first == verify_record(first[bid.bid_id], _sums(rt, bid), roots).first
+        # The SHA-512 chain covers each file's SHA-512, not SHA256SUMS (which binds them by SHA-256 only).
+        assert not verify_record(der, _sums(rt, bid), roots).ok
 
     # Afterwards: timestamp renewals continue the SHA-512 chain; asking for SHA-256 downgrades nothing.
     renewed = renew_all(archive, stamp, rt.clock(), timedelta(days=365), force=True, algorithm="sha512")
@@ -84,7 +92,7 @@ def test_sha512_hash_tree_renewal_verifies_and_binds_the_previous_chains(pair: l
     assert not idle.rehashed and not idle.renewed
     der = _record(rt, pair[0])
     assert len(EvidenceRecord.load(der)["archive_time_stamp_sequence"][1]) == 2
-    assert verify_record(der, _sums(rt, pair[0]), roots).ok
+    assert verify_record(der, _data(rt, pair[0]), roots).ok
     pkg = tmp_path / "pkg"
     fetch(archive, pair[0].prefix, pkg)
     report = verify_package(pkg)
@@ -94,6 +102,9 @@ def test_sha512_hash_tree_renewal_verifies_and_binds_the_previous_chains(pair: l
     sums = _sums(rt, pair[0])
     changed = sums.replace(sums[:1], b"0" if sums[:1] != b"0" else b"1", 1)
     assert "does not contain the data" in verify_record(der, changed, roots).reason
+    listing = _data(rt, pair[0])("sha512")
+    # Every file of the package is in it: all that `evidence get` writes but the record and this list.
+    assert listing.count(b"\n") == len(fetch(archive, pair[0].prefix, tmp_path / "again")) - 2
     # The SHA-512 chain covers the chains before it: put after another first chain that proves this very
     # package too (a fresh SHA-256 record of it, under a timestamp of its own), it no longer verifies.
     fresh = EvidenceRecord.load(new_records([sums], stamp)[0])
@@ -103,9 +114,46 @@ def test_sha512_hash_tree_renewal_verifies_and_binds_the_previous_chains(pair: l
     chains[0] = list(fresh["archive_time_stamp_sequence"][0])
     forged = EvidenceRecord({"version": 1, "digest_algorithms": original["digest_algorithms"],
                              "archive_time_stamp_sequence": ArchiveTimeStampSequence(chains)}).dump()
-    assert "archive timestamp 2's hash tree does not contain the data" in verify_record(forged, sums, roots).reason
+    assert "archive timestamp 2's hash tree does not contain the data" in verify_record(
+        forged, _data(rt, pair[0]), roots).reason
     (pkg / RECORD).write_bytes(forged)
     assert [f for f, _ in verify_package(pkg).failures] == [RECORD]
+
+
+def test_a_file_altered_after_a_sha512_renewal_breaks_the_sha512_chain_which_names_it(
+        pair: list[ArchivedBid], tmp_path: Path) -> None:
+    rt = pair[0].rt
+    archive, stamp, roots = open_archive(rt.settings), record_stamper(rt), _roots(rt)
+    renew_all(archive, stamp, rt.clock(), timedelta(days=365))
+    assert renew_all(archive, stamp, rt.clock(), timedelta(days=365), algorithm="sha512").rehashed
+    pkg = tmp_path / "pkg"
+    names = fetch(archive, pair[0].prefix, pkg)
+    assert "evidence-record.SHA512SUMS" in names and verify_package(pkg).ok
+    target = next(n for n in names if n.startswith("objects/"))
+    (pkg / target).chmod(0o644)
+    body = bytearray((pkg / target).read_bytes())
+    body[len(body) // 2] ^= 1
+    (pkg / target).write_bytes(bytes(body))
+    failures = dict(verify_package(pkg).failures)
+    assert "evidence-record.SHA512SUMS, which the record's SHA512 chain covers" in failures[target]
+    assert "archive timestamp 2's hash tree does not contain the data" in failures[RECORD]
+    # Should SHA-256 fall (a forged file with the same SHA-256, so SHA256SUMS still holds), the SHA-512
+    # chain alone catches it: the SHA-256 chain is given the untouched SHA256SUMS, the SHA-512 chain
+    # the files as they are now.
+    sums, der = (pkg / "SHA256SUMS").read_bytes(), (pkg / RECORD).read_bytes()
+    body_digests = {p.relative_to(pkg).as_posix(): hashlib.sha512(p.read_bytes()).hexdigest()
+                    for p in pkg.rglob("*") if p.is_file() and not p.name.startswith("evidence-record.")}
+    from bidproc.archive.package import sums_text
+
+    def now_data(algorithm: str) -> bytes:
+        return sums if algorithm == "sha256" else sums_text(sorted(body_digests.items()))
+
+    assert verify_record(der, sums, roots).reason.startswith("archive timestamp 2")
+    check = verify_record(der, now_data, roots)
+    assert not check.ok and "archive timestamp 2's hash tree does not contain the data" in check.reason
+    body[len(body) // 2] ^= 1  # restored: all hold again
+    body_digests[target] = hashlib.sha512(bytes(body)).hexdigest()
+    assert verify_record(der, now_data, roots).ok
 
 
 def test_a_remote_tsa_stamps_and_checks_sha512_imprints(pki: TestPKI) -> None:  # noqa: F811

@@ -7,12 +7,18 @@ import os
 import subprocess
 import sys
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from bidproc.archive.seda import NS, validate
+from bidproc.archive.contract import ContractDesk
+from bidproc.archive.retention import ContractKind, RetentionPolicy, policy_of
+from bidproc.archive.seda import NS, Agency, AppraisalPolicy, export_tender, validate
+from bidproc.archive.worm import open_archive
+from bidproc.desk.tenants import Caller, Role
+from bidproc.metadata.models import TenderRow
 from bidproc.runtime import Runtime
 from tests.archive.bids import archived_bid, local_settings
 from tests.services import ROOT, SHARED
@@ -83,3 +89,53 @@ def test_the_validator_rejects_broken_messages(transfer: tuple[Path, list[str]])
     assert validate(sized, SCHEMAS)
     swapped = document.replace(b"<FinalAction>Keep</FinalAction>", b"<FinalAction>Burn</FinalAction>", 1)
     assert validate(swapped, SCHEMAS)
+
+
+def _rule(document: bytes) -> tuple[str | None, str | None, str | None]:
+    rule = etree.fromstring(document).find(f".//{Q}AppraisalRule")
+    assert rule is not None
+    return rule.findtext(f"{Q}Rule"), rule.findtext(f"{Q}StartDate"), rule.findtext(f"{Q}FinalAction")
+
+
+def test_the_appraisal_rule_follows_the_tenders_contract_and_the_award(tmp_path: Path) -> None:
+    """Rule and start date from the contract dates set after archiving (not the package's frozen default);
+    the awarded bid Keep, an unsuccessful one Destroy, each message still valid SEDA 2.2."""
+    bid = archived_bid(Runtime(local_settings(tmp_path)))
+    rt = bid.rt
+    with rt.db.session() as s:
+        row = s.get(TenderRow, bid.tender_id)
+        assert row is not None
+        caller, info = Caller(row.tenant_id, Role.BUYER, "k1"), {"id": row.id, "reference": row.reference,
+                                                                  "title": row.title}
+    signed = date(2027, 3, 1)
+    ContractDesk(rt).set_contract(caller, bid.tender_id, RetentionPolicy(ContractKind.SUPPLIES_SERVICES, signed))
+    env = {**os.environ, "BIDPROC_SERVICE_DATA_DIR": str(tmp_path / "data"),
+           "BIDPROC_SERVICE_SERVICE_KEY": rt.settings.service.service_key}
+
+    def export(out: Path, *awarded: str) -> subprocess.CompletedProcess[str]:
+        argv = ["export", "seda", "--tender", bid.tender_id, "-o", str(out), "--schemas", str(SCHEMAS)]
+        for a in awarded:
+            argv += ["--awarded", a]
+        return subprocess.run([sys.executable, "-m", "bidproc.cli", *argv], env=env, cwd=ROOT,
+                              capture_output=True, text=True)
+
+    won = export(tmp_path / "won.zip", bid.bid_id)
+    assert won.returncode == 0, won.stdout + won.stderr
+    assert _rule(zipfile.ZipFile(tmp_path / "won.zip").read("manifest.xml")) == ("BIDPROC-BIDS-5Y", "2027-03-01",
+                                                                                 "Keep")
+    stranger = export(tmp_path / "stranger.zip", "no-such-bid")
+    assert stranger.returncode != 0 and "no-such-bid" in stranger.stdout + stranger.stderr
+    # Another bid won: this one is an unsuccessful offer, destroyed at the end of its DUA.
+    archive = open_archive(rt.settings)
+    for policy, awarded, expected in (
+            (policy_of({"kind": "supplies_services", "signed": "2027-03-01"}), {"another-bid"},
+             ("BIDPROC-BIDS-5Y", "2027-03-01", "Destroy")),
+            (RetentionPolicy(ContractKind.WORKS, signed, date(2029, 6, 30)), set(),
+             ("BIDPROC-WORKS-10Y", "2029-06-30", "Keep"))):
+        out = tmp_path / f"{expected[2]}.zip"
+        appraisal = AppraisalPolicy(policy, rt.settings.archive, frozenset(awarded))
+        assert export_tender(archive, info, {bid.bid_id: bid.prefix}, out, archival=Agency("A"),
+                             transferring=Agency("T"), originating=Agency("O"), now=rt.clock(),
+                             appraisal=appraisal) == 1
+        document = zipfile.ZipFile(out).read("manifest.xml")
+        assert _rule(document) == expected and validate(document, SCHEMAS) == []
