@@ -6,6 +6,7 @@ as the brief requires: a green CI never hides a service that did not run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -65,9 +66,9 @@ def clamd_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdSe
     subprocess.run([str(ROOT / "scripts/clamd.sh"), "stop", str(rundir)], check=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on 127.0.0.1:5432 (trust auth), dropped afterwards."""
+@contextlib.contextmanager
+def fresh_postgres_database(prefix: str = "bidproc_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database on 127.0.0.1:5432 (trust auth), dropped afterwards."""
     try:
         import psycopg
 
@@ -76,11 +77,20 @@ def postgres_url() -> Iterator[str]:
         )
     except Exception as exc:
         unavailable(f"PostgreSQL at 127.0.0.1:5432: {exc}")
-    name = f"bidproc_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session (migrated by the stacks that use it)."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

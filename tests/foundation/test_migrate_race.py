@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.services import unavailable
+from tests.services import fresh_postgres_database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MIGRATE = "import sys; from bidproc.metadata.db import Database; Database(sys.argv[1]).migrate()"
@@ -20,17 +19,8 @@ MIGRATE = "import sys; from bidproc.metadata.db import Database; Database(sys.ar
 @pytest.fixture
 def fresh_database() -> Iterator[str]:
     """A database of its own, never migrated (the session's shared one already is)."""
-    try:
-        import psycopg
-
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True)
-    except Exception as exc:
-        unavailable(f"PostgreSQL at 127.0.0.1:5432: {exc}")
-    name = f"bidproc_race_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with fresh_postgres_database("bidproc_race") as url:
+        yield url
 
 
 def test_processes_migrating_at_once_all_succeed(fresh_database: str) -> None:
