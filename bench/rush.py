@@ -206,7 +206,9 @@ def measure(fig: Figures, base_url: str, key: str, plans: list[workload.BidPlan]
 
 
 def finished_by(log: Path) -> int:
-    return len(re.findall(r"bid \S+: (?:processed|quarantined) ", log.read_text(errors="replace")))
+    """Bids this process brought to a final status: a redelivered message for a bid already final logs the
+    status with no stage run (``processed `` and nothing after), and is not counted; each bid once."""
+    return len(set(re.findall(r"bid (\S+): (?:processed|quarantined) [a-z]", log.read_text(errors="replace"))))
 
 
 def embedded(tmp: Path, plans: list[workload.BidPlan], args: argparse.Namespace) -> Figures:

@@ -21,7 +21,6 @@ once the tag has been checked).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bidproc.encryption import ber
 from bidproc.encryption.ber import EOC, INDEFINITE, malformed
+from bidproc.encryption.digest import BackgroundSha256, NoDigest
 from bidproc.encryption.recipients import PrivateKey, open_recipient_infos, recipient_infos_der
 from bidproc.errors import BidprocError, Code
 
@@ -96,21 +96,17 @@ class _CountingWriter:
 
 
 class _Digest(Protocol):
-    def update(self, data: bytes | memoryview, /) -> None: ...
+    def start(self, data: bytes | memoryview, /) -> None: ...
+
+    def join(self) -> None: ...
 
     def hexdigest(self) -> str | None: ...
 
-
-class _NoDigest:
-    def update(self, data: bytes | memoryview) -> None:
-        pass
-
-    def hexdigest(self) -> None:
-        return None
+    def close(self) -> None: ...
 
 
 def _digest(enabled: bool) -> _Digest:
-    return hashlib.sha256() if enabled else _NoDigest()
+    return BackgroundSha256() if enabled else NoDigest()
 
 
 class Sealer:
@@ -142,15 +138,26 @@ class Sealer:
         self._finished = False
 
     def write(self, plain: bytes | memoryview) -> None:
+        self._write(plain, hold=False)
+
+    def _write(self, plain: bytes | memoryview, *, hold: bool) -> None:
+        """``hold``: the caller keeps ``plain`` unchanged until the next write or :meth:`finish`, so its
+        hash may still run after this returns (:func:`seal` reads the next chunk meanwhile)."""
         if self._finished:
             raise ValueError("sealer already finished")
         if not len(plain):
             return  # an empty OCTET STRING chunk would be valid BER, but there is no need to write one
-        self._sha.update(plain)
+        self._sha.start(plain)  # hashed beside the encryption and the write below
         self.size += len(plain)
-        ciphertext = self._encryptor.update(plain)  # GCM is a stream mode: as many bytes out as in
-        self._out.write(ber.header(ber.OCTET_STRING, len(ciphertext)))
-        self._out.write(ciphertext)
+        try:
+            ciphertext = self._encryptor.update(plain)  # GCM is a stream mode: as many bytes out as in
+            self._out.write(ber.header(ber.OCTET_STRING, len(ciphertext)))
+            self._out.write(ciphertext)
+        except BaseException:
+            self._sha.close()
+            raise
+        if not hold:
+            self._sha.join()  # the caller may reuse ``plain``'s buffer once this returns
 
     def finish(self) -> SealInfo:
         if self._finished:
@@ -172,18 +179,27 @@ def seal(src: BinaryIO, dst: BinaryIO, recipients: Sequence[x509.Certificate],
     if not 1024 <= chunk_size <= 64 << 20:
         raise ValueError("chunk_size must be between 1 KiB and 64 MiB")
     sealer = Sealer(dst, recipients, digest=digest)
-    view = memoryview(bytearray(chunk_size))
+    # Two read buffers in turn: one is read into while the other's hash finishes (a buffer is read into
+    # again only after the next chunk's write has joined its hash).
+    views = (memoryview(bytearray(chunk_size)), memoryview(bytearray(chunk_size)))
     readinto = getattr(src, "readinto", None)  # files and BytesIO: no per-chunk allocation
-    while True:
-        if readinto is not None:
-            n = readinto(view)
-            plain: bytes | memoryview = view[:n]
-        else:
-            plain = src.read(chunk_size)
-            n = len(plain)
-        if not n:
-            break
-        sealer.write(plain)
+    turn = 0
+    try:
+        while True:
+            if readinto is not None:
+                view = views[turn]
+                n = readinto(view)
+                plain: bytes | memoryview = view[:n]
+                turn ^= 1
+            else:
+                plain = src.read(chunk_size)
+                n = len(plain)
+            if not n:
+                break
+            sealer._write(plain, hold=True)
+    except BaseException:
+        sealer._sha.close()
+        raise
     return sealer.finish()
 
 
@@ -257,11 +273,16 @@ def unseal(src: BinaryIO, dst: BinaryIO, private_key: PrivateKey, cert: x509.Cer
         raise malformed("no encrypted content (detached content is not supported)")
     decryptor = Cipher(algorithms.AES(cek), modes.GCM(nonce, min_tag_length=icv)).decryptor()
     sha, size = _digest(digest), 0
-    for piece in r.octet_chunks(content, chunk_size):
-        plain = decryptor.update(piece)
-        dst.write(plain)
-        sha.update(plain)
-        size += len(plain)
+    try:
+        for piece in r.octet_chunks(content, chunk_size):
+            plain = decryptor.update(piece)
+            sha.start(plain)  # hashed beside the write (``plain`` is a fresh buffer each time)
+            dst.write(plain)
+            size += len(plain)
+        sha.join()
+    except BaseException:
+        sha.close()
+        raise
     r.end_of(eci, eci_start, "EncryptedContentInfo")
     h = r.header()
     if h.tag == 0xA1:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bidproc.encryption.envelope import seal, seal_bytes, unseal, unseal_to_path
+from bidproc.encryption.envelope import Sealer, seal, seal_bytes, unseal, unseal_to_path
 from bidproc.errors import BidprocError, Code
 from tests.encryption.conftest import Holder, holder, openssl_decrypt, openssl_encrypt
 
@@ -297,3 +297,33 @@ def test_oaep_parameters_are_encoded_per_rfc_4055(main: Holder) -> None:
                 f"a00f{sha256}"  # [0] hashFunc
                 f"a11c301a06092a864886f70d010108{sha256}")  # [1] maskGenFunc mgf1(sha256); [2] pSource default
     assert bytes.fromhex(expected) in seal_bytes(b"offer", [main.cert])
+
+
+@pytest.mark.parametrize("chunk", [64 << 10, (64 << 10) + 1, 1 << 20])
+def test_background_digest_survives_reused_buffers(chunk: int, main: Holder) -> None:
+    """The plaintext hash runs on a helper thread while seal() reads the next chunk into its other
+    buffer: a buffer reused too early would give a wrong SHA-256 (chunks large enough to go to the
+    thread; sizes that end mid-buffer)."""
+    data = os.urandom(5 * chunk + 12345)
+    out = io.BytesIO()
+    info = seal(io.BytesIO(data), out, [main.cert], chunk_size=chunk)
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    back = io.BytesIO()
+    assert unseal(io.BytesIO(out.getvalue()), back, main.key, main.cert, chunk_size=chunk).sha256 == info.sha256
+    assert back.getvalue() == data
+
+
+def test_push_sealer_caller_may_reuse_its_buffer_after_write(main: Holder) -> None:
+    """Sealer.write() (the upload path) returns only once its chunk is hashed: the caller's buffer is
+    overwritten right after each write here, and the hash must still be of what was written."""
+    data = os.urandom(3 << 20)
+    buf = bytearray(256 << 10)
+    out = io.BytesIO()
+    sealer = Sealer(out, [main.cert])
+    for offset in range(0, len(data), len(buf)):
+        piece = data[offset:offset + len(buf)]
+        buf[:len(piece)] = piece
+        sealer.write(memoryview(buf)[:len(piece)])
+        buf[:] = b"\0" * len(buf)
+    assert sealer.finish().sha256 == hashlib.sha256(data).hexdigest()
+    assert _open(out.getvalue(), main) == data

@@ -43,9 +43,10 @@ class Services:
     disk: SmallDisk | None
 
     @classmethod
-    def start(cls, tmp: Path, disk: bool) -> Services:
+    def start(cls, tmp: Path, disk: str | None) -> Services:
+        """``disk``: the size of the tmpfs for the data directory (``"20m"``), or None for none."""
         return cls(OwnRedis(tmp / "redis"), TcpGate(tmp / "s3"), OwnPostgres(), OwnClamd(tmp / "clamd"),
-                   SmallDisk(tmp / "disk") if disk and can_mount() else None)
+                   SmallDisk(tmp / "disk", disk) if disk and can_mount() else None)
 
     def close(self) -> None:
         for stop in (self.redis.stop, self.s3.close, self.pg.close, self.clamd.stop,
@@ -146,11 +147,13 @@ class Traffic:
         self.note("all bids sent")
         left = wait_drained(self.topo.rt, drain_seconds)
         self.note(f"drained ({left} left)")
-        return Run(self.results, check(self.topo.rt, self.platform.shares), self.faults, self.probes, left)
+        # An undrained run is not checked at all: see Checked.undrained.
+        checked = check(self.topo.rt, self.platform.shares) if left == 0 else Checked(undrained=left)
+        return Run(self.results, checked, self.faults, self.probes, left)
 
 
 @contextmanager
-def running(tmp: Path, *, disk: bool, env: dict[str, str] | None = None) -> Iterator[tuple[Services, Topology]]:
+def running(tmp: Path, *, disk: str | None, env: dict[str, str] | None = None) -> Iterator[tuple[Services, Topology]]:
     """The run's own services and bidproc processes; their logs printed if the run fails, all closed after."""
     sv = Services.start(tmp, disk=disk)
     topo = topology(tmp, sv, env)
@@ -168,7 +171,7 @@ def chaos(tmp: Path, *, bids: int, files_per_bid: int, workers: int, window: flo
           pg_outage: float, kills: int, drain_seconds: float, seed: int = 13,
           log: Callable[[str], None] = print) -> Run:
     rng = random.Random(seed)
-    with running(tmp, disk=False) as (sv, topo):
+    with running(tmp, disk=None) as (sv, topo):
         topo.start_api()
         for _ in range(workers):
             topo.start_worker()
@@ -212,10 +215,12 @@ def chaos(tmp: Path, *, bids: int, files_per_bid: int, workers: int, window: flo
 
 
 def full_disk(tmp: Path, *, bids: int, files_per_bid: int, window: float, full_seconds: float,
-              drain_seconds: float, log: Callable[[str], None] = print) -> Run:
+              drain_seconds: float, disk_size: str = "20m", log: Callable[[str], None] = print) -> Run:
     """The local store on a small tmpfs, filled while bids arrive: uploads are refused
-    (``503 storage.unavailable``), none half-accepted, and everything with a receipt completes."""
-    with running(tmp, disk=True, env={"BIDPROC_STORAGE_BACKEND": "local"}) as (sv, topo):
+    (``503 storage.unavailable``), none half-accepted, and everything with a receipt completes.
+    ``disk_size`` must hold every bid's objects (about 3x its files: files, sealed copies, reports)
+    once the filler is removed, or the pipeline rightly waits for space until the drain runs out."""
+    with running(tmp, disk=disk_size, env={"BIDPROC_STORAGE_BACKEND": "local"}) as (sv, topo):
         assert sv.disk is not None, "needs root to mount a tmpfs"
         topo.rt.sealer  # noqa: B018  (keys and the local CA exist before the disk fills)
         topo.start_api()

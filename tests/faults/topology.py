@@ -147,8 +147,14 @@ class Checked:
     problems: list[str] = field(default_factory=list)
     journal_ok: bool = False
     journal_entries: int = 0
+    undrained: int = 0  # bids still in the pipeline when the drain ran out: then nothing else was checked
 
     def lines(self) -> list[str]:
+        if self.undrained:
+            return [f"NOT CHECKED: {self.undrained} receipted bids still in the pipeline (or the database"
+                    " unreachable, -1) when the drain ran out. Checking beside a working pipeline reports its"
+                    " races (a file sealed and removed meanwhile, a journal head that moved), not losses:"
+                    " rerun with a longer --drain or fewer --bids."]
         return [
             f"receipts {self.receipts}; final statuses {dict(self.statuses)}; unfinished {len(self.unfinished)}",
             f"final journal entries per receipted bid: {dict(self.finals_per_bid)} (want {{1: {self.receipts}}});"
