@@ -3,9 +3,10 @@
 Two sandboxes, nested, each with one name:
 
 - the **document sandbox** (:mod:`bidproc.sandbox.document`, :class:`DocumentSandbox`): the pipeline's
-  intake stage runs each document of a bid (unpack, detect, scan, XML and CMS parsing) in a spawned
-  interpreter under an address-space limit and a per-document deadline; one child per bid's intake,
-  reused from document to document.
+  intake stage runs each document of a bid (unpack, detect, scan, XML and CMS parsing) in a child
+  forked from multiprocessing's forkserver (the intake code preloaded once per worker process) under an
+  address-space limit and a per-document deadline; one child per bid's intake, reused from document to
+  document.
 - the **parser sandbox** (:mod:`bidproc.sandbox.parser`, :func:`run_parser`): inside that, each PDF
   parse (pikepdf/qpdf, C++) runs in a child forked from a preloaded zygote, with CPU, memory, wall and
   no-file-creation limits, answering in JSON and blobs rather than pickles.

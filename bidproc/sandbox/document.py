@@ -1,7 +1,8 @@
-"""The document sandbox: the intake of each document in a spawned child with bounded memory and time.
+"""The document sandbox: the intake of each document in a child process with bounded memory and time.
 
 Unpacking ZIPs, parsing XML and CMS, libmagic: all of it reads hostile bytes. The worker itself never
-does: a child process (one per bid's intake stage, reused from document to document) runs the task the
+does: a child process (one per bid's intake stage, reused from document to document, forked from a
+preloaded forkserver: see :func:`_context`) runs the task the
 caller names (``"module:function"``, e.g. :func:`bidproc.pipeline.stages.intake_in_sandbox`) under an
 address-space limit, and the worker gives each document a deadline. A document that exhausts memory,
 crashes the child or overruns its time raises :class:`~bidproc.sandbox.SandboxFailure` (``parse.crashed``
@@ -10,7 +11,7 @@ carries on. (PDF parsing is sandboxed once more inside, by :mod:`bidproc.sandbox
 
 A sandbox that fails *before* its first document is the environment's fault, not a document's: the
 child lowers (never raises) its limits, loads its code, checks it has room left, and only then says
-"ready". Without that handshake — the spawn fails, the child dies or stalls, an inherited ``ulimit -v``
+"ready". Without that handshake — the fork fails, the child dies or stalls, an inherited ``ulimit -v``
 leaves it too little — :meth:`DocumentSandbox.run` raises ``parse.unavailable``, which the pipeline
 retries like ``scan.unavailable``; no document gets a verdict from a sandbox that never worked.
 """
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import multiprocessing.context
 import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +32,8 @@ from typing import Any
 from bidproc.errors import BidprocError, Code
 from bidproc.sandbox import SandboxFailure, rlimits
 
-# Spawning an interpreter and importing the intake code takes a second or two; this bounds a stall.
+# The first sandbox of a process starts the forkserver, which imports the intake code (a second or two
+# under load); this bounds a stall.
 READY_SECONDS = 60.0
 
 
@@ -72,6 +76,24 @@ def _child(conn: Connection, task: str, setup: tuple[Any, ...], memory_bytes: in
             conn.send(("crash", f"{type(exc).__name__}: {exc}"))
 
 
+def _context(task: str) -> multiprocessing.context.ForkServerContext:
+    """multiprocessing's forkserver, its server having imported the task's module once.
+
+    Not fork: the worker has threads (dramatiq, leases) whose locks a fork would copy. Not spawn: each
+    child would start an interpreter and import the intake code (pyhanko, the runtime), one to two
+    seconds of CPU per bid, most of a bid's cost. The forkserver is a clean single-threaded process
+    started once per worker process; each sandbox is a fork of it (milliseconds), so every bid still
+    gets a child of its own. The caller's main module is preloaded too (by path for a script, by name
+    for ``python -m``): each child re-runs it as ``__mp_main__``, which is cheap once its imports are
+    there (it is what spawn did as well).
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    main_spec = getattr(sys.modules["__main__"], "__spec__", None)
+    by_name = [main_spec.name] if main_spec is not None and main_spec.name else []
+    ctx.set_forkserver_preload(["__main__", *by_name, task.partition(":")[0]])
+    return ctx
+
+
 class DocumentSandbox:
     """``task`` ("module:function") is called once in the child with ``*setup`` and returns the function
     each :meth:`run` request is given to; requests and answers travel pickled (the task is our code)."""
@@ -86,8 +108,7 @@ class DocumentSandbox:
         """The running child, started and ready; ``parse.unavailable`` if it cannot be had."""
         if self._conn is not None:
             return self._conn
-        # spawn, not fork: the worker has threads (dramatiq, leases) whose locks a fork would copy.
-        ctx = multiprocessing.get_context("spawn")
+        ctx = _context(self._args[0])
         parent, child = ctx.Pipe()
         self._conn = parent
         started = time.monotonic()
