@@ -178,16 +178,35 @@ def signed_pdfs() -> tuple[bytes, ...]:
     return tuple(p.read_bytes() for p in sorted((corpus / "pades").glob("*.pdf")))
 
 
-def measure(fig: Figures, base_url: str, key: str, plans: list[workload.BidPlan], args: argparse.Namespace,
+def run_platforms(base_url: str, keys: list[str], name: str, plans: list[workload.BidPlan],
+                  window: float) -> list[workload.BidResult]:
+    """Each simulated platform is a tenant of its own (its own API key, its own tender), as on a real
+    service: per-platform quotas (``api.tenant_uploads_per_minute``) apply to each, not to the whole rush.
+    Platform i sends bids i, i+n, i+2n, ... at their planned times, two at a time."""
+    n = len(keys)
+    slices: list[list[workload.BidResult]] = [[] for _ in keys]
+
+    def platform_run(i: int) -> None:
+        platform = workload.Platform(base_url, keys[i], give_up_seconds=60)
+        tender = platform.new_tender(f"RUSH-{name}-{i}-{time.time()}")
+        slices[i] = workload.run(platform, tender, plans[i::n], concurrency=2, window_seconds=window)
+
+    threads = [threading.Thread(target=platform_run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [r for part in slices for r in part]
+
+
+def measure(fig: Figures, base_url: str, keys: list[str], plans: list[workload.BidPlan], args: argparse.Namespace,
             drain_seconds: float, processes: dict[str, int] | None = None) -> None:
     roots = {**(processes or {}), "bench client": os.getpid()}
     before = cpu_seconds(roots)
-    platform = workload.Platform(base_url, key, give_up_seconds=60)
-    tender = platform.new_tender(f"RUSH-{fig.name}-{time.time()}")
     backlog = Backlog(base_url)
     backlog.start()
     start = time.monotonic()
-    results = workload.run(platform, tender, plans, concurrency=args.platforms, window_seconds=args.window)
+    results = run_platforms(base_url, keys, fig.name, plans, args.window)
     fig.sent_seconds = time.monotonic() - start
     fig.receipts = sum(r.receipt for r in results)
     fig.latencies = [r.submit_seconds for r in results if r.receipt]
@@ -218,13 +237,14 @@ def embedded(tmp: Path, plans: list[workload.BidPlan], args: argparse.Namespace)
     env = {**os.environ, "BIDPROC_CLAMD_PORT": str(clamd.port), "BIDPROC_DATABASE_URL": "",
            "BIDPROC_STORAGE_BACKEND": "local", "BIDPROC_QUEUE_BACKEND": "embedded"}
     cli = [sys.executable, "-m", "bidproc.cli"]
-    key = subprocess.run([*cli, "apikey", "create", "--tenant", "rush", "--data-dir", str(data)], env=env,
-                         capture_output=True, text=True, check=True).stdout.strip().split()[-1]
+    keys = [subprocess.run([*cli, "apikey", "create", "--tenant", f"platform-{i}", "--data-dir", str(data)],
+                           env=env, capture_output=True, text=True, check=True).stdout.strip().split()[-1]
+            for i in range(args.platforms)]
     up = spawn(["up", "--port", str(port), "--data-dir", str(data)], env, tmp / "up.log")
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(up, base, tmp / "up.log")
-        measure(fig, base, key, plans, args, args.drain, {"up": up.pid, "clamd": pid_in(clamd.rundir / "clamd.pid")})
+        measure(fig, base, keys, plans, args, args.drain, {"up": up.pid, "clamd": pid_in(clamd.rundir / "clamd.pid")})
         fig.rss = {f"up pid {up.pid}": peak_rss_mb(up.pid)}
         fig.per_worker = [finished_by(tmp / "up.log")]
     finally:
@@ -252,7 +272,8 @@ def production(tmp: Path, plans: list[workload.BidPlan], args: argparse.Namespac
         for w in topo.workers:
             topo.wait_ready(w)
         assert topo.api is not None
-        measure(fig, topo.base_url, topo.key("rush"), plans, args, args.drain,
+        measure(fig, topo.base_url, [topo.key(f"platform-{i}") for i in range(args.platforms)], plans, args,
+                args.drain,
                 {"api": topo.api.pid, **{f"worker {i}": w.pid for i, w in enumerate(topo.workers)},
                  "clamd": pid_in(clamd.rundir / "clamd.pid"), "postgres": pid_in(pg.dir / "data" / "postmaster.pid"),
                  "redis": pid_in(redis.pidfile), "s3 (moto)": s3._moto.pid,
@@ -271,7 +292,8 @@ def main() -> int:
     parser.add_argument("--bids", type=int, default=100)
     parser.add_argument("--files", type=int, default=10, help="files per bid")
     parser.add_argument("--window", type=float, default=60, help="seconds over which the bids arrive")
-    parser.add_argument("--platforms", type=int, default=8, help="concurrent platform clients")
+    parser.add_argument("--platforms", type=int, default=8,
+                        help="simulated platforms, each a tenant with its own key, sending two bids at a time")
     parser.add_argument("--modes", default="embedded,production")
     parser.add_argument("--workers", default="1,2", help="worker process counts for the production topology")
     parser.add_argument("--threads", type=int, default=None, help="threads per worker (default: queue.worker_threads)")
