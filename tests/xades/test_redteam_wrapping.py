@@ -258,3 +258,43 @@ def test_signature_over_its_own_parts_only(pki: LoopbackPKI, policy: ValidationP
     assert report.indication is not Indication.TOTAL_PASSED, report.signed_data
     assert (report.indication, report.subindication) == (Indication.INDETERMINATE, SubIndication.SIGNED_DATA_NOT_FOUND)
     assert "signs no data object" in report.errors[0]
+
+
+def test_signed_element_followed_by_text_is_judged_not_refused(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # Mixed content: the signed <Lot> is followed by text in its parent. signxml's copy of the element took
+    # that text along and could not be parsed: TOTAL_FAILED/FORMAT_FAILURE against a valid signature. Now the
+    # signature holds over <Lot>, and the unsigned text beside it is reported.
+    document = etree.fromstring(b'<Offre><Lot Id="lot1"><Prix>100000 EUR</Prix></Lot>paiement a 30 jours</Offre>')
+    signature = sign_enveloping(etree.fromstring(b"<Conditions>standard</Conditions>"), pki.signer)
+    lot = etree.fromstring(etree.tostring(document.find("Lot"), with_tail=False))
+    reference(signature.find("ds:SignedInfo", NS), "#lot1", lot)
+    resign(signature, pki.signer)
+    document.append(signature)
+    report = validate(etree.tostring(document), policy)
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert any(w.startswith(PARTIAL) and "Offre text" in w for w in report.warnings), report.warnings
+    document.find("Lot/Prix").text = "1 EUR"
+    report = validate(etree.tostring(document), policy)
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+
+
+def test_enveloped_signature_followed_by_text(pki: LoopbackPKI, policy: ValidationPolicy) -> None:
+    # URI="" over a document whose text continues after the ds:Signature (signed with it: the enveloped
+    # transform keeps the signature's tail). Valid as signed; the text changed afterwards is a hash failure.
+    from signxml.util import _remove_sig
+
+    root = sign_enveloped(etree.fromstring(b"<bid><lot>42 000 EUR</lot></bid>"), pki.signer)
+    signature = root.find("ds:Signature", NS)
+    signature.tail = " hors taxes"
+    unsigned = etree.fromstring(etree.tostring(root))
+    _remove_sig(unsigned.find("ds:Signature", NS))
+    data_ref = signature.find("ds:SignedInfo/ds:Reference[@URI='']", NS)
+    digest = hashlib.sha256(etree.tostring(unsigned, method="c14n")).digest()
+    data_ref.find("ds:DigestValue", NS).text = base64.b64encode(digest).decode()
+    resign(signature, pki.signer)
+    report = validate(etree.tostring(root), policy)
+    assert report.indication is Indication.TOTAL_PASSED, report.errors
+    assert not any(w.startswith(PARTIAL) for w in report.warnings), report.warnings
+    signature.tail = " toutes taxes comprises"
+    report = validate(etree.tostring(root), policy)
+    assert (report.indication, report.subindication) == (Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)

@@ -88,6 +88,15 @@ class OneSignature(XAdESVerifier):
         self._outer = ancestor_xml_attributes(found)
         return found
 
+    def _tostring(self, xml_node: Any, **kwargs: Any) -> Any:
+        # signxml copies an element (the signature, a referenced element) by serialising and re-parsing it;
+        # lxml serialises the element's tail too, the text that follows it in its parent, which is no part of
+        # it: a signed element or a signature followed by text (mixed content) made the copy unparsable, a
+        # FORMAT_FAILURE against a valid signature.
+        if isinstance(xml_node, etree._Element):
+            kwargs.setdefault("with_tail", False)
+        return super()._tostring(xml_node, **kwargs)  # type: ignore[no-untyped-call]
+
     def _apply_transforms(self, payload: Any, *, transforms_node: Any, signature: Any) -> Any:
         self._payload_outer = ancestor_xml_attributes(payload) if isinstance(payload, etree._Element) else []
         transforms = [] if transforms_node is None else transforms_node.findall("ds:Transform", NS)
