@@ -31,14 +31,27 @@ class XadesContext:
     backend: AIOHttpFetcherBackend | None
     now: datetime
 
-    def validation_context(self, extra_certs: list[x509.Certificate], embedded: ValidationData) -> ValidationContext:
-        """``embedded``: the signature's own validation data (B-LT), used online and offline alike."""
+    def validation_context(
+        self, extra_certs: list[x509.Certificate], embedded: ValidationData, *, embedded_revocation: bool = True
+    ) -> ValidationContext:
+        """``embedded``: the signature's own validation data (B-LT). Its certificates are always used; its
+        revocation values offline, and online unless ``embedded_revocation`` is False.
+
+        pyhanko-certvalidator decides from the CRLs it holds before fetching any: handed a signer's embedded
+        CRL (a genuine one, issued before the revocation and not yet past its nextUpdate) it never asks the
+        CA, so the signature would choose the data that judges it. The signer's chain is therefore validated
+        online on fetched data first (:func:`.decide.decide_chain`).
+        """
         policy = self.policy
         others = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in extra_certs]
         others += [asn1_x509.Certificate.load(der) for der in policy.extra_certificates]
         others += embedded.certificates
-        crls: list[bytes | asn1_crl.CertificateList] = [*policy.extra_crls, *embedded.crls]
-        ocsps: list[bytes | asn1_ocsp.OCSPResponse] = [*policy.extra_ocsps, *embedded.ocsps]
+        use_embedded = embedded_revocation or policy.offline
+        crls: list[bytes | asn1_crl.CertificateList] = [*policy.extra_crls, *(embedded.crls if use_embedded else [])]
+        ocsps: list[bytes | asn1_ocsp.OCSPResponse] = [
+            *policy.extra_ocsps,
+            *(embedded.ocsps if use_embedded else []),
+        ]
         return ValidationContext(
             trust_roots=[asn1_x509.Certificate.load(der) for der in policy.trust_anchors],  # never the OS store
             other_certs=others,

@@ -48,6 +48,7 @@ SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 XADES_SIGNED_PROPERTIES = f"{{{NS['xades']}}}SignedProperties"
 DS_OBJECT = f"{{{NS['ds']}}}Object"
 DS_SIGNATURE = f"{{{NS['ds']}}}Signature"
+DS_KEY_INFO = f"{{{NS['ds']}}}KeyInfo"
 
 
 @dataclass(frozen=True)
@@ -163,12 +164,15 @@ def _only_manifests(target: etree._Element) -> bool:
 
 
 def _signature_machinery(target: etree._Element, parts: Parts) -> bool:
+    """The signature's own parts, which sign no document: its qualifying properties or a KeyInfo, anything
+    inside them (an X509Data), and a ds:Object that holds nothing but the qualifying properties."""
     qualifying = parts.qualifying_properties
-    return (
-        target is qualifying
-        or any(a is qualifying for a in target.iterancestors())
-        or target.tag == f"{{{NS['ds']}}}KeyInfo"
-    )
+    inside = [target, *target.iterancestors()]
+    if any(a is qualifying or a.tag == DS_KEY_INFO for a in inside):
+        return True
+    children = [c for c in target if isinstance(c.tag, str)]
+    texts = [target.text, *(c.tail for c in target)]
+    return target.tag == DS_OBJECT and children == [qualifying] and not any(t and t.strip() for t in texts)
 
 
 def _what_was_signed(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -21,7 +22,7 @@ from pyhanko.sign.validation.generic_cms import CertvalidatorOperationResult
 from pyhanko_certvalidator import ValidationContext
 
 from bidproc.errors import Warning_
-from bidproc.signature.expiry import expired_at, expired_verdict, status_at
+from bidproc.signature.expiry import Status, StatusAt, expired_at, expired_verdict, status_at
 from bidproc.signature.report import Level, RuleOutcome, SubIndication, TimestampInfo
 from bidproc.signature.xades import checks
 from bidproc.signature.xades.archive import find_archive_timestamps, validate_archive_timestamp
@@ -48,10 +49,16 @@ async def decide_chain(
     signing_time: datetime | None,
 ) -> tuple[Chain, ValidationContext, asn1_x509.Certificate]:
     """Signing certificate and chain (EN 319 102-1 §5.2.6), then the time logic of §5.5."""
-    vc = ctx.validation_context(chain_certs, embedded)
+    # Online, the CA's current data first: the signature's own revocation values answer only when the CA's
+    # sources cannot be reached (TRY_LATER), as they do offline (see XadesContext.validation_context).
+    vc = ctx.validation_context(chain_certs, embedded, embedded_revocation=False)
     cert_asn1 = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
     if ctx.policy.trust_anchors:
         op = await validate_signer_certificate(cert_asn1, vc)
+        fallback = not ctx.policy.offline and embedded.has_revocation_values
+        if fallback and op.error_subindic is AdESIndeterminate.TRY_LATER:
+            vc = ctx.validation_context(chain_certs, embedded)
+            op = await validate_signer_certificate(cert_asn1, vc)
     else:  # nothing can chain: do not fetch issuers/CRLs from the network just to learn that
         no_chain = AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND
         op = CertvalidatorOperationResult(success_result=None, error_subindic=no_chain)
@@ -59,15 +66,7 @@ async def decide_chain(
     others = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in chain_certs] + embedded.certificates
     if chain.outcome is None and best_time is not None and expired_at(cert_asn1, ctx.now) and ctx.policy.trust_anchors:
         # Expired since: certvalidator skipped revocation; the status at the proof of existence decides.
-        found = await status_at(
-            cert_asn1,
-            best_time,
-            ctx.policy,
-            other_certs=others,
-            crls=list(embedded.crls),
-            ocsps=list(embedded.ocsps),
-            fetcher_backend=ctx.backend,
-        )
+        found = await _status_at_poe(ctx, cert_asn1, best_time, others, embedded)
         changed = expired_verdict(found, best_time)
         if changed is not None:
             french = RuleOutcome.FAILED if changed[1] is SubIndication.REVOKED else RuleOutcome.NOT_CHECKED
@@ -85,6 +84,26 @@ async def decide_chain(
         fetcher_backend=ctx.backend,
     )
     return chain, vc, cert_asn1
+
+
+async def _status_at_poe(
+    ctx: XadesContext, cert: asn1_x509.Certificate, best: datetime, others: list[Any], embedded: ValidationData
+) -> StatusAt:
+    """An expired signer's status at its proof of existence: online, on the CA's data first, and on the
+    signature's own revocation values only when the CA cannot answer (as for the chain in decide_chain:
+    an old CRL the signer embeds, fresh at ``best``, would otherwise be all certvalidator looks at)."""
+    online = not ctx.policy.offline
+
+    async def ask(with_embedded: bool) -> StatusAt:
+        crls, ocsps = (list(embedded.crls), list(embedded.ocsps)) if with_embedded else ([], [])
+        return await status_at(
+            cert, best, ctx.policy, other_certs=others, crls=crls, ocsps=ocsps, fetcher_backend=ctx.backend
+        )
+
+    found = await ask(not online)
+    if online and found.status is Status.UNKNOWN and embedded.has_revocation_values:
+        found = await ask(True)
+    return found
 
 
 async def decide_level(

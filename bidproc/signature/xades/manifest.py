@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 
 from bidproc.signature.xades.timestamps import NS
+from bidproc.signature.xades.xml_safety import ID_ATTRIBUTE_NAMES
 
 DS_MANIFEST = f"{{{NS['ds']}}}Manifest"
 DS_SIGNATURE = f"{{{NS['ds']}}}Signature"
@@ -76,12 +77,22 @@ def manifest_references(manifests: Sequence[etree._Element]) -> list[etree._Elem
     return references
 
 
+def own_content(node: etree._Element) -> list[str]:
+    """What ``node`` carries itself, beside its child elements: its text (around the children; comments'
+    and processing instructions' tails included) and its attributes, Id-like ones excepted (they only name
+    it). A covered child does not cover them: an attribute or a sentence added to the element holding the
+    signed one is shown to a reader and signed by nothing."""
+    names = [etree.QName(k).localname for k in node.attrib]
+    out = [f"@{name}" for name in names if name not in ID_ATTRIBUTE_NAMES]
+    texts = [node.text, *(c.tail for c in node)]
+    return [*out, "text"] if any(t and t.strip() for t in texts) else out
+
+
 def _covered(node: etree._Element, covered: Sequence[Covered]) -> bool:
     if any(c.covers(node) for c in covered):
         return True
     children = [c for c in node if isinstance(c.tag, str)]
-    texts = [node.text, *(c.tail for c in node)]  # text around children; comments' tails included
-    if any(t and t.strip() for t in texts) or not children:
+    if own_content(node) or not children:
         return False
     return all(_covered(c, covered) for c in children)
 

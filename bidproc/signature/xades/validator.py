@@ -47,7 +47,7 @@ from bidproc.signature.xades.context import XadesContext
 from bidproc.signature.xades.core import Core, verify_core
 from bidproc.signature.xades.decide import decide_chain, decide_level
 from bidproc.signature.xades.ltv import ValidationData, read_validation_data
-from bidproc.signature.xades.manifest import Covered
+from bidproc.signature.xades.manifest import Covered, own_content
 from bidproc.signature.xades.timestamps import NS, find_signature_timestamps, validate_signature_timestamp
 from bidproc.signature.xades.xml_safety import UnsafeXML, duplicate_ids, parse_untrusted
 
@@ -132,16 +132,21 @@ MAX_SIGNATURES = 50  # per XML file
 
 
 def unsigned_content(tree: etree._ElementTree, signature: etree._Element, covered: Sequence[Covered]) -> list[str]:
-    """Top-level content of the XML file that no verified reference of ``signature`` covers (empty: all covered).
+    """Content of the XML file that no verified reference of ``signature`` covers (empty: all covered).
 
     ``covered``: what the signature's verified references (SignedInfo's and its manifests') designate. The
     signature itself is not content here (its own ds:Objects are judged by ``xades_manifest``), nor are
-    other signatures of a detached-signature container.
+    other signatures of a detached-signature container. Checked: processing instructions outside the root
+    element (an ``xml-stylesheet`` re-renders the whole bid; signxml digests the root element even for
+    URI="", so none is ever signed), the root's own text and attributes unless a reference covers the root,
+    and each top-level element.
     """
     root = tree.getroot()
+    out = [f"<?{node.target}?>" for node in _outside_root(root) if isinstance(node, etree._ProcessingInstruction)]
     if root is signature:
-        return []
-    out = []
+        return out
+    if not any(c.element is root for c in covered):
+        out += [f"{etree.QName(root).localname} {what}" for what in own_content(root)]
     for child in root:
         if not isinstance(child.tag, str) or child is signature or child.tag == signature.tag:
             continue
@@ -149,6 +154,10 @@ def unsigned_content(tree: etree._ElementTree, signature: etree._Element, covere
             continue
         out.append(etree.QName(child).localname)
     return out
+
+
+def _outside_root(root: etree._Element) -> list[etree._Element]:
+    return [*root.itersiblings(preceding=True), *root.itersiblings()]
 
 
 async def _validate_one(ctx: XadesContext, signature: etree._Element, index: int) -> SignatureReport:

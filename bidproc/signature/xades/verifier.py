@@ -11,14 +11,35 @@ from cryptography import x509
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no stubs in the venv
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, digest_algorithm_implementations
 from signxml.exceptions import InvalidDigest, InvalidInput
+from signxml.util import _remove_sig
 from signxml.xades.xades import XAdESVerifier
 
 from bidproc.signature.xades.c14n import XmlAttributes, ancestor_xml_attributes, canonicalise
 from bidproc.signature.xades.timestamps import NS
 
+BASE64 = "http://www.w3.org/2000/09/xmldsig#base64"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+
 
 class SignedDataNotFound(Exception):
     pass
+
+
+def base64_input(payload: etree._Element, signature: etree._Element, algorithms: set[str | None]) -> etree._Element:
+    """What the base64 transform must decode, as an element whose text signxml's transform reads.
+
+    XML-DSig 1.1 §6.6.2 decodes the string value of the node set (all its text, around child nodes too);
+    signxml decodes the element's first text node only, leniently (Python stops at the padding), so base64
+    appended after a comment or past a "=" was content of the Object that no digest covered. Decoded
+    strictly here: the whole text, whitespace aside, in the base64 alphabet with padding only at the end.
+    """
+    if ENVELOPED in algorithms:
+        _remove_sig(signature, idempotent=True)  # type: ignore[no-untyped-call]  # as signxml does first
+    text = "".join(str(payload.xpath("string()")).split())
+    base64.b64decode(text, validate=True)  # binascii.Error (a ValueError): ambiguous content, a format failure
+    stand_in = etree.Element("base64")
+    stand_in.text = text
+    return stand_in
 
 
 def resolver(detached: Mapping[str, bytes], used: dict[str, str]) -> Callable[[str], bytes]:
@@ -67,8 +88,21 @@ class OneSignature(XAdESVerifier):
         self._outer = ancestor_xml_attributes(found)
         return found
 
+    def _tostring(self, xml_node: Any, **kwargs: Any) -> Any:
+        # signxml copies an element (the signature, a referenced element) by serialising and re-parsing it;
+        # lxml serialises the element's tail too, the text that follows it in its parent, which is no part of
+        # it: a signed element or a signature followed by text (mixed content) made the copy unparsable, a
+        # FORMAT_FAILURE against a valid signature.
+        if isinstance(xml_node, etree._Element):
+            kwargs.setdefault("with_tail", False)
+        return super()._tostring(xml_node, **kwargs)  # type: ignore[no-untyped-call]
+
     def _apply_transforms(self, payload: Any, *, transforms_node: Any, signature: Any) -> Any:
         self._payload_outer = ancestor_xml_attributes(payload) if isinstance(payload, etree._Element) else []
+        transforms = [] if transforms_node is None else transforms_node.findall("ds:Transform", NS)
+        algorithms = {t.get("Algorithm") for t in transforms}
+        if BASE64 in algorithms and isinstance(payload, etree._Element):
+            payload = base64_input(payload, signature, algorithms)
         try:
             return super()._apply_transforms(payload, transforms_node=transforms_node, signature=signature)
         finally:
