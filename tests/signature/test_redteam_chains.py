@@ -43,6 +43,7 @@ def _name(cn: str, org: str = "Red Team PKI") -> x509.Name:
 
 KU_CA = {"key_cert_sign": True, "crl_sign": True, "digital_signature": True}
 KU_SIGNER = {"digital_signature": True, "content_commitment": True}
+KU_RESPONDER = {"digital_signature": True}
 
 
 def _ku(**on: bool) -> x509.KeyUsage:
@@ -68,6 +69,7 @@ def _issue(
     not_after: datetime | None = None,
     permitted_org: str | None = None,
     eku: list[x509.ObjectIdentifier] | None = None,
+    no_check: bool = False,
 ) -> Node:
     key = ec.generate_private_key(ec.SECP256R1())
     issuer_name = issuer.cert.subject if issuer else subject
@@ -94,6 +96,12 @@ def _issue(
         )
     if eku is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    if not ca:  # certvalidator looks for OCSP answers only for a certificate naming a responder
+        ocsp_url = x509.UniformResourceIdentifier("http://127.0.0.1:9/ocsp")  # offline: never fetched
+        access = x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.OCSP, ocsp_url)
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
+    if no_check:  # an OCSP responder whose own status nobody checks (RFC 6960 §4.2.2.2.1)
+        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
     cert = builder.sign(signing_key, hashes.SHA256())
     node = Node(subject.rfc4514_string(), key, cert)
     if issuer:
@@ -188,3 +196,97 @@ def test_control_chain_passes_offline() -> None:
 )
 def test_chain_breaking_an_x509_rule_never_passes(variant: str) -> None:
     assert verdict(variant) is not Indication.TOTAL_PASSED
+
+
+# ---- revocation data from someone other than the signer's CA --------------------------------------
+
+
+def _ocsp(signer: Node, issuer: Node, responder: Node, status: str = "good") -> bytes:
+    from cryptography.x509 import ocsp
+
+    builder = ocsp.OCSPResponseBuilder().add_response(
+        cert=signer.cert,
+        issuer=issuer.cert,
+        algorithm=hashes.SHA1(),
+        cert_status=ocsp.OCSPCertStatus.GOOD if status == "good" else ocsp.OCSPCertStatus.REVOKED,
+        this_update=NOW - timedelta(minutes=30),
+        next_update=NOW + timedelta(days=1),
+        revocation_time=NOW - timedelta(days=2) if status != "good" else None,
+        revocation_reason=None,
+    )
+    builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, responder.cert).certificates([responder.cert])
+    return builder.sign(responder.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def _impostor_crl(ca: Node) -> bytes:
+    """A CRL naming ``ca`` as issuer (and its key identifier), signed by another key: lists nobody."""
+    other = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(NOW - timedelta(minutes=10))
+        .next_update(NOW + timedelta(days=7))
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+        .add_extension(x509.CRLNumber(2), critical=False)
+    )
+    return builder.sign(other, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def revocation_verdict(variant: str) -> Indication:
+    """The signer's status from an OCSP response (or a CRL) chosen by ``variant``; the CA's from the root."""
+    root = _issue(_name("Red Root"), None, ca=True, usage=KU_CA)
+    interm = _issue(_name("Red Issuing CA"), root, ca=True, usage=KU_CA)
+    signer = _issue(_name("Bob Bidder"), interm, ca=False, usage=KU_SIGNER)
+    ocsp_eku = [x509.ObjectIdentifier("1.3.6.1.5.5.7.3.9")]  # id-kp-OCSPSigning
+    ocsps: tuple[bytes, ...] = ()
+    crls: tuple[bytes, ...] = (_crl(root),)
+    if variant == "control-ocsp":
+        ocsps = (
+            _ocsp(
+                signer,
+                interm,
+                _issue(_name("Red OCSP"), interm, ca=False, usage=KU_RESPONDER, eku=ocsp_eku, no_check=True),
+            ),
+        )
+    elif variant == "ocsp-responder-of-another-ca":  # delegated by the root, not by the signer's issuer
+        ocsps = (
+            _ocsp(
+                signer,
+                interm,
+                _issue(_name("Red OCSP"), root, ca=False, usage=KU_RESPONDER, eku=ocsp_eku, no_check=True),
+            ),
+        )
+    elif variant == "ocsp-responder-without-eku":
+        ocsps = (_ocsp(signer, interm, _issue(_name("Red OCSP"), interm, ca=False, usage=KU_RESPONDER, no_check=True)),)
+    elif variant == "ocsp-signed-by-the-signer":
+        ocsps = (_ocsp(signer, interm, signer),)
+    elif variant == "control-crl":
+        crls += (_crl(interm),)
+    elif variant == "crl-of-an-impostor-ca":
+        crls += (_impostor_crl(interm),)
+    policy = ValidationPolicy(
+        trust_anchors=(root.cert.public_bytes(serialization.Encoding.DER),),
+        offline=True,
+        extra_crls=crls,
+        extra_ocsps=ocsps,
+    )
+    p7s = _sign(signer, [root, interm])
+    return validate_files({"offre.txt": BID, "offre.txt.p7s": p7s}, policy)["offre.txt.p7s"].signatures[0].indication
+
+
+@pytest.mark.parametrize("variant", ["control-ocsp", "control-crl"])
+def test_revocation_data_from_the_signers_ca_passes(variant: str) -> None:
+    assert revocation_verdict(variant) is Indication.TOTAL_PASSED
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "ocsp-responder-of-another-ca",
+        "ocsp-responder-without-eku",
+        "ocsp-signed-by-the-signer",
+        "crl-of-an-impostor-ca",
+    ],
+)
+def test_revocation_data_not_from_the_signers_ca_proves_nothing(variant: str) -> None:
+    assert revocation_verdict(variant) is not Indication.TOTAL_PASSED
