@@ -102,6 +102,7 @@ def _asic(name: str, data: bytes, policy: ValidationPolicy, now: datetime) -> Va
                     sig = replace(sig, indication=Indication.TOTAL_FAILED, subindication=SubIndication.HASH_FAILURE)
             sigs.append(sig)
     problems += _uncovered_members(members, sigs)
+    problems += [f"{Warning_.ASIC_AMBIGUOUS_MEMBER.value}: {n}: {why}" for n, why in discover.asic_unread(data)]
     carried: tuple[bytes, ...] = ()
     for member, content in members.items():
         if member.startswith("META-INF/") and "manifest" not in member.lower():
