@@ -97,3 +97,48 @@ def test_a_member_name_twice_is_reported(pki: TestPKI, tampered_first: bool) -> 
         zf.writestr("META-INF/signature.p7s", p7s)
     indication, problems = _report(pki, buffer.getvalue())
     assert "asic.ambiguous_member: memoire.txt: several entries have this name" in problems, (indication, problems)
+
+
+def _manifest_with(algorithm_uri: str, digest_name: str, members: dict[str, bytes]) -> bytes:
+    import base64
+    import hashlib
+
+    refs = "".join(
+        f'<asic:DataObjectReference URI="{name}"><ds:DigestMethod Algorithm="{algorithm_uri}"/>'
+        f"<ds:DigestValue>{base64.b64encode(hashlib.new(digest_name, data).digest()).decode()}</ds:DigestValue>"
+        "</asic:DataObjectReference>"
+        for name, data in members.items()
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><asic:ASiCManifest xmlns:asic="http://uri.etsi.org/02918/v1.2.1#" '
+        'xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><asic:SigReference URI="META-INF/signature001.p7s" '
+        f'MimeType="application/pkcs7-signature"/>{refs}</asic:ASiCManifest>'
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("uri", "name", "passes"),
+    [
+        ("http://www.w3.org/2000/09/xmldsig#sha1", "sha1", False),
+        ("http://www.w3.org/2001/04/xmlenc#sha256", "sha256", True),
+    ],
+    ids=["sha1", "sha256-control"],
+)
+def test_asic_e_manifest_digest_must_be_acceptable(pki: TestPKI, uri: str, name: str, passes: bool) -> None:
+    """The manifest's digests are what binds the signature to the members: SHA-1 (collisions are
+    practical) is refused there as it is for the CMS digest (INDETERMINATE/CRYPTO_CONSTRAINTS_FAILURE)."""
+    from bidproc.signature.report import SubIndication
+    from tests.signature.signing import asic_e
+
+    members = {"memoire.txt": BID}
+    manifest = _manifest_with(uri, name, members)
+    container = asic_e(members, manifest, sign_cms(manifest, pki))
+    report = validate_file("offre.asice", container, ValidationPolicy(trust_anchors=(pki.root_der,)))
+    sig = report.signatures[0]
+    if passes:
+        assert sig.indication is Indication.TOTAL_PASSED and not report.problems
+    else:
+        assert (sig.indication, sig.subindication) == (
+            Indication.INDETERMINATE,
+            SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
+        ), (sig.indication, sig.errors)
