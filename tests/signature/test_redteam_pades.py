@@ -55,6 +55,7 @@ def add_signature_widget(
     flags: int = 4,
     kid: bool = False,
     name: str = "Signature2",
+    value: generic.PdfObject | None = None,
 ) -> bytes:
     """An incremental update adding an *unsigned* signature field on page 1 whose widget draws ``drawing``
     (None: no /AP at all); ``kid``: the widget is a separate /Kids entry of the field (not merged)."""
@@ -84,6 +85,8 @@ def add_signature_widget(
         )
         widget[_name("/AP")] = generic.DictionaryObject({_name("/N"): writer.add_object(ap)})
     field_keys = {_name("/FT"): _name("/Sig"), _name("/T"): generic.TextStringObject(name)}
+    if value is not None:  # a value that is no signature dictionary: still nothing signed
+        field_keys[_name("/V")] = value
     if kid:
         field_ref = writer.add_object(generic.DictionaryObject(field_keys))
         widget[_name("/Parent")] = field_ref
@@ -127,6 +130,15 @@ def test_unsigned_signature_field_drawing_over_the_page_fails(
     assert len(change) == 1 and not change[0].allowed, sig.modifications
     assert "unsigned signature field Signature2" in change[0].detail
     assert "pdf.shadow_attack" in sig.warnings
+
+
+@pytest.mark.parametrize("value", [generic.NullObject(), generic.NumberObject(0)], ids=["null", "number"])
+def test_a_value_that_is_no_signature_does_not_make_the_field_signed(
+    pki: TestPKI, base: bytes, value: generic.PdfObject
+) -> None:
+    sig = only(pki, add_signature_widget(base, FORGED, value=value))
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+    assert [m.kind for m in sig.modifications if not m.allowed] == ["annotation"], sig.modifications
 
 
 @pytest.mark.parametrize(

@@ -164,11 +164,13 @@ def _resolved(obj: generic.DictionaryObject, key: str) -> generic.PdfObject | No
 
 
 def _unsigned(annot: generic.PdfObject) -> bool:
-    """A signature field widget whose field (itself, or its parent) has no value: nobody signed it."""
+    """A signature field widget whose field (itself, or its parent) has no signature dictionary as value
+    (none, null, a number...): nobody signed it, and no report will name it."""
     if not isinstance(annot, generic.DictionaryObject):
         return False
     parent = _resolved(annot, "/Parent")
-    return "/V" not in annot and not (isinstance(parent, generic.DictionaryObject) and "/V" in parent)
+    values = [_resolved(annot, "/V"), _resolved(parent, "/V") if isinstance(parent, generic.DictionaryObject) else None]
+    return not any(isinstance(v, generic.DictionaryObject) for v in values)
 
 
 def _draws(annot: generic.PdfObject) -> bool:
