@@ -139,6 +139,7 @@ class Warning_(StrEnum):
     SIGNATURE_VALIDATION_DATA_INCOMPLETE = "signature.validation_data_incomplete"  # embedded data short of B-LT
     PDF_FORM_FILLED_AFTER_SIGNING = "pdf.form_filled_after_signing"  # allowed, but field values differ from signed
     ASIC_UNSIGNED_MEMBER = "asic.unsigned_member"  # a file in an ASiC container that no signature covers
+    ASIC_AMBIGUOUS_MEMBER = "asic.ambiguous_member"  # an ASiC entry not read as one member (skipped, name reused)
     XML_PARTIALLY_SIGNED = "xml.partially_signed"  # content of the XML file outside every signed reference
     # XAdES levels beyond B-T
     XADES_VALIDATION_DATA_INCOMPLETE = "xades.validation_data_incomplete"  # embedded values do not cover: no B-LT

@@ -23,6 +23,7 @@ from pyhanko.sign.validation.policy_decl import (
     RevocationInfoGatheringSpec,
     SignatureValidationSpec,
 )
+from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.api import Fetchers
@@ -51,6 +52,13 @@ REVOCATION = CertRevTrustPolicy(
     ),
     retroactive_revinfo=True,
 )
+
+
+# The signer's certificate must certify its key for signatures (RFC 5280 §4.2.1.3: digitalSignature or
+# nonRepudiation/contentCommitment). pyhanko's AdES processes read the spec's key usage settings, whose
+# default accepts any usage (its status classes' own default applies only outside the AdES processes), so a
+# key certified for encryption alone passed. Timestamps keep pyhanko's own rule (the timeStamping EKU).
+SIGNER_KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False)
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,10 @@ def build_context(policy: ValidationPolicy, session: aiohttp.ClientSession | Non
         known_ocsps=[c for der in policy.extra_ocsps for c in OCSPContainer.load_multi(ocsp.OCSPResponse.load(der))],
     )
     spec = SignatureValidationSpec(
-        cert_validation_policy=cert_policy, revinfo_gathering_policy=gathering, local_knowledge=knowledge
+        cert_validation_policy=cert_policy,
+        revinfo_gathering_policy=gathering,
+        local_knowledge=knowledge,
+        key_usage_settings=SIGNER_KEY_USAGE,
     )
     return Context(policy=policy, spec=spec, now=now)
 

@@ -7,10 +7,13 @@ LTA process); what it leaves open is decided here, in this order, for both forma
    existence is not before the revocation, expired signers without a proof of existence before expiry;
 2. :func:`expiry.recheck_expired_signer`: the status of a signer expired since, at its proof of
    existence; a TRY_LATER whose own revocation data shows the signer revoked;
-3. the B-LT level: reported only when the signature's *own* validation data validates its chain
+3. the timestamp order (EN 319 102-1 §5.5.4): a content timestamp that validates, later than the proof of
+   existence, is INDETERMINATE/TIMESTAMP_ORDER_FAILURE (:func:`_content_timestamp_after`; pyhanko reads
+   content timestamps only for a signer revoked or expired without proof of existence);
+4. the B-LT level: reported only when the signature's *own* validation data validates its chain
    (:func:`expiry.validation_data_gap`, a second certvalidator run at the proof of existence), else B-T.
 
-The gap run is skipped when the main validation already answered its question (:func:`_proven_by_main`):
+The gap run (4) is skipped when the main validation already answered its question (:func:`_proven_by_main`):
 offline, with nothing but the signature's own data, the chain validated directly at the validation time
 (no revocation or expiry rescued by the time logic), and every certificate at hand valid from the proof of
 existence to the validation time. The gap run would then find the same path, valid at the earlier time,
@@ -23,17 +26,20 @@ and the format's own gates after the decision (PDF modifications and byte ranges
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import x509
+from asn1crypto import cms, x509
+from pyhanko.sign.ades.report import AdESPassed
+from pyhanko.sign.general import find_unique_cms_attribute
+from pyhanko.sign.validation import ades, generic_cms
 from pyhanko.sign.validation.policy_decl import LocalKnowledge
 
 from bidproc.errors import Warning_
 from bidproc.signature.context import Context
 from bidproc.signature.expiry import recheck_expired_signer, validation_data_gap
-from bidproc.signature.outcome import indication_of, refine
+from bidproc.signature.outcome import indication_of, path_errors, refine
 from bidproc.signature.report import Indication, Level, SubIndication
 
 
@@ -46,7 +52,8 @@ class Evidence:
     the deposit; None for B-B without a deposit: "now" proves nothing); ``signer_cert``: None when there is
     no signer to recheck; ``knowledge``: all validation data validation had (the recheck reads it);
     ``own_data``: the signature's own validation data alone (the B-LT question); ``signed_certs``: the
-    certificates the CMS carries; ``seen``: certificate-path exceptions pyhanko swallowed.
+    certificates the CMS carries; ``seen``: certificate-path exceptions pyhanko swallowed;
+    ``signer_info``: the SignerInfo, whose content timestamps (signed attributes) the order check reads.
     """
 
     result: Any
@@ -57,6 +64,7 @@ class Evidence:
     own_data: LocalKnowledge | None
     signed_certs: list[x509.Certificate]
     seen: list[BaseException]
+    signer_info: cms.SignerInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ class Decision:
 
 
 async def decide(ev: Evidence, ctx: Context) -> Decision:
-    """Steps 1-3 of the module docstring. A TOTAL_FAILED signature keeps the level it claims (its data
+    """Steps 1-4 of the module docstring. A TOTAL_FAILED signature keeps the level it claims (its data
     may well be complete: it is what shows the failure); any other is B-LT only on its own data."""
     indication, sub = indication_of(ev.result.ades_subindic)
     status = ev.result.api_status
@@ -88,6 +96,12 @@ async def decide(ev: Evidence, ctx: Context) -> Decision:
     )
     errors = (expiry_error,) if expiry_error else ()
     level = ev.level
+    if indication is Indication.TOTAL_PASSED and ev.proven is not None and ev.signer_info is not None:
+        late = await _content_timestamp_after(ev.signer_info, ev.proven, ev.knowledge, ctx)
+        if late is not None:
+            order = f"content timestamp of {late.isoformat()} is later than the proof of existence of the signature"
+            order += f" ({ev.proven.isoformat()}): one of the timestamps is wrong about the time"
+            return Decision(Indication.INDETERMINATE, SubIndication.TIMESTAMP_ORDER_FAILURE, level, (*errors, order))
     if level is Level.B_LT and indication is not Indication.TOTAL_FAILED and ev.signer_cert is not None:
         passed = indication is Indication.TOTAL_PASSED
         when = ev.proven or ctx.now
@@ -98,6 +112,41 @@ async def decide(ev: Evidence, ctx: Context) -> Decision:
             code = Warning_.SIGNATURE_VALIDATION_DATA_INCOMPLETE.value
             return Decision(indication, sub, Level.B_T, errors, (f"{code}: {gap}: level B-T, not B-LT",))
     return Decision(indication, sub, level, errors)
+
+
+async def _content_timestamp_after(
+    si: cms.SignerInfo, proven: datetime, knowledge: LocalKnowledge | None, ctx: Context
+) -> datetime | None:
+    """The latest time of a content timestamp that validates, if later than ``proven``; None otherwise.
+
+    A content timestamp is a signed attribute: the signer had it before signing, so no proof of existence
+    of the signature can be earlier. One that does not validate proves nothing and is ignored (§5.5.4).
+    Its imprint is the signed content's digest: the messageDigest attribute, which the signature's own
+    validation checked against the content (as pyhanko does for its content timestamp check).
+    """
+    tokens = list(generic_cms.extract_tst_data_iter(si, signed=True))
+    if not tokens:
+        return None
+    spec = ctx.spec if knowledge is None else replace(ctx.spec, local_knowledge=knowledge)
+    digest_algorithm = si["digest_algorithm"]["algorithm"].native
+    message_digest = find_unique_cms_attribute(si["signed_attrs"], "message_digest").native
+
+    def imprint(algorithm: str) -> bytes:
+        if algorithm != digest_algorithm:
+            raise ValueError(f"content timestamp over {algorithm}, signature digest {digest_algorithm}")
+        return bytes(message_digest)
+
+    latest: datetime | None = None
+    for token in tokens:
+        try:
+            with path_errors():  # its certificate-path exceptions are this check's, not the signature's
+                result = await ades.ades_timestamp_validation(token, spec, imprint, timing_info=ctx.timing())
+        except Exception:  # noqa: S112 - a timestamp that cannot be validated proves nothing
+            continue
+        status = result.api_status
+        if isinstance(result.ades_subindic, AdESPassed) and status is not None:
+            latest = status.timestamp if latest is None else max(latest, status.timestamp)
+    return latest if latest is not None and latest > proven else None
 
 
 def _proven_by_main(ev: Evidence, status: Any, when: datetime, ctx: Context) -> bool:

@@ -68,15 +68,25 @@ def _is_asic(data: bytes) -> bool:
         return False
 
 
+def _unread_because(info: zipfile.ZipInfo) -> str | None:
+    """Why :func:`asic_members` does not read an entry (None: it does)."""
+    if info.flag_bits & 0x1:
+        return "encrypted"
+    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+        return "a symbolic link"
+    if ".." in info.filename.split("/") or info.filename.startswith("/"):
+        return "a name outside the container"
+    return None
+
+
 def asic_members(data: bytes) -> dict[str, bytes]:
-    """The members of an ASiC container (bounded; directories, links and encrypted entries skipped)."""
+    """The members of an ASiC container (bounded; directories, links and encrypted entries skipped:
+    :func:`asic_unread` names what is skipped or ambiguous)."""
     out: dict[str, bytes] = {}
     total = 0
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         for info in zf.infolist()[:ASIC_MAX_MEMBERS]:
-            if info.is_dir() or info.flag_bits & 0x1 or (info.external_attr >> 16) & 0o170000 == 0o120000:
-                continue
-            if ".." in info.filename.split("/") or info.filename.startswith("/"):
+            if info.is_dir() or _unread_because(info) is not None:
                 continue
             with zf.open(info) as member:
                 chunk = member.read(ASIC_MAX_TOTAL_BYTES - total + 1)
@@ -84,6 +94,24 @@ def asic_members(data: bytes) -> dict[str, bytes]:
             if total > ASIC_MAX_TOTAL_BYTES:
                 raise ValueError("ASiC container expands beyond the size bound")
             out[info.filename] = chunk
+    return out
+
+
+def asic_unread(data: bytes) -> list[tuple[str, str]]:
+    """(entry name, why) for each entry of the container that is not exactly one member read by
+    :func:`asic_members`: skipped (no signature can cover what is not read, yet a tool extracting the
+    container shows it), or a name given to several entries (the last is read, a streaming extractor
+    shows the first: which one the signature covers depends on the reader)."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist()[:ASIC_MAX_MEMBERS]:
+            why = None if info.is_dir() else _unread_because(info)
+            if why is not None:
+                out.append((info.filename, f"not read: {why}"))
+            elif info.filename in seen and not info.is_dir():
+                out.append((info.filename, "several entries have this name"))
+            seen.add(info.filename)
     return out
 
 

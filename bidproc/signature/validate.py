@@ -96,12 +96,13 @@ def _asic(name: str, data: bytes, policy: ValidationPolicy, now: datetime) -> Va
             sig = replace(sig, file=f"{name}!/{member}")
             manifest = next((s for s in sig.signed_data if "manifest" in s.lower()), None)
             if manifest is not None and sig.format is SignatureFormat.CADES:
-                covered, bad = manifest_problems(members[manifest], members)
-                sig = replace(sig, signed_data=(*sig.signed_data, *covered), errors=(*sig.errors, *bad))
-                if bad and sig.indication is Indication.TOTAL_PASSED:
-                    sig = replace(sig, indication=Indication.TOTAL_FAILED, subindication=SubIndication.HASH_FAILURE)
+                covered, bad, weak = manifest_problems(members[manifest], members)
+                sig = replace(sig, signed_data=(*sig.signed_data, *covered), errors=(*sig.errors, *bad, *weak))
+                if sig.indication is Indication.TOTAL_PASSED and (bad or weak):
+                    sig = _manifest_verdict(sig, bool(bad))
             sigs.append(sig)
     problems += _uncovered_members(members, sigs)
+    problems += [f"{Warning_.ASIC_AMBIGUOUS_MEMBER.value}: {n}: {why}" for n, why in discover.asic_unread(data)]
     carried: tuple[bytes, ...] = ()
     for member, content in members.items():
         if member.startswith("META-INF/") and "manifest" not in member.lower():
@@ -110,6 +111,17 @@ def _asic(name: str, data: bytes, policy: ValidationPolicy, now: datetime) -> Va
             except Exception as exc:  # an unreadable member is reported by the inner validation
                 log.debug("no certificates read from %s", member, exc_info=exc)
     return ValidationReport(subject=name, signatures=_finish(sigs, policy, now, carried), problems=tuple(problems))
+
+
+def _manifest_verdict(sig: SignatureReport, mismatch: bool) -> SignatureReport:
+    """A CAdES signature over an ASiC manifest that does not bind the members: a reference that does not
+    match is a HASH_FAILURE; one under a weak digest only, CRYPTO_CONSTRAINTS_FAILURE (EN 319 102-1 §5.2.8).
+    The French rule's integrity point is decided again on that verdict (the CMS check alone passed)."""
+    if mismatch:
+        sig = replace(sig, indication=Indication.TOTAL_FAILED, subindication=SubIndication.HASH_FAILURE)
+    else:
+        sig = replace(sig, indication=Indication.INDETERMINATE, subindication=SubIndication.CRYPTO_CONSTRAINTS_FAILURE)
+    return with_french_rule(sig, sig.subindication, None)
 
 
 def _uncovered_members(members: Mapping[str, bytes], sigs: list[SignatureReport]) -> list[str]:

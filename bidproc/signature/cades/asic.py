@@ -19,30 +19,37 @@ DIGESTS = {
     "http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
     "http://www.w3.org/2001/04/xmldsig-more#sha384": "sha384",
     "http://www.w3.org/2001/04/xmlenc#sha512": "sha512",
-    "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
 }
+# The manifest's digests are what binds the signature to each member; SHA-1 collisions are practical, so
+# a SHA-1 reference binds nothing (ETSI TS 119 312), as pyhanko refuses SHA-1 for the CMS digest itself.
+WEAK_DIGESTS = {"http://www.w3.org/2000/09/xmldsig#sha1": "sha1"}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 MANIFEST = Warning_.ASIC_MANIFEST.value
 
 
-def manifest_problems(manifest: bytes, members: Mapping[str, bytes]) -> tuple[list[str], list[str]]:
-    """(members the manifest covers, problems): every reference must exist and match its digest."""
+def manifest_problems(manifest: bytes, members: Mapping[str, bytes]) -> tuple[list[str], list[str], list[str]]:
+    """(members the manifest covers, problems, references under a weak digest): every reference must
+    exist and match its digest; one under SHA-1 covers nothing, whether it matches or not."""
     if b"<!DOCTYPE" in manifest or b"<!ENTITY" in manifest:
-        return [], [f"{MANIFEST}: DTDs are not allowed"]
+        return [], [f"{MANIFEST}: DTDs are not allowed"], []
     try:
         root = etree.fromstring(manifest, parser=_PARSER)
     except etree.XMLSyntaxError as exc:
-        return [], [f"{MANIFEST}: not well-formed ({exc})"]
+        return [], [f"{MANIFEST}: not well-formed ({exc})"], []
     covered: list[str] = []
     problems: list[str] = []
+    weak: list[str] = []
     for ref in root.iter(f"{{{ASIC_NS}}}DataObjectReference"):
         uri = unquote(ref.get("URI", ""))
         method = ref.find(f"{{{DS_NS}}}DigestMethod")
         value = ref.find(f"{{{DS_NS}}}DigestValue")
-        algo = DIGESTS.get(method.get("Algorithm", "") if method is not None else "")
-        if uri not in members:
+        algorithm = method.get("Algorithm", "") if method is not None else ""
+        algo = DIGESTS.get(algorithm)
+        if algorithm in WEAK_DIGESTS:
+            weak.append(f"{MANIFEST}: {uri!r} is referenced under {WEAK_DIGESTS[algorithm]}, not an acceptable digest")
+        elif uri not in members:
             problems.append(f"{MANIFEST}: {uri!r} is not in the container")
         elif algo is None or value is None or value.text is None:
             problems.append(f"{MANIFEST}: {uri!r} has no usable digest")
@@ -50,4 +57,4 @@ def manifest_problems(manifest: bytes, members: Mapping[str, bytes]) -> tuple[li
             problems.append(f"{MANIFEST}: digest of {uri!r} does not match")
         else:
             covered.append(uri)
-    return covered, problems
+    return covered, problems, weak

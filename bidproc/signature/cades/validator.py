@@ -315,6 +315,7 @@ async def _validate_signer(
         own_data=got.own_data,
         signed_certs=[c.chosen for c in sd["certificates"] or []],
         seen=seen,
+        signer_info=got.si,
     )
     decision = await decide(evidence, ctx)
     stamps, level, archive_warnings = await _timestamps(sd, got, status, decision.level, ctx)

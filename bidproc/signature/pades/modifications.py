@@ -119,12 +119,17 @@ def revision_changes(reader: PdfFileReader, revision: int) -> Iterator[tuple[str
             annot = after(ref)
             kind, field_name = _annotation_kind(annot)
             reported.add(ref)
+            what = "added" if ref not in old_annots else "changed"
             if kind == "form_filling":
                 yield kind, f"page {index + 1}: field {field_name}", True
             elif kind == "annotation":
                 subtype = annot.get("/Subtype", "?") if isinstance(annot, generic.DictionaryObject) else "?"
-                what = "added" if ref not in old_annots else "changed"
                 yield kind, f"page {index + 1}: {str(subtype).lstrip('/')} annotation {what}", _visible(annot)
+            elif _unsigned(annot) and _visible(annot) and _draws(annot):
+                # pyhanko accepts a new signature field with any appearance (a field prepared for a co-signer);
+                # left unsigned it is no signature, yet its appearance is drawn over the signed page: an overlay
+                detail = f"page {index + 1}: unsigned signature field {field_name} with a visible appearance {what}"
+                yield "annotation", detail, True
     old_fields = _field_refs(before.root)
     for ref in sorted(
         (_field_refs(after.root) | old_fields) & changed | (_field_refs(after.root) - old_fields), key=lambda r: r.idnum
@@ -139,6 +144,7 @@ def revision_changes(reader: PdfFileReader, revision: int) -> Iterator[tuple[str
 
 INVISIBLE_SUBTYPES = {"/Popup", "/Link"}  # no appearance of their own over the page
 HIDDEN_FLAGS = 0x2 | 0x20  # ISO 32000 annotation flags Hidden and NoView
+PDF_WHITESPACE = b"\x00\t\n\x0c\r "  # ISO 32000-1 §7.2.2
 
 
 def _visible(annot: generic.PdfObject) -> bool:
@@ -149,11 +155,62 @@ def _visible(annot: generic.PdfObject) -> bool:
     return not hidden and annot.get("/Subtype") not in INVISIBLE_SUBTYPES
 
 
+def _resolved(obj: generic.DictionaryObject, key: str) -> generic.PdfObject | None:
+    """``obj[key]`` with indirect references followed (``dict.get`` does not), None when absent."""
+    try:
+        return obj[key] if key in obj else None
+    except (KeyError, TypeError, ValueError):  # a dangling reference: as if absent
+        return None
+
+
+def _unsigned(annot: generic.PdfObject) -> bool:
+    """A signature field widget whose field (itself, or its parent) has no signature dictionary as value
+    (none, null, a number...): nobody signed it, and no report will name it."""
+    if not isinstance(annot, generic.DictionaryObject):
+        return False
+    parent = _resolved(annot, "/Parent")
+    values = [_resolved(annot, "/V"), _resolved(parent, "/V") if isinstance(parent, generic.DictionaryObject) else None]
+    return not any(isinstance(v, generic.DictionaryObject) for v in values)
+
+
+def _draws(annot: generic.PdfObject) -> bool:
+    """Whether a widget paints anything: a rectangle with an area and an appearance stream with content,
+    or border/background colours a viewer paints without one. Unreadable appearance data counts as
+    painting (a viewer may well decode what we cannot)."""
+    if not isinstance(annot, generic.DictionaryObject):
+        return False
+    try:
+        x1, y1, x2, y2 = (float(v) for v in annot["/Rect"])
+    except (KeyError, TypeError, ValueError):
+        return False  # no rectangle: nothing is placed on the page
+    if not abs(x2 - x1) * abs(y2 - y1):
+        return False
+    looks = _resolved(annot, "/MK")
+    if isinstance(looks, generic.DictionaryObject) and any(_resolved(looks, k) for k in ("/BG", "/BC")):
+        return True
+    appearance = _resolved(annot, "/AP")
+    normal = _resolved(appearance, "/N") if isinstance(appearance, generic.DictionaryObject) else None
+    if isinstance(normal, generic.StreamObject):
+        states: list[generic.PdfObject | None] = [normal]
+    elif isinstance(normal, generic.DictionaryObject):  # one appearance per state (/On, /Off...)
+        states = [_resolved(normal, k) for k in normal]
+    else:
+        states = []
+    for stream in states:
+        if isinstance(stream, generic.StreamObject):
+            try:
+                if stream.data.strip(PDF_WHITESPACE):
+                    return True
+            except Exception:
+                return True
+    return False
+
+
 def _annotation_kind(obj: generic.PdfObject) -> tuple[str, str]:
     """("signature" | "form_filling" | "annotation", field name) for an annotation or field object."""
     if not isinstance(obj, generic.DictionaryObject):
         return "annotation", "?"
-    parent = obj.get("/Parent")
+    parent = _resolved(obj, "/Parent")  # a widget's field: its parent, an indirect object as a rule
     parent = parent if isinstance(parent, generic.DictionaryObject) else None
     field_type = obj.get("/FT") or (parent.get("/FT") if parent is not None else None)
     name = obj.get("/T") or (parent.get("/T") if parent is not None else None) or "?"

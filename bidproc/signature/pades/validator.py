@@ -73,6 +73,7 @@ async def _validate_one(
         own_data=facts.embedded,
         signed_certs=[c.chosen for c in sig.signed_data["certificates"] or []],
         seen=seen,
+        signer_info=sig.signer_info if facts.level is not None else None,
     )
     decision = await decide(evidence, ctx)
     indication, sub = _pdf_gates(decision.indication, decision.subindication, status, facts, sig)
