@@ -211,6 +211,16 @@ def test_no_method_or_path_trick_gets_past_a_role(world: World, route: Route) ->
             assert 400 <= status_of(answer) < 500 or status_of(answer) in {301, 307, 308}, (path, answer[:200])
 
 
+def test_a_trailing_slash_is_not_found_and_never_redirects_by_the_host_header(world: World) -> None:
+    token = world.keys["a", "platform"].headers["Authorization"]
+    for route in ROUTES:
+        path = route.url(world.tender, world.draft) + "/"
+        answer = raw_exchange(world.stack.port, f"{route.method} {path} HTTP/1.1\r\nHost: evil.example\r\n"
+                              f"Authorization: {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        assert status_of(answer) == 404 and b"evil.example" not in answer, (path, answer[:300])
+        assert b'"code":"request.not_found"' in answer, answer[:300]
+
+
 def test_no_key_no_answer(world: World) -> None:
     anonymous = httpx.Client(base_url=f"http://127.0.0.1:{world.stack.port}")
     for route in ROUTES:
