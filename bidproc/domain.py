@@ -61,12 +61,28 @@ def utc(dt: datetime) -> datetime:
 
 
 _FORBIDDEN_NAME_CHARS = set('/\\:*?"<>|')
+# Windows opens a device, not a file, under these names, whatever the extension ("nul.tar.gz", "CON .pdf"):
+# a buyer saving the bid's files could never save one so named.
+_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
+    f"{port}{n}" for port in ("COM", "LPT") for n in [*"123456789", "\u00b9", "\u00b2", "\u00b3"]}
 
 
-def clean_file_name(name: str, *, max_length: int = 255) -> str:
+def is_windows_device(name: str) -> bool:
+    return name.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_DEVICES
+
+
+def name_key(name: str) -> str:
+    """What two names of one bid may not share: a buyer's disk (Windows, macOS) tells case and Unicode
+    normalisation apart from neither, so "Offre.pdf" would overwrite "offre.pdf" there."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def clean_file_name(name: str, *, max_length: int = 255, receiving: bool = True) -> str:
     """A bidder's file name as we keep it: NFC, no path, no control characters.
 
-    Refuses rather than rewrites: a receipt must list the names the bidder sent.
+    Refuses rather than rewrites: a receipt must list the names the bidder sent. ``receiving`` False (a
+    name looked up, not received): Windows device names pass, files received before they were refused
+    stay readable.
     """
     if not name or name in {".", ".."}:
         raise BidprocError(Code.FILE_NAME_INVALID, "empty file name")
@@ -79,6 +95,8 @@ def clean_file_name(name: str, *, max_length: int = 255) -> str:
         raise BidprocError(Code.FILE_NAME_INVALID, "file name starts or ends with a space, or ends with a dot")
     if _FORBIDDEN_NAME_CHARS & set(name):
         raise BidprocError(Code.FILE_NAME_INVALID, "file name contains a path separator or reserved character")
+    if receiving and is_windows_device(name):
+        raise BidprocError(Code.FILE_NAME_INVALID, "file name is a Windows device name (CON, NUL, COM1...)")
     nfc = unicodedata.normalize("NFC", name)
     if len(nfc.encode("utf-8")) > max_length:
         raise BidprocError(Code.FILE_NAME_INVALID, f"file name longer than {max_length} bytes")

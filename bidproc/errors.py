@@ -101,6 +101,7 @@ class Code(StrEnum):
     QUEUE_UNAVAILABLE = "queue.unavailable"  # the job queue cannot be reached: retry later
     # archive with proofs (issue 11)
     EVIDENCE_PENDING = "evidence.pending"  # the bid's first evidence package is not written yet: wait for it
+    EVIDENCE_NOT_FOUND = "evidence.not_found"  # no such version of the bid's evidence package (asked by number)
 
 
 class Warning_(StrEnum):
@@ -189,6 +190,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.AUTH_FORBIDDEN_ROLE: 403,
     Code.OPENING_OFFLINE: 409,
     Code.EVIDENCE_PENDING: 409,
+    Code.EVIDENCE_NOT_FOUND: 404,
     Code.BID_NOT_FOUND: 404,
     Code.TENDER_NOT_FOUND: 404,
     Code.FILE_NOT_FOUND: 404,

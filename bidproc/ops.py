@@ -18,6 +18,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: bool) -> None:
     import uvicorn
 
     from bidproc.api.app import create_app
+    from bidproc.api.server import JsonErrorsProtocol
     from bidproc.pipeline.queue import Pipeline
     from bidproc.runtime import Runtime
 
@@ -30,7 +31,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: bool) -> None:
     try:
         # bidproc's own handler and access lines (bidproc.access, tagged with request and bid ids)
         uvicorn.run(create_app(rt, pipeline), host=host, port=port, log_level="info", log_config=None,
-                    access_log=False)
+                    access_log=False, http=JsonErrorsProtocol)
     finally:
         if workers:
             pipeline.stop()

@@ -112,6 +112,9 @@ def create_app(rt: Runtime, pipeline: Pipeline) -> FastAPI:
         version=__version__,
         description="Receipt, scanning, signature validation and archiving of electronic bids.",
         responses=COMMON_ERRORS,
+        # A path with a trailing slash is not one of ours: 404 in our shape, not a 307 whose Location is
+        # built from the client's Host header (a redirect anyone can point elsewhere).
+        redirect_slashes=False,
     )
     app.state.runtime = rt
     app.state.auth_throttle = FailureThrottle(api.auth_max_failures, api.auth_window_seconds)

@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from bidproc.api.auth import with_role
@@ -23,6 +23,7 @@ from bidproc.archive.store import bid_prefix
 from bidproc.archive.worm import open_archive
 from bidproc.desk.deposit import Desk
 from bidproc.desk.tenants import Caller, Role
+from bidproc.errors import BidprocError, Code
 from bidproc.journal.chain import append
 from bidproc.runtime import Runtime
 
@@ -55,12 +56,23 @@ def archivist_router(rt: Runtime) -> APIRouter:
         response_class=StreamingResponse,
         responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
     )
-    def evidence_zip(bid_id: str, who: Archivist, version: int | None = None) -> StreamingResponse:
+    def evidence_zip(bid_id: str, who: Archivist,
+                     version: Annotated[int | None, Query(ge=1)] = None) -> StreamingResponse:
         """The package (its newest complete version, or ``version``), in the layout ``bidproc evidence
-        verify`` and the README's openssl commands check."""
+        verify`` and the README's openssl commands check. ``409 evidence.pending`` while the bid has none
+        yet; ``404 evidence.not_found`` for a version that does not exist."""
         tender_id = desk.tender_of_bid(who.tenant, bid_id)
         archive = open_archive(rt.settings)
-        keys = package_files(archive, bid_prefix(tender_id, bid_id), version)  # storage.not_found if none
+        try:
+            keys = package_files(archive, bid_prefix(tender_id, bid_id), version)
+        except BidprocError as exc:
+            # Nothing under that name in the store: the archivist's question, not a fault of the storage
+            if exc.code is not Code.STORAGE_NOT_FOUND:
+                raise
+            if version is None:
+                raise BidprocError(Code.EVIDENCE_PENDING, "this bid has no complete evidence package yet: "
+                                   "the pipeline writes it once the bid is processed") from None
+            raise BidprocError(Code.EVIDENCE_NOT_FOUND, f"this bid has no evidence package version {version}") from None
         with rt.db.session() as s:
             append(s, actor=who.tenant, action="evidence.read", subject=bid_id, now=rt.clock(),
                    detail={"key_id": who.key_id, "version": version, "files": len(keys)})

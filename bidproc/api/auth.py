@@ -8,11 +8,11 @@ outside its role answers ``403 auth.forbidden_role`` and the attempt is journall
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from bidproc.api.guards import FailureThrottle
 from bidproc.desk.tenants import Caller, Role, identify, journal_throttled, require_role
@@ -40,17 +40,44 @@ def caller(
         raise
 
 
-def with_role(*roles: Role) -> Callable[[Request, Caller], Caller]:
-    allowed = frozenset(roles)
+class RoleCheck:
+    """The dependency that admits only ``roles``: refused attempts answer ``auth.forbidden_role``, journalled."""
 
-    def dependency(request: Request, who: Annotated[Caller, Depends(caller)]) -> Caller:
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+
+    def __call__(self, request: Request, who: Annotated[Caller, Depends(caller)]) -> Caller:
         rt: Runtime = request.app.state.runtime
         route = request.scope.get("route")
         action = f"{request.method} {getattr(route, 'path', request.url.path)}"
-        require_role(rt.db, who, allowed, action, rt.clock())
+        require_role(rt.db, who, self.roles, action, rt.clock())
         return who
 
-    return dependency
+
+def with_role(*roles: Role) -> RoleCheck:
+    return RoleCheck(frozenset(roles))
+
+
+def role_check_of(dependant: Any) -> RoleCheck | None:
+    """The route's RoleCheck, however deep among its dependencies (None: a route open to every key)."""
+    for sub in getattr(dependant, "dependencies", []):
+        if isinstance(sub.call, RoleCheck):
+            return sub.call
+        found = role_check_of(sub)
+        if found is not None:
+            return found
+    return None
+
+
+async def authorise(request: Request) -> None:
+    """Run the route's key and role checks now, for an answer that comes before its dependencies would
+    (a body that is not JSON): a key outside its role is refused and journalled as such all the same."""
+    check = role_check_of(getattr(request.scope.get("route"), "dependant", None))
+    if check is None:
+        return
+    credentials = await BEARER(request)
+    who = await run_in_threadpool(caller, request, credentials)
+    await run_in_threadpool(check, request, who)
 
 
 def _tenant_of(who: Annotated[Caller, Depends(with_role(Role.PLATFORM))]) -> str:

@@ -9,7 +9,7 @@ retention extended to it, never shortened (the conservative default they got usu
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from bidproc.archive.evidence import extend_retention
 from bidproc.archive.retention import ContractKind, RetentionPolicy, stored_form
 from bidproc.archive.store import bid_prefix
 from bidproc.archive.worm import ArchiveStore, open_archive
+from bidproc.config import ArchiveSettings
 from bidproc.desk.deposit import Desk, journals_denials
 from bidproc.desk.tenants import Caller
 from bidproc.domain import Tender
@@ -27,11 +28,16 @@ from bidproc.metadata.models import BidRow, ReceiptRow, TenderRow
 from bidproc.runtime import Runtime
 
 
-def check(policy: RetentionPolicy) -> RetentionPolicy:
+def check(policy: RetentionPolicy, settings: ArchiveSettings) -> RetentionPolicy:
     if policy.performance_end is not None and policy.kind is not ContractKind.WORKS:
         raise BidprocError(Code.REQUEST_INVALID, "the end of performance counts for works contracts only")
     if policy.contract_signed and policy.performance_end and policy.performance_end < policy.contract_signed:
         raise BidprocError(Code.REQUEST_INVALID, "the end of performance cannot come before the signature")
+    try:  # the dates alone give the date (or the receipt does, which is always a date of ours)
+        policy.retain_until(datetime.now(UTC), settings)
+    except ValueError:  # e.g. works ending 9999-12-31: ten years after it is past the calendar
+        # Refused before anything is stored: stored, it would break every later archive of the tender.
+        raise BidprocError(Code.REQUEST_INVALID, "these dates give a retention past the year 9999") from None
     return policy
 
 
@@ -61,7 +67,7 @@ class ContractDesk(Desk):
         The dates are committed first: if the archive store is down, the call fails with
         ``storage.unavailable`` and the same call again finishes the work (extending is idempotent).
         """
-        check(policy)
+        check(policy, self.rt.settings.archive)
         now = self.rt.clock()
         with self.rt.db.session() as s:
             self._tender(s, caller.tenant, tender_id)  # another tenant's tender is "not found", journalled

@@ -30,6 +30,7 @@ from bidproc.timestamps.tsa import LocalTSA, TimestampAuthority
 
 log = logging.getLogger(__name__)
 READ_JOURNAL_PERIOD = timedelta(hours=1)
+SUBMIT_TRIES = 3  # receipts made again when the deadline moves during a submission, before giving up
 
 
 class AccessDenied(BidprocError):
@@ -38,6 +39,14 @@ class AccessDenied(BidprocError):
     def __init__(self, code: Code, message: str, *, tenant: str, subject: str, what: str) -> None:
         super().__init__(code, message)
         self.tenant, self.subject, self.what = tenant, subject, what
+
+
+class _DeadlineMoved(Exception):
+    """The tender's deadline changed while a receipt was being made: it is made again, for ``tender``."""
+
+    def __init__(self, tender: Tender) -> None:
+        super().__init__(tender.id)
+        self.tender = tender
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -239,16 +248,34 @@ class Desk:
             tender, bidder = tender_row.value(), bid.bidder
         files = [ReceivedFile(d.name, d.size, d.sha256) for d in docs]
         backup = [ReceivedFile(b.name, b.size, b.sha256, b.uploaded_at) for b in backups]
-        receipt = self._receipt(tender, bid_id, bidder, files, received_at, backup)
-        late = tender.is_late(received_at)
+        expected = {"files": [d.id for d in docs], "backup_files": [b.id for b in backups]}
+        for _ in range(SUBMIT_TRIES):
+            receipt = self._receipt(tender, bid_id, bidder, files, received_at, backup)
+            try:
+                return self._record_submission(tenant, bid_id, tender, receipt, received_at, expected), receipt
+            except _DeadlineMoved as moved:  # the same time of receipt, judged by the deadline that now stands
+                tender = moved.tender
+        raise BidprocError(Code.BID_CHANGED, "the tender's deadline kept changing during the submission: submit again")
+
+    def _record_submission(self, tenant: str, bid_id: str, tender: Tender, receipt: DepositReceipt,
+                           received_at: datetime, expected: dict[str, list[str]]) -> Bid:
+        """Close the bid with ``receipt``, unless its files (``expected``: ids of its documents and backup
+        files) or its tender's deadline changed since the receipt was made."""
         with self.rt.db.session() as s:
             bid, _ = self._bid(s, tenant, bid_id, lock=True)
             if bid.status != BidStatus.DRAFT.value:
                 raise BidprocError(Code.BID_ALREADY_SUBMITTED, f"bid is already {bid.status}")
+            # The tender's row, shared: a change of deadline committed before this point is seen here, and
+            # one that comes later waits for this submission (and may not set a deadline already passed).
+            tender_row = s.execute(select(TenderRow).where(TenderRow.id == tender.id)
+                                   .with_for_update(read=True)).scalar_one()
+            if tender_row.value().deadline != tender.deadline:  # both in UTC (Tender's own)
+                raise _DeadlineMoved(tender_row.value())
             now_docs = list(s.execute(select(DocumentRow.id).where(DocumentRow.bid_id == bid_id)).scalars())
             now_docs += s.execute(select(BackupFileRow.id).where(BackupFileRow.bid_id == bid_id)).scalars()
-            if sorted(now_docs) != sorted([d.id for d in docs] + [b.id for b in backups]):
+            if sorted(now_docs) != sorted(expected["files"] + expected["backup_files"]):
                 raise BidprocError(Code.BID_CHANGED, "a file was added while the bid was being submitted: submit again")
+            late = tender.is_late(received_at)
             # strict: parked, sealed, until the opening (bidproc.desk.strict_opening) hands it to the pipeline
             waiting = BidStatus.SEALED if tender_keys.is_strict(tender_row.opening) else BidStatus.SUBMITTED
             bid.status = (BidStatus.LATE if late else waiting).value
@@ -270,14 +297,13 @@ class Desk:
                 now=received_at,
                 detail={
                     "receipt_sha256": receipt.sha256,
-                    "files": len(docs),
-                    "backup_files": len(backups),
+                    "files": len(expected["files"]),
+                    "backup_files": len(expected["backup_files"]),
                     "tender": tender.id,
                     "tsa": receipt.timestamp.tsa,
                 },
             )
-            submitted = bid.value()
-        return submitted, receipt
+            return bid.value()
 
     def _receipt(
         self, tender: Tender, bid_id: str, bidder: str, files: list[ReceivedFile], received_at: datetime,

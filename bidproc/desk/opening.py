@@ -49,25 +49,27 @@ class OpeningDesk(Desk):
     # -- opening dates ---------------------------------------------------------------------------
     @journals_denials
     def change_deadline(self, caller: Caller, tender_id: str, deadline: datetime) -> Tender:
-        now, deadline = self.rt.clock(), utc(deadline)
+        deadline = utc(deadline)
         with self.rt.db.session() as s:
-            tender = self._tender(s, caller.tenant, tender_id)
-            old = tender.deadline
-        if now > old:
-            self._refuse(caller, "tender.deadline.refused", tender_id, Code.DEADLINE_PASSED,
-                         "the deadline has passed: it can no longer be changed",
-                         old=old.isoformat(), new=deadline.isoformat())
-        if deadline <= now:
-            raise BidprocError(Code.DEADLINE_INVALID, "the new deadline must be in the future")
-        with self.rt.db.session() as s:
-            tender = s.execute(select(TenderRow).where(TenderRow.id == tender_id).with_for_update()).scalar_one()
-            if self.rt.clock() > tender.deadline:  # passed while we were checking
-                raise BidprocError(Code.DEADLINE_PASSED, "the deadline has passed: it can no longer be changed")
-            old, tender.deadline = tender.deadline, deadline
-            append(s, actor=caller.tenant, action="tender.deadline.changed", subject=tender_id, now=now,
-                   detail={"old": old.isoformat(), "new": deadline.isoformat(), "key_id": caller.key_id,
-                           "role": caller.role.value})
-            return tender.value()
+            old = self._tender(s, caller.tenant, tender_id).deadline
+        refusal = _deadline_refusal(old, deadline, self.rt.clock())
+        if refusal is None:
+            with self.rt.db.session() as s:
+                tender = s.execute(select(TenderRow).where(TenderRow.id == tender_id).with_for_update()).scalar_one()
+                # Judged again once the row is ours, by the clock of now: waiting for the lock may have taken
+                # the old deadline or the new one into the past, and a deadline never takes effect passed.
+                now, old = self.rt.clock(), tender.deadline
+                refusal = _deadline_refusal(old, deadline, now)
+                if refusal is None:
+                    tender.deadline = deadline
+                    append(s, actor=caller.tenant, action="tender.deadline.changed", subject=tender_id, now=now,
+                           detail={"old": old.isoformat(), "new": deadline.isoformat(), "key_id": caller.key_id,
+                                   "role": caller.role.value})
+                    return tender.value()
+        # refused outside the transaction: the refusal's journal entry is a write of its own
+        assert refusal is not None  # every path that accepted the change returned above
+        self._refuse(caller, "tender.deadline.refused", tender_id, *refusal, old=old.isoformat(),
+                     new=deadline.isoformat())
 
     # -- the opening -----------------------------------------------------------------------------
     @journals_denials
@@ -104,7 +106,7 @@ class OpeningDesk(Desk):
 
     # -- reading ---------------------------------------------------------------------------------
     def _document(self, caller: Caller, bid_id: str, name: str) -> tuple[BidRow, TenderRow, DocumentRow]:
-        name = clean_file_name(name)
+        name = clean_file_name(name, receiving=False)
         with self.rt.db.session() as s:
             bid, tender = self._bid(s, caller.tenant, bid_id)
             doc = s.execute(select(DocumentRow).where(DocumentRow.bid_id == bid_id,
@@ -194,6 +196,15 @@ class OpeningDesk(Desk):
             append(s, actor=caller.tenant, action="document.sealed.read", subject=bid_id, now=self.rt.clock(),
                    detail={"document": doc.id, "key_id": caller.key_id})
         return source.size, _chunks(ObjectReader(source))
+
+
+def _deadline_refusal(old: datetime, new: datetime, now: datetime) -> tuple[Code, str] | None:
+    """Why a deadline may not change from ``old`` to ``new`` at ``now`` (None: it may)."""
+    if now > old:
+        return Code.DEADLINE_PASSED, "the deadline has passed: it can no longer be changed"
+    if new <= now:
+        return Code.DEADLINE_INVALID, "the new deadline must be in the future"
+    return None
 
 
 def _chunks(reader: io.RawIOBase) -> Iterator[bytes]:

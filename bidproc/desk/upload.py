@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bidproc.archive.store import bid_prefix
-from bidproc.domain import BidStatus, Document, clean_file_name
+from bidproc.domain import BidStatus, Document, clean_file_name, name_key
 from bidproc.encryption import tender_keys
 from bidproc.encryption.envelope import Sealer
 from bidproc.encryption.stage import SEALED_SUFFIX
@@ -51,9 +52,7 @@ def begin_upload(desk: Desk, tenant: str, bid_id: str, name: str, *, backup: boo
         if backup and (tender.opening or {}).get("mode") != "committee":
             # only the service opens a backup in place of its bid; in recipients mode it cannot open at all
             raise BidprocError(Code.OPENING_OFFLINE, "a backup copy needs a tender opened by a committee")
-        exists = s.execute(select(table.id).where(table.bid_id == bid_id, table.name == name)).first()
-        if exists:
-            raise BidprocError(Code.FILE_DUPLICATE, f"file {name!r} is already in this bid")
+        _refuse_taken(s, table, bid_id, name)
         count = s.execute(select(func.count()).select_from(table).where(table.bid_id == bid_id)).scalar()
         most = desk.rt.settings.api.max_files_per_bid
         if (count or 0) >= most:
@@ -71,6 +70,16 @@ def begin_upload(desk: Desk, tenant: str, bid_id: str, name: str, *, backup: boo
         key = desk.rt.service_key.unwrap(bid.wrapped_key)
         object_key = f"{prefix}/{'backup' if backup else 'files'}/{doc_id}.enc"
     return Upload(desk, tenant, bid_id, doc_id, name, object_key, key, backup)
+
+
+def _refuse_taken(s: Session, table: type[DocumentRow] | type[BackupFileRow], bid_id: str, name: str) -> None:
+    """``file.duplicate`` when the bid holds ``name``, or a name a buyer's disk would take for it
+    (:func:`bidproc.domain.name_key`: the same but for case or Unicode normalisation)."""
+    key = name_key(name)
+    for held in s.execute(select(table.name).where(table.bid_id == bid_id)).scalars():
+        if name_key(held) == key:
+            also = "" if held == name else f" as {held!r} (names differing only by case are one file on a disk)"
+            raise BidprocError(Code.FILE_DUPLICATE, f"file {name!r} is already in this bid{also}")
 
 
 @dataclass
@@ -155,6 +164,7 @@ class Upload:
             bid, _ = self.desk._bid(s, self.tenant, self.bid_id, lock=True)
             if bid.status != BidStatus.DRAFT.value:
                 raise BidprocError(Code.BID_ALREADY_SUBMITTED, "the bid was submitted during this upload")
+            _refuse_taken(s, BackupFileRow if self.backup else DocumentRow, self.bid_id, self.name)  # a twin raced in
             fields = {"id": self.doc_id, "bid_id": self.bid_id, "name": self.name, "size": self._encryptor.size,
                       "sha256": self._sha256, "object_key": self.object_key, "uploaded_at": now}
             row = BackupFileRow(**fields) if self.backup else DocumentRow(**fields, verdict="pending")

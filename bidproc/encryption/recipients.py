@@ -17,6 +17,7 @@ from asn1crypto import algos, cms, core
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
@@ -68,7 +69,19 @@ def _usage_allows(cert: x509.Certificate, usage: str) -> bool:
 
 
 def recipient_info(cert: x509.Certificate, cek: bytes) -> cms.RecipientInfo:
-    """The RecipientInfo that gives ``cek`` to the holder of ``cert``'s private key."""
+    """The RecipientInfo that gives ``cek`` to the holder of ``cert``'s private key.
+
+    A certificate nothing can be sealed to is ``seal.recipient_unsupported``, whatever the reason: a
+    buyer's certificate comes from outside, and cryptography parses its key only when asked (a curve it
+    does not know, RSA numbers that do not encrypt are ValueError or UnsupportedAlgorithm from there).
+    """
+    try:
+        return _recipient_info(cert, cek)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise BidprocError(Code.SEAL_RECIPIENT_UNSUPPORTED, f"no envelope can be sealed to this key: {exc}") from None
+
+
+def _recipient_info(cert: x509.Certificate, cek: bytes) -> cms.RecipientInfo:
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:

@@ -24,6 +24,7 @@ import psycopg
 import uvicorn
 
 from bidproc.api.app import create_app
+from bidproc.api.server import JsonErrorsProtocol
 from bidproc.config import ClamdSettings, Settings, load_settings
 from bidproc.desk.tenants import create_api_key
 from bidproc.pipeline.queue import Pipeline
@@ -85,7 +86,7 @@ class Stack:
         self.pipeline = Pipeline(self.rt)  # the API's side: it only enqueues
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(create_app(self.rt, self.pipeline), host="127.0.0.1",
-                                                    port=self.port, log_level="warning"))
+                                                    port=self.port, log_level="warning", http=JsonErrorsProtocol))
         self._thread = threading.Thread(target=self.server.run, daemon=True)
         self._thread.start()
         while not self.server.started:

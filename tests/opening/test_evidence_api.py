@@ -38,4 +38,4 @@ def test_an_archivist_retrieves_a_package_that_verifies_offline(stack: Stack, tm
     stranger = client(stack, "platform-b", "archivist").get(f"/v1/bids/{bid}/evidence.zip")
     assert stranger.status_code == 404 and stranger.json()["code"] == "bid.not_found"
     missing = archivist.get(f"/v1/bids/{bid}/evidence.zip", params={"version": 9})
-    assert missing.status_code >= 400 and missing.json()["code"] == "storage.not_found"
+    assert missing.status_code == 404 and missing.json()["code"] == "evidence.not_found", missing.text
