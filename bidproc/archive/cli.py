@@ -40,12 +40,22 @@ def evidence_main(argv: list[str]) -> int:
     check = sub.add_parser("verify", help="check a package offline (directory or ZIP)")
     check.add_argument("path", type=Path)
     check.add_argument("--root-sha256", action="append", default=[],
-                       help="SHA-256 of a root the seal and TSA chains must end in (repeatable), as "
-                            "published at /v1/seal/certificates and /v1/timestamping/certificates")
+                       help="SHA-256 of the one root both the seal and TSA chains must end in (bidproc's "
+                            "local PKI), as published at /v1/seal/certificates and /v1/timestamping/certificates")
+    check.add_argument("--seal-root-sha256", action="append",
+                       help="SHA-256 of a root the seal chain must end in (repeatable; /v1/seal/certificates)")
+    check.add_argument("--tsa-root-sha256", action="append",
+                       help="SHA-256 of a root the TSA chain must end in (repeatable; /v1/timestamping/certificates)")
     check.add_argument("--format", choices=["text", "json"], default="text")
     args = parser.parse_args(argv)
     if args.action == "verify":
-        return _verify(args.path, frozenset(r.lower().replace(":", "") for r in args.root_sha256), args.format)
+        roots, seal, tsa = (None if r is None else frozenset(x.lower().replace(":", "") for x in r)
+                            for r in (args.root_sha256, args.seal_root_sha256, args.tsa_root_sha256))
+        if roots and len(roots) > 1 and (seal is None or tsa is None):
+            # A root pinned for both roles lets the TSA's CA (which may sell signing certificates) seal.
+            return usage_error("bidproc evidence", "several --root-sha256 without a role: give the seal's "
+                                                   "with --seal-root-sha256 and the TSA's with --tsa-root-sha256")
+        return _verify(args.path, roots or frozenset(), seal, tsa, args.format)
     if args.action == "renew":
         return _renew(args.before_days, args.force, args.hash_algorithm)
     if args.action == "retention":
@@ -133,12 +143,13 @@ def _hold(bid: str, on: bool) -> int:
     return 0
 
 
-def _verify(path: Path, roots: frozenset[str], fmt: str) -> int:
+def _verify(path: Path, roots: frozenset[str], seal: frozenset[str] | None, tsa: frozenset[str] | None,
+            fmt: str) -> int:
     from bidproc.archive.verify import verify_package
 
     if not path.exists():
         return usage_error("bidproc evidence", f"{path} does not exist")
-    report = verify_package(path, roots)
+    report = verify_package(path, roots, seal_roots=seal, tsa_roots=tsa)
     if fmt == "json":
         print(json.dumps({"ok": report.ok, "failures": [{"file": f, "reason": r} for f, r in report.failures],
                           "notes": report.notes, "root_sha256": report.roots}, indent=2))
@@ -149,7 +160,7 @@ def _verify(path: Path, roots: frozenset[str], fmt: str) -> int:
             print(note)
         for chain, fingerprints in report.roots.items():
             print(f"{chain} root SHA-256: {', '.join(fingerprints) or '-'}")
-        if not roots:
+        if not (roots or seal or tsa):
             print("Compare these root fingerprints with the ones the service publishes "
                   "(/v1/seal/certificates, /v1/timestamping/certificates, the operator's documentation).")
         print("Verification: OK" if report.ok else f"Verification: FAILED ({len(report.failures)} problems)")

@@ -252,6 +252,13 @@ def verify_record(record_der: bytes, data: bytes | DataFor, roots: Sequence[asn1
     together with every chain before it.
     """
     try:
+        return _check_record(record_der, data, roots)
+    except Exception as exc:  # a hostile record may break asn1crypto anywhere (lazy parsing): "not valid"
+        return RecordCheck(False, f"not an RFC 4998 evidence record: {type(exc).__name__}: {exc}")
+
+
+def _check_record(record_der: bytes, data: bytes | DataFor, roots: Sequence[asn1_x509.Certificate]) -> RecordCheck:
+    try:
         record = EvidenceRecord.load(record_der)
         sequence = record["archive_time_stamp_sequence"]
         chains = list(sequence)

@@ -7,10 +7,11 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bidproc.archive.package import version_prefix, versions
+from bidproc.archive.package import _check_path, version_prefix, versions
 from bidproc.archive.renewal import latest_record, records_prefix
 from bidproc.archive.verify import RECORD, RECORD_PREFIX
 from bidproc.archive.worm import ArchiveStore
+from bidproc.archive.worm_rules import _check_key
 from bidproc.errors import BidprocError, Code
 
 COPY_STEP = 1 << 20
@@ -28,6 +29,16 @@ def package_files(archive: ArchiveStore, bid_prefix: str, version: int | None = 
     version = version or latest_version(archive, bid_prefix)
     prefix = version_prefix(bid_prefix, version)
     keys = {key[len(prefix):]: key for key in archive.keys(prefix)}
+    for name, key in keys.items():
+        # Object Lock stops overwrites, not new keys: one whose name is no package path (``..``, a dot
+        # or empty part) would be written outside the output or break the copy half-way. Refused before
+        # anything is written; a well-formed stranger is copied, and `evidence verify` names it.
+        try:
+            _check_path(name)
+            _check_key(key)  # what the stores will open (no part starting with a dot)
+        except BidprocError:
+            raise BidprocError(Code.STORAGE_INTEGRITY, f"{key}: not a package path bidproc writes (someone "
+                                                       f"added it to the archive); the package is not copied") from None
     if not keys:
         raise BidprocError(Code.STORAGE_NOT_FOUND, f"no evidence package version {version} under {bid_prefix}")
     record = latest_record(archive, prefix)

@@ -4,7 +4,9 @@ Every hash in SHA256SUMS and in manifest.json (SHA-256 and SHA-512), both seals 
 validation against the roots of ``certs/seal-chain.pem``, at the time of the package's timestamp),
 the RFC 3161 timestamp over SHA256SUMS (against ``certs/tsa-chain.pem``), and files nobody listed.
 The chains shipped in the package prove nothing by themselves (a forger ships their own): the roots'
-SHA-256 fingerprints are reported, and compared with expected ones when given.
+SHA-256 fingerprints are reported, and compared with expected ones when given, one set per role (a
+root trusted for both roles would let a TSA's CA, which may sell signing certificates, seal packages).
+Every file is hostile input: a malformed one is a named failure, never an exception.
 """
 
 from __future__ import annotations
@@ -14,69 +16,28 @@ import hashlib
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from asn1crypto import cms, core, crl, ocsp, pem
 from asn1crypto import x509 as asn1_x509
 
 from bidproc.archive.package import PROOFS
+from bidproc.archive.package_reader import PackageFiles, open_package
 from bidproc.errors import BidprocError
 from bidproc.timestamps.verify import verify_response
 
 RECORD = "evidence-record.ers"  # optional: the RFC 4998 record of the package, added by `evidence get`
 RECORD_PREFIX = "evidence-record."  # the record and the SHA512SUMS-style lists its later chains cover
+RECORD_FILES = (RECORD, f"{RECORD_PREFIX}SHA384SUMS", f"{RECORD_PREFIX}SHA512SUMS")  # all `evidence get` adds
+CHAINS = ("certs/seal-chain.pem", "certs/tsa-chain.pem")
 REQUIRED = ("manifest.json", "manifest.json.p7s", "certs/seal-chain.pem", "certs/tsa-chain.pem", *PROOFS)
 MAX_READ_WHOLE = 64 << 20  # manifest, sums, chains, seals, tokens, record: read whole, so bounded
 SUMS_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
-STEP = 1 << 20
-
-
-class PackageFiles(Protocol):
-    def names(self) -> list[str]: ...
-
-    def chunks(self, name: str) -> Iterator[bytes]: ...
-
-
-class DirectoryFiles:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def names(self) -> list[str]:
-        return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
-
-    def chunks(self, name: str) -> Iterator[bytes]:
-        with (self.root / name).open("rb") as fh:
-            while piece := fh.read(STEP):
-                yield piece
-
-
-class ZipFiles:
-    """A ZIP read in place (nothing extracted); one top-level folder around the layout is allowed."""
-
-    def __init__(self, path: Path) -> None:
-        self.zf = zipfile.ZipFile(path)
-        files = [i.filename for i in self.zf.infolist() if not i.is_dir()]
-        tops = {n.split("/", 1)[0] for n in files}
-        self.base = f"{tops.pop()}/" if "SHA256SUMS" not in files and len(tops) == 1 else ""
-        self._names = sorted({n[len(self.base):] for n in files if n.startswith(self.base)})
-        # The same name twice: tools disagree on which entry counts (zipfile reads the last one).
-        self.duplicates = sorted({n[len(self.base):] for n in files if files.count(n) > 1})
-
-    def names(self) -> list[str]:
-        return list(self._names)
-
-    def chunks(self, name: str) -> Iterator[bytes]:
-        with self.zf.open(self.base + name) as fh:
-            while piece := fh.read(STEP):
-                yield piece
-
-
-def open_package(path: Path) -> PackageFiles:
-    return DirectoryFiles(path) if path.is_dir() else ZipFiles(path)
 
 
 @dataclass
@@ -114,13 +75,16 @@ def _roots(certs: list[asn1_x509.Certificate]) -> list[asn1_x509.Certificate]:
     return [c for c in certs if c.self_signed in {"maybe", "yes"}]
 
 
-def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> Report:
-    """Check everything; ``expected_roots`` (SHA-256 hex of root certificates) must contain both roots."""
+def verify_package(path: Path, expected_roots: frozenset[str] = frozenset(), *,
+                   seal_roots: frozenset[str] | None = None, tsa_roots: frozenset[str] | None = None) -> Report:
+    """Check everything against pinned roots (SHA-256 hex of root certificates), if any: ``seal_roots``
+    for the seals, ``tsa_roots`` for the timestamps; ``expected_roots`` pins one root for both roles
+    (one PKI for seal and TSA, bidproc's local one). Several roots there fail: which role is whose?"""
     report = Report()
     try:
         files = open_package(path)
         names = files.names()
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, ValueError, NotImplementedError, zipfile.BadZipFile) as exc:
         report.fail(str(path), f"cannot read the package: {exc}")
         return report
     present = set(names)
@@ -131,28 +95,34 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
             report.fail(name, "missing from the package")
     if not report.ok:
         return report
-    hashes = {n: _hashes(files, n) for n in names}
+    hashes = _all_hashes(files, names, report)
+    if not report.ok:
+        return report
     for name in (*REQUIRED, *(n for n in names if n.startswith(RECORD_PREFIX))):
         if name in hashes and hashes[name][0] > MAX_READ_WHOLE:
             report.fail(name, f"larger than {MAX_READ_WHOLE} bytes: not a file bidproc writes")
     if not report.ok:
         return report
+    _check_record_files(present, report)
     sums = _read(files, "SHA256SUMS")
     _check_sums(sums, hashes, report)
-    seal_certs, tsa_certs = (_certs(_read(files, n)) for n in ("certs/seal-chain.pem", "certs/tsa-chain.pem"))
+    pins = _pins(expected_roots, seal_roots, tsa_roots, report)
+    chains: dict[str, list[asn1_x509.Certificate]] = {}
     anchors: dict[str, list[asn1_x509.Certificate]] = {}
-    for name, certs in (("certs/seal-chain.pem", seal_certs), ("certs/tsa-chain.pem", tsa_certs)):
-        roots = {hashlib.sha256(c.dump()).hexdigest(): c for c in _roots(certs)}
+    for name in CHAINS:
+        chains[name], roots = _chain(_read(files, name), name, report)
         report.roots[name] = list(roots)
         # With pinned roots only those are trusted: `-CAfile` (and pyhanko) trust every root in a file,
         # so a forger's root next to a copy of the genuine one must not count.
-        anchors[name] = [c for fp, c in roots.items() if not expected_roots or fp in expected_roots]
+        pinned = pins[name]
+        anchors[name] = [c for fp, c in roots.items() if pinned is None or fp in pinned]
         if not roots:
             report.fail(name, "holds no root (self-signed) certificate")
-        elif expected_roots and set(roots) - expected_roots:
+        elif pinned and set(roots) - pinned:
             report.fail(name, "holds a root that is not one of the expected roots (a chain of someone else's)")
-        elif expected_roots and not anchors[name]:
+        elif pinned is not None and not anchors[name]:
             report.fail(name, "its root is not one of the expected roots (a chain of someone else's)")
+    seal_certs = chains["certs/seal-chain.pem"]
     when: datetime | None = None
     try:
         when = verify_response(_read(files, "SHA256SUMS.tsr"), hashlib.sha256(sums).digest(),
@@ -186,6 +156,54 @@ def verify_package(path: Path, expected_roots: frozenset[str] = frozenset()) -> 
     else:
         report.notes.append("no evidence record in the package (run `bidproc evidence renew`, then get it again)")
     return report
+
+
+def _all_hashes(files: PackageFiles, names: list[str], report: Report) -> dict[str, tuple[int, str, str]]:
+    """Every file's size and digests; a file that cannot be read (a ZIP entry failing its CRC, an
+    unsupported or encrypted entry, a file we may not open) is named, not raised."""
+    hashes = {}
+    for name in names:
+        try:
+            hashes[name] = _hashes(files, name)
+        except (OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
+            report.fail(name, f"cannot be read: {exc}")
+    return hashes
+
+
+def _check_record_files(present: set[str], report: Report) -> None:
+    """Files named like the record's are outside SHA256SUMS, so only the exact ones `evidence get` adds
+    may be there: anything else under that prefix would ride along unchecked."""
+    for name in sorted(present):
+        if name.startswith(RECORD_PREFIX) and name not in RECORD_FILES:
+            report.fail(name, "not a file bidproc writes (added after sealing)")
+        elif name in RECORD_FILES[1:] and RECORD not in present:
+            report.fail(name, f"a hash list without the evidence record that covers it ({RECORD} is missing)")
+
+
+def _pins(expected: frozenset[str], seal: frozenset[str] | None, tsa: frozenset[str] | None,
+          report: Report) -> dict[str, frozenset[str] | None]:
+    """The roots each chain file may end in (None: nothing pinned, the package's own roots are used)."""
+    pins: dict[str, frozenset[str] | None] = {}
+    for name, own in zip(CHAINS, (seal, tsa), strict=True):
+        if own is not None:
+            pins[name] = own
+        elif len(expected) > 1:  # a TSA root pinned this way would also be trusted for seals
+            report.fail(name, "several roots pinned without a role: pin the seal's and the TSA's apart")
+            pins[name] = frozenset()
+        else:
+            pins[name] = expected or None
+    return pins
+
+
+def _chain(data: bytes, name: str, report: Report) -> tuple[list[asn1_x509.Certificate],
+                                                            dict[str, asn1_x509.Certificate]]:
+    """The file's certificates and its roots by SHA-256; nothing (and a failure) if it does not parse."""
+    try:
+        certs = _certs(data)
+        return certs, {hashlib.sha256(c.dump()).hexdigest(): c for c in _roots(certs)}
+    except (ValueError, TypeError, KeyError) as exc:  # asn1crypto parses lazily: any access may raise
+        report.fail(name, f"unreadable certificate file: {exc}")
+        return [], {}
 
 
 def _check_sums(sums: bytes, hashes: dict[str, tuple[int, str, str]], report: Report) -> None:
@@ -236,10 +254,14 @@ def _data_object(files: PackageFiles, hashes: dict[str, tuple[int, str, str]], s
 def _check_listings(files: PackageFiles, hashes: dict[str, tuple[int, str, str]], report: Report) -> None:
     """Name each file that differs from a stronger-algorithm list a record chain covers (the chain
     itself only says its data object changed; the record check below still decides)."""
+    covered = _record_algorithms(_read(files, RECORD))
     for listing in (n for n in hashes if n.startswith(RECORD_PREFIX) and n.endswith("SUMS")):
         algorithm = listing[len(RECORD_PREFIX):-len("SUMS")].lower()
         if algorithm not in {"sha384", "sha512"}:
             report.fail(listing, "not a hash list bidproc writes")
+            continue
+        if algorithm not in covered:  # a list no chain of the record covers proves nothing: added
+            report.fail(listing, f"no chain of {RECORD} uses {algorithm.upper()}: a list nothing covers")
             continue
         listed = {}
         for line in _read(files, listing).decode("utf-8", "replace").splitlines():
@@ -256,13 +278,32 @@ def _check_listings(files: PackageFiles, hashes: dict[str, tuple[int, str, str]]
                                   f"{algorithm.upper()} chain covers (altered)")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on a repeated key (Python keeps the last, others the first): refuse, not choose.
+    if twice := sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1):
+        raise ValueError(f"key {twice[0]!r} twice in one object")
+    return dict(pairs)
+
+
+def _record_algorithms(record: bytes) -> set[str]:
+    from bidproc.archive.records import EvidenceRecord, chain_algorithm
+
+    try:
+        return {chain_algorithm(chain) for chain in EvidenceRecord.load(record)["archive_time_stamp_sequence"]}
+    except Exception:  # a malformed record covers nothing (and fails its own check below)
+        return set()
+
+
 def _check_manifest(data: bytes, hashes: dict[str, tuple[int, str, str]], report: Report) -> None:
     try:
-        manifest: dict[str, Any] = json.loads(data)
-        objects = {o["path"]: o for o in manifest["objects"]}
-    except (ValueError, KeyError, TypeError) as exc:
+        manifest: dict[str, Any] = json.loads(data, object_pairs_hook=_unique_keys)
+        paths = [o["path"] for o in manifest["objects"]]
+        objects = dict(zip(paths, manifest["objects"], strict=True))
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: nesting too deep
         report.fail("manifest.json", f"unreadable: {exc}")
         return
+    if twice := [p for p, n in Counter(paths).items() if n > 1]:
+        report.fail("manifest.json", f"lists {twice[0]} twice")
     for name, entry in objects.items():
         if name not in hashes:
             report.fail(name, "listed in manifest.json but missing from the package")

@@ -3,6 +3,11 @@
 moto_server, which the tests run against, differs from S3 and MinIO in three ways that shape this
 code: PUTs with retention need a checksum header, ``get_object_retention`` is broken (the lock is
 read from ``stat_object``'s headers), and it lets COMPLIANCE retention be shortened (refused here).
+
+Every read, lock and retention call names the *first* version of its key: COMPLIANCE protects versions,
+not names, so anyone allowed to PUT can add a newer version over an archived key, and a DELETE without a
+version id adds a delete marker; a plain GET or listing would then show the newcomer (a replayed older
+package, an altered file, a hidden one) and retention would be extended on it instead of on the archive.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ SINGLE_PUT_MAX = 16 << 20  # up to this size an object is sent in one PUT (reten
 # Parts of a large object in flight at once (minio's default): hashing the next part overlaps with
 # sending the previous ones; memory stays bounded at about this many parts.
 PARALLEL_PARTS = 3
+KNOWN_VERSIONS = 1 << 16  # first-version ids remembered (a locked version never goes away): bounded memory
 
 
 class S3Archive:
@@ -36,6 +42,7 @@ class S3Archive:
         self.bucket = bucket
         self.description = f"S3 bucket {bucket} at {endpoint} (versioning, Object Lock COMPLIANCE)"
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region)
+        self._first: dict[str, str] = {}  # key -> the version bidproc wrote (its oldest)
         with self._errors("create bucket"):
             if not self._client.bucket_exists(bucket):
                 self._client.make_bucket(bucket, object_lock=True)  # Object Lock implies versioning
@@ -79,16 +86,18 @@ class S3Archive:
                 headers: dict[str, str | list[str] | tuple[str]] = {
                     "x-amz-meta-sha256": sha256, "x-amz-sdk-checksum-algorithm": "SHA256",
                     "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha256)).decode()}
-                self._client.put_object(self.bucket, _check_key(key), io.BytesIO(data), len(data),
-                                        metadata=headers, retention=retention)
+                result = self._client.put_object(self.bucket, _check_key(key), io.BytesIO(data), len(data),
+                                                 metadata=headers, retention=retention)
             else:
                 # Streamed in one pass: the digest is known only at the end, so it is not in the
                 # metadata; a later comparison reads the object back (:meth:`_rehash`).
                 reader = _ChunkReader(chunks)
-                self._client.put_object(self.bucket, _check_key(key), cast(BinaryIO, reader), size,
-                                        retention=retention, part_size=SINGLE_PUT_MAX,
-                                        num_parallel_uploads=PARALLEL_PARTS)
+                result = self._client.put_object(self.bucket, _check_key(key), cast(BinaryIO, reader), size,
+                                                 retention=retention, part_size=SINGLE_PUT_MAX,
+                                                 num_parallel_uploads=PARALLEL_PARTS)
                 sha256 = reader.digest.hexdigest()
+        if result.version_id and key not in self._first:  # absent a moment ago: ours is the first version
+            self._remember(key, result.version_id)
         # Multipart uploads may not carry the retention header through (moto_server drops it): set it
         # on the version now and read it back either way.
         self._ensure_retention(key, retain_until)
@@ -118,16 +127,39 @@ class S3Archive:
             return
         _refuse_shorter(key, current.retain_until, retain_until)
         with self._errors(f"retention {key}"):
-            version = self._client.stat_object(self.bucket, _check_key(key)).version_id
+            version = self._version(key)
             self._client.set_object_retention(self.bucket, key, Retention(COMPLIANCE, retain_until.astimezone(UTC)),
                                               version_id=version)
         after = self.lock(key)
         if after.mode != "COMPLIANCE" or after.retain_until is None or after.retain_until < retain_until:
             raise BidprocError(Code.STORAGE_UNAVAILABLE, f"{key}: the store did not apply COMPLIANCE retention")
 
+    def _versions(self, prefix: str) -> dict[str, str]:
+        """Each key under ``prefix`` with a version that is not a delete marker -> its oldest such version
+        (S3 lists a key's versions newest first, so the last one listed is the first written)."""
+        first: dict[str, str] = {}
+        with self._errors(f"list {prefix}"):
+            for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True, include_version=True):
+                if not obj.is_delete_marker and obj.version_id:
+                    first[str(obj.object_name)] = str(obj.version_id)
+        return first
+
+    def _remember(self, key: str, version: str) -> None:
+        if len(self._first) >= KNOWN_VERSIONS:
+            self._first.clear()
+        self._first[key] = version
+
+    def _version(self, key: str) -> str:
+        """The version of ``key`` bidproc wrote and locked (``storage.not_found`` if there is none)."""
+        found = self._first.get(key) or self._versions(_check_key(key)).get(key)
+        if found is None:
+            raise BidprocError(Code.STORAGE_NOT_FOUND, f"{key}: no such object in the archive")
+        self._remember(key, found)
+        return found
+
     def _stat_meta(self, key: str) -> dict[str, str]:
         with self._errors(f"stat {key}"):
-            st = self._client.stat_object(self.bucket, _check_key(key))
+            st = self._client.stat_object(self.bucket, _check_key(key), version_id=self._version(key))
         return {k.lower(): str(v) for k, v in (st.metadata or {}).items()}
 
     def exists(self, key: str) -> bool:
@@ -140,7 +172,7 @@ class S3Archive:
     @contextlib.contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:
         with self._errors(f"get {key}"):
-            response = self._client.get_object(self.bucket, _check_key(key))
+            response = self._client.get_object(self.bucket, _check_key(key), version_id=self._version(key))
         try:
             yield cast(BinaryIO, response)
         finally:
@@ -148,9 +180,9 @@ class S3Archive:
             response.release_conn()
 
     def keys(self, prefix: str) -> Iterator[str]:
-        with self._errors(f"list {prefix}"):
-            for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
-                yield str(obj.object_name)
+        for key, version in sorted(self._versions(prefix).items()):
+            self._remember(key, version)
+            yield key
 
     def lock(self, key: str) -> Lock:
         # get_object_retention is broken on moto_server; the lock headers of HEAD are the same facts.
@@ -166,7 +198,7 @@ class S3Archive:
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         with self._errors(f"legal hold {key}"):
-            version = self._client.stat_object(self.bucket, _check_key(key)).version_id
+            version = self._version(key)
             if on:
                 self._client.enable_object_legal_hold(self.bucket, key, version_id=version)
             else:

@@ -26,7 +26,7 @@ def verify_response(response_der: bytes, sha256_digest: bytes, roots_der: Sequen
         signed_data = response["time_stamp_token"]["content"]
         imprint_algorithm = signed_data["encap_content_info"]["content"].parsed["message_imprint"]["hash_algorithm"][
             "algorithm"].native
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: DER nested too deep
         raise BidprocError(Code.TIMESTAMP_INVALID, f"not a timestamp response: {exc}") from exc
     if imprint_algorithm != algorithm:
         raise BidprocError(Code.TIMESTAMP_INVALID, f"timestamp imprint uses {imprint_algorithm}, expected {algorithm}")
