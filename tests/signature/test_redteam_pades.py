@@ -18,12 +18,11 @@ import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from bidproc.signature.policy import ValidationPolicy
-from bidproc.signature.report import Indication, SignatureReport, SubIndication
-from bidproc.signature.validate import validate_file
+from bidproc.signature.report import Indication, SubIndication
 from tests.pki import TestPKI
 from tests.signature import pdf_attacks as attack
 from tests.signature.signing import sign_pdf
+from tests.signature.test_pades_attacks import only, sigs
 
 FORGED = (  # an opaque white box over the signed text, and what the forger wants read instead
     b"q 1 1 1 rg 0 0 480 100 re f Q "
@@ -32,16 +31,6 @@ FORGED = (  # an opaque white box over the signed text, and what the forger want
 GREY_BOX = b"q 0.95 0.95 0.95 rg 0 0 480 100 re f Q 0.5 w 0 0 480 100 re S"  # pyhanko's "empty field" look
 
 
-def sigs(pki: TestPKI, data: bytes) -> list[SignatureReport]:
-    report = validate_file("offre.pdf", data, ValidationPolicy(trust_anchors=(pki.root_der,)))
-    assert not report.problems
-    return list(report.signatures)
-
-
-def only(pki: TestPKI, data: bytes) -> SignatureReport:
-    found = sigs(pki, data)
-    assert len(found) == 1, found
-    return found[0]
 
 
 def _name(value: str) -> generic.NameObject:
