@@ -339,6 +339,14 @@ def test_evidence_get_cli_directory_and_zip(tmp_path: Path) -> None:
         check = subprocess.run([sys.executable, "-m", "bidproc.cli", "evidence", "verify", str(out)],
                                env=env, cwd=ROOT, capture_output=True, text=True)
         assert check.returncode == 0 and "Verification: OK" in check.stdout, check.stdout
+        # Unpinned, a package forged whole with its own roots would be just as consistent: the verdict says
+        # so. Pinned to the published root, the plain OK.
+        assert "integrity only: no root was pinned" in check.stdout, check.stdout
+        root = hashlib.sha256(rt.local_pki.root.public_bytes(serialization.Encoding.DER)).hexdigest()
+        pinned = subprocess.run([sys.executable, "-m", "bidproc.cli", "evidence", "verify", str(out),
+                                 "--root-sha256", root], env=env, cwd=ROOT, capture_output=True, text=True)
+        assert pinned.returncode == 0 and "Verification: OK\n" in pinned.stdout, pinned.stdout
+        assert "integrity only" not in pinned.stdout
     assert zipfile.ZipFile(tmp_path / "out.zip").getinfo("SHA256SUMS").file_size > 0
     missing = subprocess.run([sys.executable, "-m", "bidproc.cli", "evidence", "get", "no-such-bid", "-o",
                               str(tmp_path / "x")], env=env, cwd=tmp_path, capture_output=True, text=True)
