@@ -135,7 +135,8 @@ def _spellings(object_id: str) -> list[str]:
         str(uuid.UUID(int=u.int ^ 1)),  # a neighbour: guessing
         "../" + object_id, object_id + "/..",
     ]
-    encoded = [quote(t, safe="") for t in texts]
+    # a look-alike substitution changes nothing when the random id lacks that character: it is the id then
+    encoded = [quote(t, safe="") for t in texts if t != object_id]
     return [*encoded, quote(quote(object_id, safe=""), safe="").replace("-", "%252D"),  # double encoded
             object_id.replace("-", "%252D"), object_id + "%2500", object_id.upper().replace("-", "%2d")]
 
