@@ -267,8 +267,10 @@ class Desk:
                 raise BidprocError(Code.BID_ALREADY_SUBMITTED, f"bid is already {bid.status}")
             # The tender's row, shared: a change of deadline committed before this point is seen here, and
             # one that comes later waits for this submission (and may not set a deadline already passed).
-            tender_row = s.execute(select(TenderRow).where(TenderRow.id == tender.id)
-                                   .with_for_update(read=True)).scalar_one()
+            # populate_existing: _bid() put the row in this session already, as it was then; without it the
+            # ORM hands back that object and the locked read's fresh deadline is lost.
+            tender_row = s.execute(select(TenderRow).where(TenderRow.id == tender.id).with_for_update(read=True)
+                                   .execution_options(populate_existing=True)).scalar_one()
             if tender_row.value().deadline != tender.deadline:  # both in UTC (Tender's own)
                 raise _DeadlineMoved(tender_row.value())
             now_docs = list(s.execute(select(DocumentRow.id).where(DocumentRow.bid_id == bid_id)).scalars())
